@@ -1,0 +1,61 @@
+"""flowkit: workflow DAGs in plain Python, from a laptop to a Dask cluster.
+
+General layout, lowest layer first (a module imports only from layers below it):
+
+    errors      the exception tree
+    spec        frozen data describing tasks and flows; every option's validator
+    clock       injectable time
+    dsl         Flow, @task, the active-flow context
+    plan        validation and the topological plan
+    state       task and run states, errors as text, results
+    rules       run_if and the run state: pure functions
+    context     the running attempt's task_values and params
+    executors/  where attempts run: inline, (local, dask)
+    runtime     the scheduler loop
+    cli         python -m flowkit
+
+Importing flowkit configures no logging sinks; the command line does.
+"""
+
+from loguru import logger
+
+from flowkit.clock import FakeClock
+from flowkit.context import params, task_values
+from flowkit.dsl import Flow, Task, task
+from flowkit.errors import (
+    DefinitionError,
+    ExecutorError,
+    FlowkitError,
+    RunError,
+    TaskValueError,
+)
+from flowkit.runtime import RunListener
+from flowkit.spec import RunIf
+from flowkit.state import ErrorInfo, RunResult, RunState, TaskRun, TaskState
+
+__version__ = "0.1.0"
+
+# Library etiquette (loguru's advice for libraries): silent until an application,
+# such as flowkit's own command line, calls logger.enable("flowkit").
+logger.disable("flowkit")
+
+__all__ = [
+    "DefinitionError",
+    "ErrorInfo",
+    "ExecutorError",
+    "FakeClock",
+    "Flow",
+    "FlowkitError",
+    "RunError",
+    "RunIf",
+    "RunListener",
+    "RunResult",
+    "RunState",
+    "Task",
+    "TaskRun",
+    "TaskState",
+    "TaskValueError",
+    "params",
+    "task",
+    "task_values",
+]

@@ -1,0 +1,39 @@
+"""The exception tree: every error flowkit raises on purpose.
+
+    FlowkitError
+    ├── DefinitionError     a flow, task, option, parameter or command line is invalid;
+    │                       raised before any task runs
+    ├── TaskValueError      task_values.set/get misused inside (or outside) a task
+    ├── ExecutorError       an executor could not start or lost its workers
+    └── RunError            a run could not go on (e.g. work left pending at the end)
+"""
+
+from __future__ import annotations
+
+
+class FlowkitError(Exception):
+    """Base class of every error flowkit raises on purpose."""
+
+
+class DefinitionError(FlowkitError, ValueError):
+    """A flow definition, task option, parameter or command line is invalid.
+
+    ``problems`` holds each problem as one line, so a caller can show or test
+    them one by one; the message lists them all.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+
+class TaskValueError(FlowkitError, ValueError):
+    """``task_values`` was used against its rules (bad key, value, or task_key)."""
+
+
+class ExecutorError(FlowkitError):
+    """An executor failed to start, or lost what it needed to run attempts."""
+
+
+class RunError(FlowkitError):
+    """The scheduler reached a state it cannot go on from; names every bucket."""

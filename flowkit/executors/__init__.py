@@ -1,0 +1,54 @@
+"""Executors: where attempts run. ``resolve`` turns a name into an executor.
+
+    inline   this process, one attempt at a time (tests, debuggers)
+    local    an isolated subprocess per attempt (the default, once available)
+    dask     a distributed cluster
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowkit.errors import DefinitionError
+from flowkit.executors.base import AttemptOutcome, AttemptRequest, Executor
+from flowkit.executors.inline import InlineExecutor
+
+__all__ = [
+    "EXECUTOR_NAMES",
+    "AttemptOutcome",
+    "AttemptRequest",
+    "Executor",
+    "InlineExecutor",
+    "resolve",
+]
+
+EXECUTOR_NAMES = ("inline",)
+DEFAULT_EXECUTOR = "inline"
+
+
+def resolve(executor: Any, *, flow_name: str) -> Executor:
+    """An executor instance from a name, an instance, or None for the default.
+
+    Raises:
+        DefinitionError: an unknown name; the message lists the valid ones.
+    """
+    if executor is None:
+        executor = DEFAULT_EXECUTOR
+    if isinstance(executor, str):
+        if executor == "inline":
+            return InlineExecutor()
+        msg = (
+            f"flow {flow_name!r}: unknown executor {executor!r}; "
+            f"valid executors: {', '.join(EXECUTOR_NAMES)}"
+        )
+        raise DefinitionError(msg)
+    required = ("start", "submit", "wait", "kill", "shutdown")
+    missing = [method for method in required if not callable(getattr(executor, method, None))]
+    if missing:
+        msg = (
+            f"flow {flow_name!r}: executor {executor!r} lacks {', '.join(missing)}; "
+            f"pass one of {', '.join(EXECUTOR_NAMES)} or an object implementing "
+            "flowkit.executors.Executor"
+        )
+        raise DefinitionError(msg)
+    return executor

@@ -1,0 +1,74 @@
+"""The executor protocol: how the scheduler hands attempts out and gets outcomes back.
+
+An executor is a small back end (hamilton's init / submit / finalize): the
+scheduler calls ``start`` once, ``submit`` for each attempt, ``wait`` to
+collect finished attempts, ``kill`` to stop one early (timeout, cancel), and
+``shutdown`` at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import attrs
+
+from flowkit.state import ErrorInfo, TaskState
+
+if TYPE_CHECKING:
+    from flowkit.clock import Clock
+    from flowkit.plan import Plan
+
+
+@attrs.frozen
+class AttemptRequest:
+    """One attempt of one task, as data: everything its process needs."""
+
+    run_id: str
+    flow_name: str
+    task_key: str
+    attempt: int
+    fn: Callable[..., Any]
+    params: Mapping[str, Any]
+    #: Values of the upstream tasks (direct or transitive) that set any.
+    upstream_values: Mapping[str, Mapping[str, Any]]
+    #: Every task's direct dependencies, so ``task_values.get`` can tell upstream from not.
+    upstream_edges: Mapping[str, tuple[str, ...]]
+    timeout: float | None = None
+
+
+@attrs.frozen
+class AttemptOutcome:
+    """How an attempt ended, as data: never a live exception object."""
+
+    task_key: str
+    attempt: int
+    state: TaskState  # SUCCEEDED, FAILED or TIMED_OUT
+    started_at: float
+    ended_at: float
+    error: ErrorInfo | None = None
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    result: Any = None
+
+
+class Executor(Protocol):
+    """What the scheduler needs from a back end."""
+
+    name: ClassVar[str]
+    #: Whether the executor can stop a running attempt (and so enforce ``timeout``).
+    can_preempt: ClassVar[bool]
+
+    @property
+    def capacity(self) -> int | None:
+        """The most attempts it runs at once, or None for no limit of its own."""
+        ...
+
+    def start(self, plan: Plan, clock: Clock) -> None: ...
+    def submit(self, request: AttemptRequest) -> None: ...
+    def wait(self, timeout: float | None) -> list[AttemptOutcome]:
+        """Block until an attempt ends or ``timeout`` seconds pass; return what ended."""
+        ...
+    def kill(self, task_key: str) -> None:
+        """Stop the running attempt of ``task_key`` and everything it started."""
+        ...
+    def shutdown(self) -> None: ...

@@ -1,0 +1,360 @@
+"""The scheduler: a ready set fed by the plan, dispatch, retries, timeouts, cancellation.
+
+``ActiveRun`` keeps every task in one named bucket (Dagster's ActiveExecution):
+``pending`` (waiting on dependencies), ``ready`` (queued), ``waiting_for_retry``
+(with a deadline), ``in_flight`` (with a timeout deadline) and ``done``. The
+loop never busy-waits: it blocks in the executor, or sleeps on the clock,
+until the next completion, retry deadline or timeout deadline.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from loguru import logger
+
+from flowkit import rules
+from flowkit.clock import Clock, SystemClock
+from flowkit.errors import DefinitionError, RunError
+from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
+from flowkit.plan import Plan, build_plan, resolve_params
+from flowkit.spec import FlowSpec
+from flowkit.state import ErrorInfo, RunResult, RunState, TaskRun, TaskState
+
+if TYPE_CHECKING:
+    from flowkit.dsl import Flow
+
+
+class RunListener:
+    """Told of a run's progress; override what you need (the CLI and the store do)."""
+
+    def run_started(self, run: ActiveRun) -> None:
+        """The run is about to dispatch its first task."""
+
+    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
+        """``task`` moved to a new state (a copy: keep it if you like)."""
+
+    def run_finished(self, run: ActiveRun, result: RunResult) -> None:
+        """The run ended; ``result`` is what ``Flow.run`` returns."""
+
+
+@attrs.define
+class _InFlight:
+    attempt: int
+    deadline: float | None  # monotonic; None when no timeout is enforced
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ActiveRun:
+    """One run of a plan: the buckets, and the loop that empties them."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        executor: Executor,
+        params: Mapping[str, Any],
+        max_parallel: int,
+        clock: Clock,
+        listeners: Sequence[RunListener] = (),
+        run_id: str | None = None,
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id or new_run_id()
+        self.executor = executor
+        self.params = dict(params)
+        capacity = executor.capacity
+        self.max_parallel = min(max_parallel, capacity) if capacity else max_parallel
+        self.clock = clock
+        self.listeners = list(listeners)
+        self.tasks = {name: TaskRun(name=name) for name in plan.order}
+        self.values: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, Any] = {}
+        self.started_at = clock.time()
+        self.cancelled = False
+        # The buckets.
+        self._remaining = {name: len(plan.upstream[name]) for name in plan.order}
+        self._position = {name: index for index, name in enumerate(plan.order)}
+        self._ready: list[tuple[int, str]] = []  # heap by plan position
+        self._waiting_for_retry: dict[str, float] = {}
+        self._in_flight: dict[str, _InFlight] = {}
+        self._done: set[str] = set()
+
+    # -- the loop ------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        """Run every task to a final state and return the result."""
+        self._warn_unenforced_timeouts()
+        for listener in self.listeners:
+            listener.run_started(self)
+        try:
+            self.executor.start(self.plan, self.clock)
+            for name in self.plan.order:
+                if not self.plan.upstream[name]:
+                    self._queue(name)
+            while len(self._done) < len(self.tasks):
+                self._dispatch()
+                if not (self._in_flight or self._waiting_for_retry or self._ready):
+                    raise RunError(self._stuck_message())
+                self._wait_for_events()
+        except KeyboardInterrupt:
+            logger.warning("run {} of flow {!r} interrupted: cancelling", self.run_id, self.name)
+            self._cancel()
+        finally:
+            self.executor.shutdown()
+        result = self.result()
+        for listener in self.listeners:
+            listener.run_finished(self, result)
+        return result
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    def _dispatch(self) -> None:
+        while self._ready and len(self._in_flight) < self.max_parallel:
+            _, name = heapq.heappop(self._ready)
+            spec = self.plan.tasks[name]
+            task = self.tasks[name]
+            task.attempts += 1
+            now = self.clock.monotonic()
+            timeout = spec.timeout if self.executor.can_preempt else None
+            self._in_flight[name] = _InFlight(
+                attempt=task.attempts, deadline=now + timeout if timeout is not None else None
+            )
+            if task.started_at is None:
+                task.started_at = self.clock.time()
+            self._change(task, TaskState.RUNNING)
+            self.executor.submit(self._request(name, task.attempts, timeout))
+
+    def _request(self, name: str, attempt: int, timeout: float | None) -> AttemptRequest:
+        upstream_values: dict[str, dict[str, Any]] = {}
+        if self.values:  # walk the ancestors only when some task has set values
+            upstream_values = {
+                key: self.values[key] for key in self.plan.ancestors(name) if key in self.values
+            }
+        return AttemptRequest(
+            run_id=self.run_id,
+            flow_name=self.name,
+            task_key=name,
+            attempt=attempt,
+            fn=self.plan.tasks[name].fn,
+            params=self.params,
+            upstream_values=upstream_values,
+            upstream_edges=self.plan.upstream,
+            timeout=timeout,
+        )
+
+    def _wait_for_events(self) -> None:
+        deadlines = [flight.deadline for flight in self._in_flight.values() if flight.deadline]
+        deadlines.extend(self._waiting_for_retry.values())
+        now = self.clock.monotonic()
+        timeout = max(0.0, min(deadlines) - now) if deadlines else None
+        if self._in_flight:
+            for outcome in self.executor.wait(timeout):
+                self._complete(outcome)
+        elif timeout is not None and not self._ready:
+            self.clock.sleep(timeout)
+        self._expire_timeouts()
+        self._release_retries()
+
+    def _expire_timeouts(self) -> None:
+        now = self.clock.monotonic()
+        for name, flight in list(self._in_flight.items()):
+            if flight.deadline is not None and now >= flight.deadline:
+                self.executor.kill(name)
+                timeout = self.plan.tasks[name].timeout
+                error = ErrorInfo(
+                    type_name="TimeoutError",
+                    message=f"attempt {flight.attempt} timed out after {timeout:g}s; "
+                    "its process tree was killed",
+                )
+                self._complete(
+                    AttemptOutcome(
+                        task_key=name,
+                        attempt=flight.attempt,
+                        state=TaskState.TIMED_OUT,
+                        started_at=self.clock.time(),
+                        ended_at=self.clock.time(),
+                        error=error,
+                    )
+                )
+
+    def _release_retries(self) -> None:
+        now = self.clock.monotonic()
+        for name, deadline in list(self._waiting_for_retry.items()):
+            if now >= deadline:
+                del self._waiting_for_retry[name]
+                self._queue(name)
+
+    # -- state changes -----------------------------------------------------------------
+    def _complete(self, outcome: AttemptOutcome) -> None:
+        flight = self._in_flight.get(outcome.task_key)
+        if flight is None or flight.attempt != outcome.attempt:
+            return  # a late report of an attempt already killed: its outcome was recorded
+        del self._in_flight[outcome.task_key]
+        task = self.tasks[outcome.task_key]
+        task.error = outcome.error
+        if outcome.state is TaskState.SUCCEEDED:
+            if outcome.values:
+                self.values[task.name] = dict(outcome.values)
+            self.results[task.name] = outcome.result
+            self._finish(task.name, TaskState.SUCCEEDED)
+            return
+        retry = self.plan.tasks[task.name].retry
+        timed_out = outcome.state is TaskState.TIMED_OUT
+        logger.debug(
+            "task {} attempt {} ended {}: {}",
+            task.name,
+            outcome.attempt,
+            outcome.state.value,
+            outcome.error.summary if outcome.error else "",
+        )
+        if retry.allows(task.attempts, timed_out=timed_out):
+            delay = retry.delay_before(task.attempts)
+            self._waiting_for_retry[task.name] = self.clock.monotonic() + delay
+            self._change(task, TaskState.WAITING_FOR_RETRY)
+            if delay <= 0:
+                self._release_retries()
+        else:
+            self._finish(task.name, outcome.state)
+
+    def _queue(self, name: str) -> None:
+        heapq.heappush(self._ready, (self._position[name], name))
+        self._change(self.tasks[name], TaskState.QUEUED)
+
+    def _finish(self, name: str, state: TaskState) -> None:
+        """Make ``name`` final, then judge every dependent whose dependencies are all final."""
+        work = [(name, state)]
+        while work:
+            current, final_state = work.pop()
+            task = self.tasks[current]
+            if task.started_at is not None:
+                task.ended_at = self.clock.time()
+            self._done.add(current)
+            self._change(task, final_state)
+            for dependent in self.plan.downstream[current]:
+                self._remaining[dependent] -= 1
+                if self._remaining[dependent]:
+                    continue
+                spec = self.plan.tasks[dependent]
+                decision = rules.decide(
+                    spec.run_if, [self.tasks[dep].state for dep in self.plan.upstream[dependent]]
+                )
+                if decision is rules.Decision.RUN:
+                    self._queue(dependent)
+                else:
+                    work.append((dependent, decision.final_state))
+
+    def _change(self, task: TaskRun, state: TaskState) -> None:
+        task.state = state
+        if self.listeners:
+            snapshot = attrs.evolve(task)
+            for listener in self.listeners:
+                listener.task_changed(self, snapshot)
+
+    def _cancel(self) -> None:
+        self.cancelled = True
+        for name in list(self._in_flight):
+            self.executor.kill(name)
+        self._in_flight.clear()
+        self._ready.clear()
+        self._waiting_for_retry.clear()
+        for task in self.tasks.values():
+            if not task.state.is_final:
+                if task.started_at is not None:
+                    task.ended_at = self.clock.time()
+                self._done.add(task.name)
+                self._change(task, TaskState.CANCELLED)
+
+    # -- views -------------------------------------------------------------------------
+    def result(self) -> RunResult:
+        states = {name: task.state for name, task in self.tasks.items()}
+        return RunResult(
+            run_id=self.run_id,
+            flow_name=self.name,
+            state=rules.run_state(states, self.plan.leaves, cancelled=self.cancelled),
+            tasks=dict(self.tasks),
+            values={name: dict(values) for name, values in self.values.items()},
+            params=dict(self.params),
+            started_at=self.started_at,
+            ended_at=self.clock.time(),
+        )
+
+    def _stuck_message(self) -> str:
+        pending = sorted(set(self.tasks) - self._done)
+        return (
+            f"flow {self.name!r}, run {self.run_id}: the scheduler has nothing to wait for but "
+            f"tasks are not final. pending={pending}, ready={sorted(n for _, n in self._ready)}, "
+            f"waiting_for_retry={sorted(self._waiting_for_retry)}, "
+            f"in_flight={sorted(self._in_flight)}, done={len(self._done)}"
+        )
+
+    def _warn_unenforced_timeouts(self) -> None:
+        if self.executor.can_preempt:
+            return
+        timed = [spec.name for spec in self.plan.tasks.values() if spec.timeout is not None]
+        if timed:
+            msg = (
+                f"flow {self.name!r}: the {self.executor.name} executor cannot pre-empt a running "
+                f"function, so timeout is not enforced for: {', '.join(timed)}. "
+                "Use executor='local' to enforce it"
+            )
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
+
+
+def run(
+    flow: Flow | FlowSpec | Plan,
+    *,
+    params: Mapping[str, Any] | None = None,
+    executor: Any = None,
+    max_parallel: int | None = None,
+    clock: Clock | None = None,
+    listeners: Sequence[RunListener] = (),
+    run_id: str | None = None,
+    params_from_text: bool = False,
+) -> RunResult:
+    """Validate and run a flow to its end.
+
+    Args:
+        flow: a ``Flow``, its ``FlowSpec``, or an already built ``Plan``.
+        params: overrides of the flow's declared parameters.
+        executor: ``"inline"``, ``"local"``, ``"dask"``, an executor object, or None
+            for the default.
+        max_parallel: how many tasks at once; the flow's own setting when None.
+        clock: where time comes from (tests pass ``FakeClock``).
+        listeners: told of every state change.
+        run_id: the run's id; a new one when None.
+        params_from_text: convert text values to their defaults' types (the CLI's ``-p``).
+
+    Raises:
+        DefinitionError: the flow, its parameters or the executor are invalid;
+            nothing has run.
+    """
+    if isinstance(flow, Plan):
+        plan = flow
+    else:
+        plan = build_plan(flow if isinstance(flow, FlowSpec) else flow.spec())
+    resolved_params = resolve_params(plan.flow, params, from_text=params_from_text)
+    if max_parallel is None:
+        max_parallel = plan.flow.max_parallel
+    elif not isinstance(max_parallel, int) or isinstance(max_parallel, bool) or max_parallel < 1:
+        msg = f"flow {plan.name!r}: max_parallel={max_parallel!r} is invalid; allowed: an integer >= 1"
+        raise DefinitionError(msg)
+    active = ActiveRun(
+        plan,
+        executor=resolve(executor, flow_name=plan.name),
+        params=resolved_params,
+        max_parallel=max_parallel,
+        clock=clock or SystemClock(),
+        listeners=listeners,
+        run_id=run_id,
+    )
+    return active.execute()

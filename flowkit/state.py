@@ -1,0 +1,138 @@
+"""Run and task states, error info, and the result of a run (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+class TaskState(str, enum.Enum):
+    """Where a task stands in a run; the last six are final."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING_FOR_RETRY = "waiting_for_retry"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    UPSTREAM_FAILED = "upstream_failed"
+    EXCLUDED = "excluded"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_TASK_STATES
+
+    @property
+    def is_failed_like(self) -> bool:
+        return self in FAILED_LIKE_STATES
+
+
+FINAL_TASK_STATES = frozenset(
+    {
+        TaskState.SUCCEEDED,
+        TaskState.FAILED,
+        TaskState.TIMED_OUT,
+        TaskState.CANCELLED,
+        TaskState.UPSTREAM_FAILED,
+        TaskState.EXCLUDED,
+    }
+)
+FAILED_LIKE_STATES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.UPSTREAM_FAILED})
+
+
+class RunState(str, enum.Enum):
+    """Where a run stands; INTERRUPTED means its orchestrator died."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    SUCCEEDED_WITH_FAILURES = "succeeded_with_failures"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the run counts as succeeded (exit code 0)."""
+        return self in (RunState.SUCCEEDED, RunState.SUCCEEDED_WITH_FAILURES)
+
+
+@attrs.frozen
+class ErrorInfo:
+    """An error as text, safe to cross a process boundary and to store."""
+
+    type_name: str
+    message: str
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> ErrorInfo:
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        return cls(type_name=type(error).__name__, message=str(error), traceback=text)
+
+    @property
+    def summary(self) -> str:
+        """``Type: first line of the message``, for tables and logs."""
+        first_line = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        return f"{self.type_name}: {first_line}" if first_line else self.type_name
+
+
+@attrs.define
+class TaskRun:
+    """One task in one run: its state, attempts, timing and error."""
+
+    name: str
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    error: ErrorInfo | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+@attrs.frozen
+class RunResult:
+    """What ``Flow.run`` returns: the run's state, each task's, and the task values."""
+
+    run_id: str
+    flow_name: str
+    state: RunState
+    tasks: Mapping[str, TaskRun]
+    values: Mapping[str, Mapping[str, Any]]
+    params: Mapping[str, Any]
+    started_at: float
+    ended_at: float
+
+    @property
+    def duration(self) -> float:
+        return self.ended_at - self.started_at
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state.is_success
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for task_run in self.tasks.values():
+            counts[task_run.state.value] = counts.get(task_run.state.value, 0) + 1
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+        return (
+            f"RunResult(run_id={self.run_id!r}, flow={self.flow_name!r}, "
+            f"state={self.state.value}, tasks: {summary})"
+        )
