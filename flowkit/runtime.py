@@ -10,6 +10,7 @@ until the next completion, retry deadline or timeout deadline.
 from __future__ import annotations
 
 import heapq
+import sys
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,8 +40,24 @@ class RunListener:
     def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
         """``task`` moved to a new state (a copy: keep it if you like)."""
 
+    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
+        """An attempt printed ``line`` (isolating executors capture output)."""
+
     def run_finished(self, run: ActiveRun, result: RunResult) -> None:
         """The run ended; ``result`` is what ``Flow.run`` returns."""
+
+
+class EchoOutput(RunListener):
+    """Prints each captured line as ``[task] line`` (``[task#2]`` from the second attempt)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+
+    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
+        stream = self.stream or sys.stdout
+        label = task_key if attempt == 1 else f"{task_key}#{attempt}"
+        stream.write(f"[{label}] {line}\n")
+        stream.flush()
 
 
 @attrs.define
@@ -95,7 +112,12 @@ class ActiveRun:
         for listener in self.listeners:
             listener.run_started(self)
         try:
-            self.executor.start(self.plan, self.clock)
+            self.executor.start(
+                self.plan,
+                self.clock,
+                run_id=self.run_id,
+                on_output=self._output if self.listeners else None,
+            )
             for name in self.plan.order:
                 if not self.plan.upstream[name]:
                     self._queue(name)
@@ -106,7 +128,11 @@ class ActiveRun:
                 self._wait_for_events()
         except KeyboardInterrupt:
             logger.warning("run {} of flow {!r} interrupted: cancelling", self.run_id, self.name)
-            self._cancel()
+            try:
+                self._cancel(stop_running=True)
+            except KeyboardInterrupt:  # a second Ctrl-C: no more grace, shutdown kills all
+                logger.warning("interrupted again: killing every running attempt now")
+                self._cancel(stop_running=False)
         finally:
             self.executor.shutdown()
         result = self.result()
@@ -202,6 +228,7 @@ class ActiveRun:
         del self._in_flight[outcome.task_key]
         task = self.tasks[outcome.task_key]
         task.error = outcome.error
+        task.log_path = outcome.log_path
         if outcome.state is TaskState.SUCCEEDED:
             if outcome.values:
                 self.values[task.name] = dict(outcome.values)
@@ -260,10 +287,16 @@ class ActiveRun:
             for listener in self.listeners:
                 listener.task_changed(self, snapshot)
 
-    def _cancel(self) -> None:
+    def _output(self, task_key: str, attempt: int, line: str) -> None:
+        for listener in self.listeners:
+            listener.task_output(self, task_key, attempt, line)
+
+    def _cancel(self, *, stop_running: bool) -> None:
+        """Mark every unfinished task cancelled; stop running attempts gracefully if asked."""
         self.cancelled = True
-        for name in list(self._in_flight):
-            self.executor.kill(name)
+        if stop_running:
+            for name in list(self._in_flight):
+                self.executor.kill(name)
         self._in_flight.clear()
         self._ready.clear()
         self._waiting_for_retry.clear()
@@ -320,6 +353,7 @@ def run(
     listeners: Sequence[RunListener] = (),
     run_id: str | None = None,
     params_from_text: bool = False,
+    echo_output: bool = True,
 ) -> RunResult:
     """Validate and run a flow to its end.
 
@@ -333,6 +367,8 @@ def run(
         listeners: told of every state change.
         run_id: the run's id; a new one when None.
         params_from_text: convert text values to their defaults' types (the CLI's ``-p``).
+        echo_output: print what isolated attempts print, as ``[task] line``, when no
+            listener is given (the command line shows output itself).
 
     Raises:
         DefinitionError: the flow, its parameters or the executor are invalid;
@@ -354,7 +390,7 @@ def run(
         params=resolved_params,
         max_parallel=max_parallel,
         clock=clock or SystemClock(),
-        listeners=listeners,
+        listeners=list(listeners) or ([EchoOutput()] if echo_output else []),
         run_id=run_id,
     )
     return active.execute()

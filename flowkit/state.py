@@ -98,6 +98,8 @@ class TaskRun:
     error: ErrorInfo | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    #: The captured output of the latest attempt, where the executor captures it.
+    log_path: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -1,7 +1,7 @@
 """Executors: where attempts run. ``resolve`` turns a name into an executor.
 
     inline   this process, one attempt at a time (tests, debuggers)
-    local    an isolated subprocess per attempt (the default, once available)
+    local    an isolated subprocess per attempt, forked from a pre-warmed server (default)
     dask     a distributed cluster
 """
 
@@ -22,8 +22,8 @@ __all__ = [
     "resolve",
 ]
 
-EXECUTOR_NAMES = ("inline",)
-DEFAULT_EXECUTOR = "inline"
+EXECUTOR_NAMES = ("inline", "local")
+DEFAULT_EXECUTOR = "local"
 
 
 def resolve(executor: Any, *, flow_name: str) -> Executor:
@@ -37,6 +37,10 @@ def resolve(executor: Any, *, flow_name: str) -> Executor:
     if isinstance(executor, str):
         if executor == "inline":
             return InlineExecutor()
+        if executor == "local":
+            from flowkit.executors.local import LocalExecutor
+
+            return LocalExecutor()
         msg = (
             f"flow {flow_name!r}: unknown executor {executor!r}; "
             f"valid executors: {', '.join(EXECUTOR_NAMES)}"

@@ -49,6 +49,8 @@ class AttemptOutcome:
     error: ErrorInfo | None = None
     values: Mapping[str, Any] = attrs.field(factory=dict)
     result: Any = None
+    #: Where the attempt's stdout and stderr were captured, when they were.
+    log_path: str | None = None
 
 
 class Executor(Protocol):
@@ -63,7 +65,16 @@ class Executor(Protocol):
         """The most attempts it runs at once, or None for no limit of its own."""
         ...
 
-    def start(self, plan: Plan, clock: Clock) -> None: ...
+    def start(
+        self,
+        plan: Plan,
+        clock: Clock,
+        *,
+        run_id: str,
+        on_output: Callable[[str, int, str], None] | None = None,
+    ) -> None:
+        """Get ready for a run; ``on_output(task_key, attempt, line)`` gets captured lines."""
+        ...
     def submit(self, request: AttemptRequest) -> None: ...
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
         """Block until an attempt ends or ``timeout`` seconds pass; return what ended."""

@@ -30,7 +30,7 @@ class InlineExecutor:
     def capacity(self) -> int:
         return 1
 
-    def start(self, plan: Plan, clock: Clock) -> None:
+    def start(self, plan: Plan, clock: Clock, *, run_id: str, on_output: object = None) -> None:
         self._queue.clear()
 
     def submit(self, request: AttemptRequest) -> None:

@@ -1,0 +1,159 @@
+"""Process-tree tools for Linux: child subreapers, finding and killing every descendant.
+
+A process that sets ``PR_SET_CHILD_SUBREAPER`` adopts the orphans of its
+descendants, so a grandchild that escaped with ``setsid`` (a daemonising
+shell) still hangs below it and can be found through ``/proc`` and killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+_libc = None
+
+
+def _prctl(option: int, value: int) -> bool:
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        except OSError:
+            return False
+    try:
+        return _libc.prctl(option, value, 0, 0, 0) == 0
+    except AttributeError:  # not Linux
+        return False
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (Linux); False where the kernel offers no such thing."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent(signal_number: int = signal.SIGKILL) -> bool:
+    """Have the kernel send ``signal_number`` to this process when its parent dies (Linux)."""
+    return _prctl(PR_SET_PDEATHSIG, signal_number)
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid``, read from /proc; [] once it is gone."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, parents before their children."""
+    found: list[int] = []
+    stack = children(pid)
+    seen: set[int] = set()
+    while stack:
+        child = stack.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        found.append(child)
+        stack.extend(children(child))
+    return found
+
+
+def signal_process(pid: int, signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal_number)
+
+
+def signal_group(pgid: int, signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal_number)
+
+
+def reap_children() -> list[tuple[int, int]]:
+    """Collect every exited child of this process without blocking: (pid, wait status)."""
+    reaped = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped.append((pid, status))
+
+
+def kill_descendants(pid: int, *, rounds: int = 50) -> list[tuple[int, int]]:
+    """SIGKILL every descendant of ``pid`` (this process or one of its subreapers).
+
+    Descendants may fork while being killed, and killed parents' children are
+    adopted by the nearest subreaper, so this repeats until none is left.
+    Returns the (pid, status) of the children of this process it reaped.
+    """
+    reaped: list[tuple[int, int]] = []
+    for _ in range(rounds):
+        found = descendants(pid)
+        if not found:
+            break
+        for child in found:
+            # Stop first so a parent cannot fork a replacement between two kills.
+            signal_process(child, signal.SIGSTOP)
+        for child in found:
+            signal_process(child, signal.SIGKILL)
+        if pid == os.getpid():
+            for child in children(pid):
+                with contextlib.suppress(ChildProcessError):
+                    waited, status = os.waitpid(child, 0)
+                    reaped.append((waited, status))
+    return reaped
+
+
+def kill_tree(pid: int, *, rounds: int = 50) -> None:
+    """SIGKILL ``pid`` and every descendant it has (stopping each first, so none forks anew)."""
+    for _ in range(rounds):
+        found = [pid, *descendants(pid)] if _alive(pid) else descendants(pid)
+        if not found:
+            return
+        for process in found:
+            signal_process(process, signal.SIGSTOP)
+        for process in found:
+            signal_process(process, signal.SIGKILL)
+            signal_process(process, signal.SIGCONT)
+        if not descendants(pid):
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def describe_status(status: int) -> str:
+    """A wait status in words: 'killed by signal 9 (SIGKILL)' or 'exited with code 3'."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {number} ({name})"
+    if os.WIFEXITED(status):
+        return f"exited with code {os.WEXITSTATUS(status)}"
+    return f"ended with wait status {status}"
