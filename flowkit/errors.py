@@ -1,11 +1,11 @@
 """The exception tree: every error flowkit raises on purpose.
 
-    FlowkitError
-    ├── DefinitionError     a flow, task, option, parameter or command line is invalid;
-    │                       raised before any task runs
-    ├── TaskValueError      task_values.set/get misused inside (or outside) a task
-    ├── ExecutorError       an executor could not start or lost its workers
-    └── RunError            a run could not go on (e.g. work left pending at the end)
+FlowkitError
+├── DefinitionError     a flow, task, option, parameter or command line is invalid;
+│                       raised before any task runs
+├── TaskValueError      task_values.set/get misused inside (or outside) a task
+├── ExecutorError       an executor could not start or lost its workers
+└── RunError            a run could not go on (e.g. work left pending at the end)
 """
 
 from __future__ import annotations

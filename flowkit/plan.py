@@ -125,7 +125,7 @@ def _cycle_path(component: list[str], upstream: Mapping[str, tuple[str, ...]]) -
     while True:
         node = min(dep for dep in upstream[node] if dep in members)
         if node in seen:
-            cycle = path[seen[node] :] + [node]
+            cycle = [*path[seen[node] :], node]
             cycle.reverse()
             return cycle
         seen[node] = len(path)
@@ -164,8 +164,9 @@ def build_plan(flow: FlowSpec) -> Plan:
                     f"{dependency.flow_name!r}; a task may depend only on tasks of its own flow"
                 )
             elif dep == name:
-                problems.append(f"{where}, task {name!r}: depends on itself; remove it from "
-                                "depends_on")
+                problems.append(
+                    f"{where}, task {name!r}: depends on itself; remove it from depends_on"
+                )
             elif dep not in tasks:
                 close = difflib.get_close_matches(dep, list(tasks), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -176,7 +177,9 @@ def build_plan(flow: FlowSpec) -> Plan:
                 kept.append(dep)
         upstream[name] = tuple(kept)
 
-    problems.extend(f"{where}: dependency cycle {' -> '.join(cycle)}" for cycle in _cycles(upstream))
+    problems.extend(
+        f"{where}: dependency cycle {' -> '.join(cycle)}" for cycle in _cycles(upstream)
+    )
     if problems:
         header = f"{where} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)}):"
         msg = "\n".join([header, *(f"  - {problem}" for problem in problems)])
@@ -231,9 +234,10 @@ def resolve_params(
                 f"{declared}. Declare it in Flow({flow.name!r}, params={{...}})"
             )
             continue
+        converted = value
         if from_text and isinstance(value, str):
             try:
-                value = _convert_text(value, flow.params[key])
+                converted = _convert_text(value, flow.params[key])
             except ValueError:
                 kind = type(flow.params[key]).__name__
                 problems.append(
@@ -241,7 +245,7 @@ def resolve_params(
                     f"(its default is {flow.params[key]!r})"
                 )
                 continue
-        resolved[key] = value
+        resolved[key] = converted
     if problems:
         raise DefinitionError("\n".join(problems), problems)
     return resolved

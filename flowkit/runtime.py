@@ -25,7 +25,7 @@ from flowkit.errors import DefinitionError, RunError
 from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
 from flowkit.plan import Plan, build_plan, resolve_params
 from flowkit.spec import FlowSpec
-from flowkit.state import ErrorInfo, RunResult, RunState, TaskRun, TaskState
+from flowkit.state import ErrorInfo, RunResult, TaskRun, TaskState
 
 if TYPE_CHECKING:
     from flowkit.dsl import Flow
@@ -382,7 +382,10 @@ def run(
     if max_parallel is None:
         max_parallel = plan.flow.max_parallel
     elif not isinstance(max_parallel, int) or isinstance(max_parallel, bool) or max_parallel < 1:
-        msg = f"flow {plan.name!r}: max_parallel={max_parallel!r} is invalid; allowed: an integer >= 1"
+        msg = (
+            f"flow {plan.name!r}: max_parallel={max_parallel!r} is invalid; "
+            "allowed: an integer >= 1"
+        )
         raise DefinitionError(msg)
     active = ActiveRun(
         plan,

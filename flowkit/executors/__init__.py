@@ -1,8 +1,8 @@
 """Executors: where attempts run. ``resolve`` turns a name into an executor.
 
-    inline   this process, one attempt at a time (tests, debuggers)
-    local    an isolated subprocess per attempt, forked from a pre-warmed server (default)
-    dask     a distributed cluster
+inline   this process, one attempt at a time (tests, debuggers)
+local    an isolated subprocess per attempt, forked from a pre-warmed server (default)
+dask     a distributed cluster
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
             result = request.fn()
     except KeyboardInterrupt:
         raise
-    except BaseException as error:  # noqa: BLE001 - SystemExit in a task is a failure too
+    except BaseException as error:
         # Skip this frame: the traceback starts in the task's own code.
         error.__traceback__ = error.__traceback__.tb_next if error.__traceback__ else None
         return AttemptOutcome(

@@ -20,6 +20,7 @@ Messages on the control socket are pickled tuples, framed by
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import pickle
 import selectors
@@ -137,16 +138,19 @@ def run_attempt(request: AttemptRequest, *, output_fd: int, result_path: str) ->
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.reconfigure(line_buffering=True)
+        # Fresh line-buffered streams on the pipe: whatever sys.stdout was in the
+        # orchestrator (a notebook's, pytest's capture), the task's prints go to the pipe.
+        sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        # A segfault's Python traceback goes to the attempt's log, not the orchestrator's.
+        faulthandler.enable(file=sys.stderr, all_threads=True)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _terminate)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         outcome = execute(request)
         _write_outcome(outcome, result_path)
-    except BaseException:  # noqa: BLE001 - nothing may escape into the fork server's loop
+    except BaseException:
         exit_code = 70
         with contextlib.suppress(BaseException):
             import traceback
@@ -169,7 +173,7 @@ def _terminate(signal_number: int, frame: Any) -> None:
 def _write_outcome(outcome: AttemptOutcome, result_path: str) -> None:
     try:
         data = cloudpickle.dumps(outcome)
-    except Exception as error:  # noqa: BLE001 - any pickling error becomes the task's error
+    except Exception as error:
         data = cloudpickle.dumps(_unpicklable_result(outcome, error))
     temporary = f"{result_path}.tmp"
     with open(temporary, "wb") as handle:
@@ -197,6 +201,6 @@ def _unpicklable_result(outcome: AttemptOutcome, error: Exception) -> AttemptOut
 def _short_repr(value: Any) -> str:
     try:
         text = repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+    except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= 80 else f"{text[:77]}..."

@@ -280,7 +280,7 @@ class LocalExecutor:
         if attempt.result_path.exists():
             try:
                 outcome = pickle.loads(attempt.result_path.read_bytes())
-            except Exception as error:  # noqa: BLE001 - an unreadable outcome is a failure
+            except Exception as error:
                 crash = f"its outcome could not be read back ({type(error).__name__}: {error})"
         elif attempt.status is not None:
             crash = f"{procs.describe_status(attempt.status)} without reporting a result"

@@ -1,0 +1,30 @@
+"""Fixtures for executor tests: no test may leave a process behind."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from flowkit.executors import procs
+
+
+@pytest.fixture
+def marker() -> str:
+    """A unique word to put in the command line of processes a test's tasks start."""
+    return f"flowkit-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_children(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """After every executor test, no child process of this test process is alive."""
+    monkeypatch.setenv("FLOWKIT_HOME", str(tmp_path / "home"))
+    before = set(procs.descendants(os.getpid()))
+    yield
+    deadline = time.monotonic() + 5
+    while (left := set(procs.descendants(os.getpid())) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"processes left behind by the test: {sorted(left)}"
