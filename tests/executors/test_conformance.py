@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowkit import Flow, FakeClock, RunState, TaskState, params, task_values
+from flowkit import FakeClock, Flow, RunState, TaskState, params, task_values
 from flowkit.errors import TaskValueError
 
 EXECUTORS = ["inline", "local"]
