@@ -98,6 +98,7 @@ class LocalExecutor:
         self._scratch = Path(tempfile.mkdtemp(prefix="flowkit-"))
         base = self.log_dir if self.log_dir is not None else _default_log_dir()
         self._run_log_dir = base / (run_id or "unknown")
+        self._run_log_dir.mkdir(parents=True, exist_ok=True)
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may print twice
             with contextlib.suppress(Exception):
@@ -122,8 +123,7 @@ class LocalExecutor:
             raise ExecutorError(msg)
         read_end, write_end = os.pipe()
         os.set_blocking(read_end, False)
-        log_path = self._run_log_dir / request.task_key / f"{request.attempt}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path = self._run_log_dir / f"{request.task_key}.{request.attempt}.log"
         result_path = self._scratch / f"{request.task_key}.{request.attempt}.outcome"
         attempt = _Attempt(
             task_key=request.task_key,
@@ -268,8 +268,15 @@ class LocalExecutor:
             self.on_output(attempt.task_key, attempt.attempt, line.decode(errors="replace"))
 
     def _maybe_finish(self, attempt: _Attempt) -> None:
-        """An attempt is over once its process has exited and its output reached EOF."""
-        if attempt.status is None or attempt.output != -1:
+        """An attempt is over once its output reached EOF and its outcome is written.
+
+        The attempt process writes its outcome, kills what it started, then closes
+        its output: EOF with an outcome is the end. Without one (a crash), the end
+        is the exit status the fork server reports.
+        """
+        if attempt.output != -1:
+            return
+        if attempt.status is None and not attempt.result_path.exists():
             return
         self._finished.append(self._outcome(attempt))
         self._close_attempt(attempt)
