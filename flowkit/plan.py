@@ -160,7 +160,7 @@ def build_plan(flow: FlowSpec) -> Plan:
             dep = dependency.task_key
             if dependency.flow_name is not None and dependency.flow_name != flow.name:
                 problems.append(
-                    f"{where}, task {name!r}: depends on task {dep!r} of another flow "
+                    f"{where}, task {name!r}: depends_on names task {dep!r} of another flow "
                     f"{dependency.flow_name!r}; a task may depend only on tasks of its own flow"
                 )
             elif dep == name:
@@ -178,7 +178,8 @@ def build_plan(flow: FlowSpec) -> Plan:
         upstream[name] = tuple(kept)
 
     problems.extend(
-        f"{where}: dependency cycle {' -> '.join(cycle)}" for cycle in _cycles(upstream)
+        f"{where}: dependency cycle {' -> '.join(cycle)}; remove one of its depends_on edges"
+        for cycle in _cycles(upstream)
     )
     if problems:
         header = f"{where} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)}):"

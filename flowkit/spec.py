@@ -109,7 +109,7 @@ def _validate_name(instance: Any, attribute: attrs.Attribute, value: Any) -> Non
 
 def _validate_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not callable(value):
-        where = _where(instance.flow_name, None)
+        where = _where(instance.flow_name, instance.name)
         msg = (
             f"{where}: @task decorates {value!r} of type {type(value).__name__}, "
             "which is not callable; decorate a function (def ...)"

@@ -1,0 +1,30 @@
+"""Shared fixtures: a fake clock, a recording listener, and a clean task_values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from strategies import EventRecorder
+
+from flowkit import FakeClock, task_values
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when the scheduler sleeps on it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def recorder() -> EventRecorder:
+    """A RunListener that keeps every state change."""
+    return EventRecorder()
+
+
+@pytest.fixture(autouse=True)
+def _clean_set_outside_run() -> Iterator[None]:
+    """``task_values.set`` outside a run keeps values module-wide: start and end empty."""
+    task_values.set_outside_run.clear()
+    yield
+    task_values.set_outside_run.clear()
