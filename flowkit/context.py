@@ -94,7 +94,7 @@ def encode_value(key: Any, value: Any, *, where: str) -> Any:
         msg = f"{where}: task value key {key!r} is invalid; use a non-empty string"
         raise TaskValueError(msg)
     try:
-        text = json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as error:
         msg = (
             f"{where}: task value {key!r} is not JSON-serialisable ({error}); "

@@ -7,14 +7,18 @@ server and each attempt process are child subreapers: whatever a task starts,
 even a grandchild that called ``setsid``, stays below one of them and is
 killed when its attempt ends.
 
-Messages on the control socket are pickled tuples, framed by
-``multiprocessing.connection.Connection``:
+Messages on the control socket are pickled tuples, each framed by a 4-byte
+length (``frame`` / ``FrameReader``):
 
-    orchestrator -> server   ("start", task_key, attempt, params, upstream_values, result_path)
-                             followed by the attempt's output pipe, passed with SCM_RIGHTS
+    orchestrator -> server   ("start", task_key, attempt, params, upstream_values), sent
+                             with two pipes' write ends (SCM_RIGHTS): output, outcome
+                             ("signal", task_key, attempt, signal_number)
                              ("exit",)
-    server -> orchestrator   ("started", task_key, attempt, pid)
-                             ("exited", task_key, attempt, wait_status)
+    server -> orchestrator   ("exited", task_key, attempt, wait_status)
+
+An attempt process writes its pickled outcome to the outcome pipe and closes
+both pipes after killing whatever it started: the orchestrator knows the
+attempt is over from the two EOFs, without waiting for the exit to be reaped.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ import selectors
 import signal
 import socket
 import sys
-from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+import attrs
 import cloudpickle
 
 from flowkit.executors import procs
@@ -46,12 +50,18 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     """The fork server's loop; runs until told to exit or the orchestrator is gone."""
     # Ctrl-C in the terminal is the orchestrator's to handle; it then tells us what to kill.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # A SIGTERM unwinds the loop (and, in an attempt process, the task) through finally.
+    signal.signal(signal.SIGTERM, _terminate)
     procs.become_subreaper()
-    # Everything alive now is shared with every attempt process; keep the garbage
-    # collector off it, or its first pass in a child would copy each page it touches.
-    gc.freeze()
-    connection = Connection(os.dup(control.fileno()))
+    # Made once here rather than in every attempt process: each page an attempt process
+    # writes is a page the kernel copies, so the less it does before the task, the better.
+    # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
+    faulthandler.enable(file=2, all_threads=True)
+    prepared = _Prepared(
+        stdout=open(1, "w", buffering=1, closefd=False),  # noqa: SIM115 - kept for the run
+        stderr=open(2, "w", buffering=1, closefd=False),  # noqa: SIM115
+        devnull=os.open(os.devnull, os.O_RDONLY),
+    )
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -59,54 +69,111 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ, "control")
     selector.register(wake_read, selectors.EVENT_READ, "child")
+    reader = FrameReader(control)
     running: dict[int, tuple[str, int]] = {}
+    # Everything alive now is shared with every attempt process; keep the garbage
+    # collector off it, or its first pass in a child would copy each page it touches.
+    gc.freeze()
     try:
         while True:
             for key, _ in selector.select():
                 if key.data == "child":
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_read, 4096)
-                    _reap(running, connection)
+                    _reap(running, control)
                     continue
-                try:
-                    message = pickle.loads(connection.recv_bytes())
-                except (EOFError, OSError):
+                if not reader.fill():
                     return  # the orchestrator is gone: the finally clause kills everything
-                if message[0] == "exit":
-                    return
-                _, task_key, attempt, params, upstream_values, result_path = message
-                _, fds, _, _ = socket.recv_fds(control, 1, 1)
-                pid = os.fork()
-                if pid == 0:  # the attempt process
-                    selector.close()
-                    os.close(wake_read)
-                    os.close(wake_write)
-                    control.close()
-                    connection.close()
-                    request = AttemptRequest(
-                        run_id=run_id,
-                        flow_name=plan.name,
-                        task_key=task_key,
-                        attempt=attempt,
-                        fn=plan.tasks[task_key].fn,
-                        params=params,
-                        upstream_values=upstream_values,
-                        upstream_edges=plan.upstream,
-                    )
-                    run_attempt(request, output_fd=fds[0], result_path=result_path)
-                os.close(fds[0])
-                running[pid] = (task_key, attempt)
-                connection.send_bytes(pickle.dumps(("started", task_key, attempt, pid)))
+                for message in reader.messages():
+                    if message[0] == "exit":
+                        return
+                    if message[0] == "signal":
+                        _, task_key, attempt, signal_number = message
+                        for pid, running_attempt in running.items():
+                            if running_attempt == (task_key, attempt):
+                                procs.signal_group(pid, signal_number)
+                        continue
+                    _, task_key, attempt, params, upstream_values = message
+                    output_fd, outcome_fd = reader.take_fds(2)
+                    pid = os.fork()
+                    if pid == 0:  # the attempt process
+                        selector.close()
+                        for fd in (wake_read, wake_write, control.fileno()):
+                            os.close(fd)
+                        request = AttemptRequest(
+                            run_id=run_id,
+                            flow_name=plan.name,
+                            task_key=task_key,
+                            attempt=attempt,
+                            fn=plan.tasks[task_key].fn,
+                            params=params,
+                            upstream_values=upstream_values,
+                            upstream_edges=plan.upstream,
+                        )
+                        run_attempt(request, output_fd, outcome_fd, prepared)
+                    os.close(output_fd)
+                    os.close(outcome_fd)
+                    running[pid] = (task_key, attempt)
     finally:
         for pid in list(running):
             procs.signal_group(pid, signal.SIGKILL)
         procs.kill_descendants(os.getpid())
-        with contextlib.suppress(OSError):
-            connection.close()
         os._exit(0)
 
 
-def _reap(running: dict[int, tuple[str, int]], connection: Connection) -> None:
+def frame(message: tuple[Any, ...]) -> bytes:
+    """A message as bytes on the control socket: a 4-byte length, then the pickle."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(payload).to_bytes(4, "big") + payload
+
+
+class FrameReader:
+    """Reassembles framed messages, and the file descriptors sent along, from a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.fds: list[int] = []
+
+    def fill(self) -> bool:
+        """Read what is there; False once the other end has closed."""
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 65536, 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        self.fds.extend(fds)
+        self.buffer += data
+        return bool(data)
+
+    def messages(self) -> list[tuple[Any, ...]]:
+        """Every complete message read so far, in order."""
+        found = []
+        while len(self.buffer) >= 4:
+            size = int.from_bytes(self.buffer[:4], "big")
+            if len(self.buffer) < 4 + size:
+                break
+            found.append(pickle.loads(self.buffer[4 : 4 + size]))
+            del self.buffer[: 4 + size]
+        return found
+
+    def take_fds(self, count: int) -> list[int]:
+        # Descriptors travel with the first byte of their message, so they are here.
+        taken, self.fds = self.fds[:count], self.fds[count:]
+        return taken
+
+
+@attrs.frozen
+class _Prepared:
+    """What every attempt process needs, made once in the fork server."""
+
+    stdout: TextIO
+    stderr: TextIO
+    devnull: int
+
+
+def _reap(running: dict[int, tuple[str, int]], control: socket.socket) -> None:
     """Report every attempt process that ended, after killing the orphans it left."""
     ended = procs.reap_children()
     if not ended:
@@ -126,38 +193,34 @@ def _reap(running: dict[int, tuple[str, int]], connection: Connection) -> None:
         if pid in running:
             task_key, attempt = running.pop(pid)
             with contextlib.suppress(OSError):
-                connection.send_bytes(pickle.dumps(("exited", task_key, attempt, status)))
+                control.sendall(frame(("exited", task_key, attempt, status)))
 
 
-def run_attempt(request: AttemptRequest, *, output_fd: int, result_path: str) -> None:
-    """The attempt process: run the task, write the outcome, leave nothing behind. Never returns."""
-    exit_code = 0
+def run_attempt(
+    request: AttemptRequest, output_fd: int, outcome_fd: int, prepared: _Prepared
+) -> None:
+    """The attempt process: run the task, report the outcome, leave nothing behind.
+
+    Never returns. Exits 0 once the outcome is written, 70 if flowkit itself failed.
+    """
+    exit_code = 70
+    data = b""
     try:
         os.setsid()  # its own session and process group: a timeout kills the whole group
         procs.become_subreaper()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        # Fresh line-buffered streams on the pipe: whatever sys.stdout was in the
-        # orchestrator (a notebook's, pytest's capture), the task's prints go to the pipe.
-        sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-        sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-        # A segfault's Python traceback goes to the attempt's log, not the orchestrator's.
-        faulthandler.enable(file=sys.stderr, all_threads=True)
+        os.dup2(prepared.devnull, 0)
+        os.close(prepared.devnull)
+        # Line-buffered streams on the pipe: whatever sys.stdout was in the orchestrator
+        # (a notebook's, pytest's capture), the task's prints go to the pipe.
+        sys.stdout = sys.__stdout__ = prepared.stdout
+        sys.stderr = sys.__stderr__ = prepared.stderr
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _terminate)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
-        outcome = execute(request)
-        _write_outcome(outcome, result_path)
+        data = _pickle_outcome(execute(request))
     except BaseException:
-        exit_code = 70
         with contextlib.suppress(BaseException):
             import traceback
 
@@ -168,12 +231,22 @@ def run_attempt(request: AttemptRequest, *, output_fd: int, result_path: str) ->
             sys.stderr.flush()
         with contextlib.suppress(BaseException):
             procs.kill_descendants(os.getpid())
-        # End of output: with the outcome written, this tells the orchestrator the
-        # attempt is over without waiting for the exit to travel through the server.
-        for fd in (1, 2):
+        with contextlib.suppress(BaseException):
+            if data:
+                write_all(outcome_fd, data)
+                exit_code = 0
+        # The two EOFs tell the orchestrator the attempt is over.
+        for fd in (outcome_fd, 1, 2):
             with contextlib.suppress(OSError):
                 os.close(fd)
         os._exit(exit_code)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a blocking descriptor."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _terminate(signal_number: int, frame: Any) -> None:
@@ -181,20 +254,16 @@ def _terminate(signal_number: int, frame: Any) -> None:
     raise SystemExit(128 + signal_number)
 
 
-def _write_outcome(outcome: AttemptOutcome, result_path: str) -> None:
+def _pickle_outcome(outcome: AttemptOutcome) -> bytes:
     try:
         # The C pickler first: several times faster; cloudpickle for what it cannot do
         # (lambdas, classes defined in a function or in the flow's own file).
-        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         try:
-            data = cloudpickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+            return cloudpickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:
-            data = pickle.dumps(_unpicklable_result(outcome, error))
-    temporary = f"{result_path}.tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, result_path)
+            return pickle.dumps(_unpicklable_result(outcome, error))
 
 
 def _unpicklable_result(outcome: AttemptOutcome, error: Exception) -> AttemptOutcome:

@@ -1,12 +1,13 @@
 """The local executor: every attempt in its own subprocess, forked from a pre-warmed server.
 
 The orchestrator side: it forks the fork server (``forkserver.serve``) at the
-start of a run, sends it one request per attempt with the write end of a pipe
-for the attempt's stdout and stderr, streams that output line by line to a
-per-attempt log file and to ``on_output``, and reads each attempt's outcome
-from a file once the server reports that the process ended. A timeout or a
-cancel signals the attempt's process group, waits ``grace_period`` seconds,
-then kills it; the server then kills whatever the attempt left behind.
+start of a run and sends it one request per attempt, with the write ends of two
+pipes: one for the attempt's stdout and stderr, streamed line by line to
+``on_output`` and to a per-attempt log file, one for its pickled outcome. An
+attempt is over at EOF on both; a crashed one, when the server reports its
+exit status. A timeout or a cancel signals the attempt's process group with
+SIGTERM, waits ``grace_period`` seconds, then SIGKILLs it; the server kills
+whatever the attempt left behind.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ import contextlib
 import os
 import pickle
 import selectors
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,6 +29,7 @@ import attrs
 from flowkit.errors import ExecutorError
 from flowkit.executors import procs
 from flowkit.executors.base import AttemptOutcome, AttemptRequest
+from flowkit.executors.forkserver import FrameReader, frame, write_all
 from flowkit.state import ErrorInfo, TaskState
 
 if TYPE_CHECKING:
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
 OutputSink = Callable[[str, int, str], None]
 
 _CHUNK = 65536
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 @attrs.define
@@ -48,40 +48,45 @@ class _Attempt:
     task_key: str
     attempt: int
     output: int  # read end of the output pipe; -1 once at EOF
-    log: object  # the open log file
+    outcome: int  # read end of the outcome pipe; -1 once at EOF
     log_path: Path
-    result_path: Path
     started_at: float
-    pid: int | None = None
-    status: int | None = None
+    log: int = -1  # opened at the first byte of output
+    outcome_data: bytearray = attrs.field(factory=bytearray)
     partial: bytes = b""
+    status: int | None = None
     exited_at: float | None = None
+
+    @property
+    def at_eof(self) -> bool:
+        return self.output == -1 and self.outcome == -1
 
 
 class LocalExecutor:
-    """Runs each attempt in an isolated subprocess; see the module docstring."""
+    """Runs each attempt in an isolated subprocess; see the module docstring.
+
+    Args:
+        grace_period: seconds between SIGTERM and SIGKILL when an attempt is stopped.
+        log_dir: where per-attempt logs go, as ``RUN_ID/TASK.ATTEMPT.log``;
+            ``$FLOWKIT_HOME/logs`` by default (``FLOWKIT_HOME`` defaults to ``.flowkit``).
+    """
 
     name: ClassVar[str] = "local"
     can_preempt: ClassVar[bool] = True
 
     def __init__(
-        self,
-        *,
-        grace_period: float = 5.0,
-        log_dir: str | os.PathLike[str] | None = None,
+        self, *, grace_period: float = 5.0, log_dir: str | os.PathLike[str] | None = None
     ) -> None:
         self.grace_period = grace_period
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.on_output: OutputSink | None = None
         self._server_pid: int | None = None
         self._control: socket.socket | None = None
-        self._connection: Connection | None = None
+        self._reader: FrameReader | None = None
         self._selector: selectors.BaseSelector | None = None
         self._attempts: dict[str, _Attempt] = {}
         self._finished: list[AttemptOutcome] = []
-        self._scratch: Path | None = None
         self._run_log_dir: Path | None = None
-        self._run_id = ""
 
     @property
     def capacity(self) -> None:
@@ -93,9 +98,7 @@ class LocalExecutor:
     ) -> None:
         from flowkit.executors import forkserver
 
-        self._run_id = run_id
         self.on_output = on_output
-        self._scratch = Path(tempfile.mkdtemp(prefix="flowkit-"))
         base = self.log_dir if self.log_dir is not None else _default_log_dir()
         self._run_log_dir = base / (run_id or "unknown")
         self._run_log_dir.mkdir(parents=True, exist_ok=True)
@@ -113,46 +116,44 @@ class LocalExecutor:
         server_end.close()
         self._server_pid = pid
         self._control = parent_end
-        self._connection = Connection(os.dup(parent_end.fileno()))
+        self._reader = FrameReader(parent_end)
         self._selector = selectors.DefaultSelector()
         self._selector.register(parent_end, selectors.EVENT_READ, None)
 
     def submit(self, request: AttemptRequest) -> None:
-        if self._connection is None or self._scratch is None or self._run_log_dir is None:
+        if self._control is None or self._selector is None or self._run_log_dir is None:
             msg = "the local executor was not started; call start() first"
             raise ExecutorError(msg)
-        read_end, write_end = os.pipe()
-        os.set_blocking(read_end, False)
-        log_path = self._run_log_dir / f"{request.task_key}.{request.attempt}.log"
-        result_path = self._scratch / f"{request.task_key}.{request.attempt}.outcome"
+        output_read, output_write = os.pipe()
+        outcome_read, outcome_write = os.pipe()
+        os.set_blocking(output_read, False)
+        os.set_blocking(outcome_read, False)
         attempt = _Attempt(
             task_key=request.task_key,
             attempt=request.attempt,
-            output=read_end,
-            log=open(log_path, "wb"),  # noqa: SIM115 - closed at the attempt's end
-            log_path=log_path,
-            result_path=result_path,
+            output=output_read,
+            outcome=outcome_read,
+            log_path=self._run_log_dir / f"{request.task_key}.{request.attempt}.log",
             started_at=time.time(),
         )
         self._attempts[request.task_key] = attempt
-        assert self._selector is not None
-        self._selector.register(read_end, selectors.EVENT_READ, attempt)
+        self._selector.register(output_read, selectors.EVENT_READ, (attempt, "output"))
+        self._selector.register(outcome_read, selectors.EVENT_READ, (attempt, "outcome"))
         message = (
             "start",
             request.task_key,
             request.attempt,
             dict(request.params),
             {key: dict(values) for key, values in request.upstream_values.items()},
-            str(result_path),
         )
         try:
-            self._connection.send_bytes(pickle.dumps(message))
-            socket.send_fds(self._control, [b"x"], [write_end])
+            socket.send_fds(self._control, [frame(message)], [output_write, outcome_write])
         except OSError as error:
             msg = f"the local executor's fork server is gone ({error}); the run cannot go on"
             raise ExecutorError(msg) from error
         finally:
-            os.close(write_end)
+            os.close(output_write)
+            os.close(outcome_write)
 
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -169,69 +170,60 @@ class LocalExecutor:
         attempt = self._attempts.get(task_key)
         if attempt is None:
             return
-        while attempt.pid is None and attempt.status is None and self._server_alive():
-            self._pump(0.1)  # the server has not said which pid it forked yet
-        if attempt.pid is not None and attempt.status is None:
-            procs.signal_group(attempt.pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.grace_period
-            while attempt.status is None and time.monotonic() < deadline:
-                self._pump(deadline - time.monotonic())
-            if attempt.status is None:
-                procs.signal_group(attempt.pid, signal.SIGKILL)
-            while attempt.status is None and self._server_alive():
-                self._pump(0.5)
+        self._signal(attempt, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_period
+        while not self._over(attempt) and time.monotonic() < deadline:
+            self._pump(deadline - time.monotonic())
+        if not self._over(attempt):
+            self._signal(attempt, signal.SIGKILL)
+        while attempt.status is None and self._server_pid is not None:
+            self._pump(0.5)  # the server reports the exit once it has killed the orphans
         # The scheduler records this attempt as killed; drop what it reported.
         self._finished = [o for o in self._finished if o.task_key != task_key]
         self._close_attempt(attempt)
 
     def shutdown(self) -> None:
         """Kill every attempt still running and stop the fork server; safe to call twice."""
-        for attempt in list(self._attempts.values()):
-            if attempt.pid is not None:
-                procs.signal_group(attempt.pid, signal.SIGKILL)
-        if self._connection is not None:
+        if self._control is not None:
             with contextlib.suppress(OSError):
-                self._connection.send_bytes(pickle.dumps(("exit",)))
+                self._control.sendall(frame(("exit",)))  # the server kills what is left
         if self._server_pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self._server_pid, 0)
             self._server_pid = None
         for attempt in list(self._attempts.values()):
             self._close_attempt(attempt)
-        for resource in (self._connection, self._control, self._selector):
+        for resource in (self._control, self._selector):
             if resource is not None:
                 with contextlib.suppress(OSError):
                     resource.close()
-        self._connection = self._control = self._selector = None
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+        self._control = self._selector = self._reader = None
 
     # -- events --------------------------------------------------------------------------
     def _pump(self, timeout: float | None) -> None:
-        """Handle whatever is ready within ``timeout``: output, starts and exits."""
+        """Handle whatever is ready within ``timeout``: output, outcomes and exits."""
         assert self._selector is not None
         for key, _ in self._selector.select(timeout):
             if key.data is None:
                 self._read_control()
+                continue
+            attempt, kind = key.data
+            if kind == "output":
+                self._read_output(attempt)
             else:
-                self._read_output(key.data)
+                self._read_outcome(attempt)
 
     def _read_control(self) -> None:
-        assert self._connection is not None
-        try:
-            message = pickle.loads(self._connection.recv_bytes())
-        except (EOFError, OSError) as error:
-            msg = f"the local executor's fork server died ({error}); the run cannot go on"
-            raise ExecutorError(msg) from error
-        kind, task_key, attempt_number = message[:3]
-        attempt = self._attempts.get(task_key)
-        if attempt is None or attempt.attempt != attempt_number:
-            return
-        if kind == "started":
-            attempt.pid = message[3]
-        elif kind == "exited":
-            attempt.status = message[3]
+        assert self._reader is not None
+        if not self._reader.fill():
+            self._server_pid = None
+            msg = "the local executor's fork server died; the run cannot go on"
+            raise ExecutorError(msg)
+        for kind, task_key, attempt_number, status in self._reader.messages():
+            attempt = self._attempts.get(task_key)
+            if kind != "exited" or attempt is None or attempt.attempt != attempt_number:
+                continue  # the exit of an attempt already over
+            attempt.status = status
             attempt.exited_at = time.time()
             self._maybe_finish(attempt)
 
@@ -241,14 +233,24 @@ class LocalExecutor:
         except BlockingIOError:
             return
         if data:
-            attempt.log.write(data)
+            if attempt.log == -1:
+                attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o644)
+            write_all(attempt.log, data)
             self._emit(attempt, data)
             return
         self._emit(attempt, b"", final=True)
-        assert self._selector is not None
-        self._selector.unregister(attempt.output)
-        os.close(attempt.output)
-        attempt.output = -1
+        attempt.output = self._close_pipe(attempt.output)
+        self._maybe_finish(attempt)
+
+    def _read_outcome(self, attempt: _Attempt) -> None:
+        try:
+            data = os.read(attempt.outcome, _CHUNK * 4)
+        except BlockingIOError:
+            return
+        if data:
+            attempt.outcome_data += data
+            return
+        attempt.outcome = self._close_pipe(attempt.outcome)
         self._maybe_finish(attempt)
 
     def _emit(self, attempt: _Attempt, data: bytes, *, final: bool = False) -> None:
@@ -267,32 +269,29 @@ class LocalExecutor:
         for line in lines:
             self.on_output(attempt.task_key, attempt.attempt, line.decode(errors="replace"))
 
-    def _maybe_finish(self, attempt: _Attempt) -> None:
-        """An attempt is over once its output reached EOF and its outcome is written.
+    def _over(self, attempt: _Attempt) -> bool:
+        return attempt.status is not None or (attempt.at_eof and bool(attempt.outcome_data))
 
-        The attempt process writes its outcome, kills what it started, then closes
-        its output: EOF with an outcome is the end. Without one (a crash), the end
-        is the exit status the fork server reports.
-        """
-        if attempt.output != -1:
+    def _maybe_finish(self, attempt: _Attempt) -> None:
+        """Finish at both EOFs with an outcome; without one (a crash), at the exit status."""
+        if self._attempts.get(attempt.task_key) is not attempt or not attempt.at_eof:
             return
-        if attempt.status is None and not attempt.result_path.exists():
+        if not attempt.outcome_data and attempt.status is None:
             return
         self._finished.append(self._outcome(attempt))
         self._close_attempt(attempt)
 
     def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
-        outcome = None
-        crash = None
-        if attempt.result_path.exists():
+        log_path = str(attempt.log_path) if attempt.log != -1 else None
+        if attempt.outcome_data:
             try:
-                outcome = pickle.loads(attempt.result_path.read_bytes())
+                outcome = pickle.loads(attempt.outcome_data)
+                return attrs.evolve(outcome, log_path=log_path)
             except Exception as error:
-                crash = f"its outcome could not be read back ({type(error).__name__}: {error})"
-        elif attempt.status is not None:
-            crash = f"{procs.describe_status(attempt.status)} without reporting a result"
-        if outcome is not None:
-            return attrs.evolve(outcome, log_path=str(attempt.log_path))
+                crash = f"sent an outcome that could not be read ({type(error).__name__}: {error})"
+        else:
+            status = procs.describe_status(attempt.status or 0)
+            crash = f"{status} without reporting a result"
         return AttemptOutcome(
             task_key=attempt.task_key,
             attempt=attempt.attempt,
@@ -304,25 +303,30 @@ class LocalExecutor:
                 message=f"the process of task {attempt.task_key!r} attempt {attempt.attempt} "
                 f"{crash}",
             ),
-            log_path=str(attempt.log_path),
+            log_path=log_path,
         )
+
+    def _signal(self, attempt: _Attempt, signal_number: int) -> None:
+        if self._control is not None:
+            message = ("signal", attempt.task_key, attempt.attempt, signal_number)
+            with contextlib.suppress(OSError):
+                self._control.sendall(frame(message))
+
+    def _close_pipe(self, fd: int) -> int:
+        if fd != -1:
+            if self._selector is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(fd)
+            os.close(fd)
+        return -1
 
     def _close_attempt(self, attempt: _Attempt) -> None:
         if self._attempts.get(attempt.task_key) is attempt:
             del self._attempts[attempt.task_key]
-        if attempt.output != -1:
-            if self._selector is not None:
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(attempt.output)
-            os.close(attempt.output)
-            attempt.output = -1
-        with contextlib.suppress(OSError):
-            attempt.log.close()
-        with contextlib.suppress(OSError):
-            attempt.result_path.unlink(missing_ok=True)
-
-    def _server_alive(self) -> bool:
-        return self._server_pid is not None and self._connection is not None
+        attempt.output = self._close_pipe(attempt.output)
+        attempt.outcome = self._close_pipe(attempt.outcome)
+        if attempt.log != -1:
+            os.close(attempt.log)
 
 
 def _default_log_dir() -> Path:
