@@ -176,7 +176,7 @@ class LocalExecutor:
             self._pump(deadline - time.monotonic())
         if not self._over(attempt):
             self._signal(attempt, signal.SIGKILL)
-        while attempt.status is None and self._server_pid is not None:
+        while not self._over(attempt) and self._server_pid is not None:
             self._pump(0.5)  # the server reports the exit once it has killed the orphans
         # The scheduler records this attempt as killed; drop what it reported.
         self._finished = [o for o in self._finished if o.task_key != task_key]

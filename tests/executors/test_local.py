@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from proctools import wait_until_gone
+from proctools import processes_with, wait_until_gone
 
 from flowkit import Flow, RunState, TaskState, task_values
 from flowkit.executors.local import LocalExecutor
@@ -100,11 +100,16 @@ def test_a_hard_crash_is_a_failure_with_its_cause_and_is_retried(kind, words, tm
     assert "fragile" in task.error.message
 
 
+def _sleeper(marker: str) -> str:
+    """A shell command that sleeps with ``marker`` in its command line."""
+    return f"{sys.executable} -c 'import time; time.sleep(300)' {marker}"
+
+
 def _start_grandchildren(marker: str) -> None:
-    subprocess.Popen(["sleep", "300", marker])
+    subprocess.Popen(_sleeper(marker), shell=True)
     # A daemonising grandchild: a new session, and its parent exits at once.
-    subprocess.Popen(["setsid", "sh", "-c", f"sleep 301 {marker} & exit 0"])
-    subprocess.Popen(["sh", "-c", f"setsid sleep 302 {marker}"], start_new_session=True)
+    subprocess.Popen(["setsid", "sh", "-c", f"{_sleeper(marker)} & exit 0"])
+    subprocess.Popen(["sh", "-c", f"setsid {_sleeper(marker)}"], start_new_session=True)
 
 
 def test_a_timeout_kills_the_whole_process_tree_grandchildren_included(marker):
@@ -124,6 +129,7 @@ def test_a_timeout_kills_the_whole_process_tree_grandchildren_included(marker):
     started = time.monotonic()
     result = flow.run(executor=executor)
     elapsed = time.monotonic() - started
+    assert processes_with(marker) == []  # gone the moment the run returns
 
     assert result.tasks["hangs"].state is TaskState.TIMED_OUT
     assert result.tasks["hangs"].attempts == 2  # retry_on_timeout=True
@@ -141,7 +147,7 @@ def test_a_task_that_ignores_sigterm_is_killed_after_the_grace_period(marker):
     @flow.task(timeout=0.5)
     def ignores_sigterm():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        subprocess.Popen(["sh", "-c", f"trap '' TERM; sleep 303 {marker}"])
+        subprocess.Popen(["sh", "-c", f"trap '' TERM; {_sleeper(marker)}"])
         while True:
             time.sleep(0.05)
 
@@ -157,12 +163,16 @@ def test_processes_a_task_leaves_running_after_it_returns_are_killed(marker):
     @flow.task
     def leaves_a_daemon():
         _start_grandchildren(marker)
-        time.sleep(0.2)  # let the daemonising shells exit, orphaning their sleeps
+        deadline = time.monotonic() + 10
+        while len(processes_with(marker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)  # until all three sleepers run, two of them orphaned
+        task_values.set("alive_inside", len(processes_with(marker)))
 
     result = flow.run(executor="local")
 
     assert result.state is RunState.SUCCEEDED
-    assert wait_until_gone(marker) == []
+    assert result.values["leaves_a_daemon"]["alive_inside"] == 3
+    assert processes_with(marker) == []
 
 
 def test_finally_blocks_run_when_a_timeout_terminates_the_task(tmp_path):
