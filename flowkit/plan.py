@@ -155,7 +155,7 @@ def build_plan(flow: FlowSpec) -> Plan:
 
     upstream: dict[str, tuple[str, ...]] = {}
     for name, spec in tasks.items():
-        kept: list[str] = []
+        kept: dict[str, None] = {}  # ordered and de-duplicated in linear time
         for dependency in spec.depends_on:
             dep = dependency.task_key
             if dependency.flow_name is not None and dependency.flow_name != flow.name:
@@ -173,8 +173,8 @@ def build_plan(flow: FlowSpec) -> Plan:
                 problems.append(
                     f"{where}, task {name!r}: depends_on names unknown task {dep!r}{hint}"
                 )
-            elif dep not in kept:
-                kept.append(dep)
+            else:
+                kept[dep] = None
         upstream[name] = tuple(kept)
 
     problems.extend(

@@ -104,6 +104,8 @@ class ActiveRun:
         self._waiting_for_retry: dict[str, float] = {}
         self._in_flight: dict[str, _InFlight] = {}
         self._done: set[str] = set()
+        # Valid once every dependency is final, which dispatch guarantees.
+        self._valued_upstream_memo: dict[str, frozenset[str]] = {}
 
     # -- the loop ------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -161,11 +163,7 @@ class ActiveRun:
             self.executor.submit(self._request(name, task.attempts, timeout))
 
     def _request(self, name: str, attempt: int, timeout: float | None) -> AttemptRequest:
-        upstream_values: dict[str, dict[str, Any]] = {}
-        if self.values:  # walk the ancestors only when some task has set values
-            upstream_values = {
-                key: self.values[key] for key in self.plan.ancestors(name) if key in self.values
-            }
+        upstream_values = {key: self.values[key] for key in self._valued_upstream(name)}
         return AttemptRequest(
             run_id=self.run_id,
             flow_name=self.name,
@@ -177,6 +175,31 @@ class ActiveRun:
             upstream_edges=self.plan.upstream,
             timeout=timeout,
         )
+
+    def _valued_upstream(self, name: str) -> frozenset[str]:
+        """The upstream tasks (direct or transitive) of ``name`` that set values.
+
+        Built from the dependencies' own sets, each computed once: a dispatch costs
+        the size of these sets, not a walk over every ancestor (a long chain stays linear).
+        """
+        memo = self._valued_upstream_memo
+        stack = [name]
+        while stack:
+            current = stack[-1]
+            missing = [dep for dep in self.plan.upstream[current] if dep not in memo]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            if current in memo:
+                continue
+            found: set[str] = set()
+            for dep in self.plan.upstream[current]:
+                found |= memo[dep]
+                if dep in self.values:
+                    found.add(dep)
+            memo[current] = frozenset(found)
+        return memo[name]
 
     def _wait_for_events(self) -> None:
         deadlines = [flight.deadline for flight in self._in_flight.values() if flight.deadline]
