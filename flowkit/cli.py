@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -113,6 +114,14 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="how many tasks may run at once (default: the flow's max_parallel)",
     )
+    run.add_argument(
+        "--grace-period",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="local executor: seconds between SIGTERM and SIGKILL when a timeout or a "
+        "cancel stops a task (default: 5)",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -141,7 +150,31 @@ def _executor(args: argparse.Namespace) -> Any:
     The seam for executor options (a cluster address, a worker count): they
     will turn the name and those options into an executor object here.
     """
-    return args.executor
+    if args.grace_period is None:
+        return args.executor
+    if args.executor not in (None, "local"):
+        msg = f"--grace-period applies to the local executor, not to {args.executor!r}"
+        raise DefinitionError(msg)
+    if args.grace_period < 0:
+        msg = f"--grace-period {args.grace_period:g} is invalid; give seconds >= 0"
+        raise DefinitionError(msg)
+    from flowkit.executors.local import LocalExecutor
+
+    return LocalExecutor(grace_period=args.grace_period)
+
+
+@contextlib.contextmanager
+def _sigterm_cancels() -> Iterator[None]:
+    """While running, SIGTERM cancels the run as Ctrl-C does (then exit 130)."""
+
+    def cancel(signal_number: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, cancel)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -150,14 +183,15 @@ def _run(args: argparse.Namespace) -> int:
     flow = load_flow(args.target)
     plan = flow.plan()  # every definition problem, before anything prints or runs
     printer = ProgressPrinter(plan)
-    result = runtime.run(
-        flow,
-        params=dict(args.params),
-        params_from_text=True,
-        executor=_executor(args),
-        max_parallel=args.max_parallel,
-        listeners=[printer],
-    )
+    with _sigterm_cancels():
+        result = runtime.run(
+            flow,
+            params=dict(args.params),
+            params_from_text=True,
+            executor=_executor(args),
+            max_parallel=args.max_parallel,
+            listeners=[printer],
+        )
     sys.stdout.flush()
     for text in failure_reports(result, plan):
         print(text, file=sys.stderr, flush=True)
