@@ -46,6 +46,12 @@ class RunListener:
     def run_finished(self, run: ActiveRun, result: RunResult) -> None:
         """The run ended; ``result`` is what ``Flow.run`` returns."""
 
+    #: Seconds between ``tick`` calls while the run goes on; None for no ticks.
+    tick_interval: float | None = None
+
+    def tick(self, run: ActiveRun) -> None:
+        """Called about every ``tick_interval`` seconds (a heartbeat, a live display)."""
+
 
 class EchoOutput(RunListener):
     """Prints each captured line as ``[task] line`` (``[task#2]`` from the second attempt)."""
@@ -58,6 +64,15 @@ class EchoOutput(RunListener):
         label = task_key if attempt == 1 else f"{task_key}#{attempt}"
         stream.write(f"[{label}] {line}\n")
         stream.flush()
+
+
+@attrs.frozen
+class KeptTask:
+    """A final task of an earlier run that a repair keeps as it was."""
+
+    task: TaskRun
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    result: Any = None
 
 
 @attrs.define
@@ -83,6 +98,7 @@ class ActiveRun:
         clock: Clock,
         listeners: Sequence[RunListener] = (),
         run_id: str | None = None,
+        kept: Mapping[str, KeptTask] | None = None,
     ) -> None:
         self.plan = plan
         self.run_id = run_id or new_run_id()
@@ -106,6 +122,32 @@ class ActiveRun:
         self._done: set[str] = set()
         # Valid once every dependency is final, which dispatch guarantees.
         self._valued_upstream_memo: dict[str, frozenset[str]] = {}
+        ticking = [
+            interval
+            for listener in self.listeners
+            if (interval := getattr(listener, "tick_interval", None))
+        ]
+        self._tick_interval = min(ticking) if ticking else None
+        self._next_tick = clock.monotonic() + self._tick_interval if ticking else None
+        self._keep(kept or {})
+
+    def _keep(self, kept: Mapping[str, KeptTask]) -> None:
+        """Take final tasks of an earlier run as they were: a repair re-runs only the rest."""
+        for name, kept_task in kept.items():
+            if name not in self.tasks:
+                continue  # the task is gone from the flow's current code
+            if not kept_task.task.state.is_final:
+                msg = f"flow {self.name!r}: kept task {name!r} is {kept_task.task.state}, not final"
+                raise RunError(msg)
+            self.tasks[name] = attrs.evolve(kept_task.task)
+            self._done.add(name)
+            if kept_task.values:
+                self.values[name] = dict(kept_task.values)
+            if kept_task.task.state is TaskState.SUCCEEDED:
+                self.results[name] = kept_task.result
+        for name in self._done:
+            for dependent in self.plan.downstream[name]:
+                self._remaining[dependent] -= 1
 
     # -- the loop ------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -121,8 +163,8 @@ class ActiveRun:
                 on_output=self._output if self.listeners else None,
             )
             for name in self.plan.order:
-                if not self.plan.upstream[name]:
-                    self._queue(name)
+                if name not in self._done and not self._remaining[name]:
+                    self._judge(name)
             while len(self._done) < len(self.tasks):
                 self._dispatch()
                 if not (self._in_flight or self._waiting_for_retry or self._ready):
@@ -204,6 +246,8 @@ class ActiveRun:
     def _wait_for_events(self) -> None:
         deadlines = [flight.deadline for flight in self._in_flight.values() if flight.deadline]
         deadlines.extend(self._waiting_for_retry.values())
+        if self._next_tick is not None:
+            deadlines.append(self._next_tick)
         now = self.clock.monotonic()
         timeout = max(0.0, min(deadlines) - now) if deadlines else None
         if self._in_flight:
@@ -213,6 +257,16 @@ class ActiveRun:
             self.clock.sleep(timeout)
         self._expire_timeouts()
         self._release_retries()
+        self._tick()
+
+    def _tick(self) -> None:
+        if self._next_tick is None or self.clock.monotonic() < self._next_tick:
+            return
+        for listener in self.listeners:
+            if getattr(listener, "tick_interval", None):
+                listener.tick(self)
+        assert self._tick_interval is not None
+        self._next_tick = self.clock.monotonic() + self._tick_interval
 
     def _expire_timeouts(self) -> None:
         now = self.clock.monotonic()
@@ -280,10 +334,21 @@ class ActiveRun:
         heapq.heappush(self._ready, (self._position[name], name))
         self._change(self.tasks[name], TaskState.QUEUED)
 
+    def _judge(self, name: str) -> None:
+        """Every dependency of ``name`` is final: queue it, or make it final per its run_if."""
+        decision = rules.decide(
+            self.plan.tasks[name].run_if,
+            [self.tasks[dep].state for dep in self.plan.upstream[name]],
+        )
+        if decision is rules.Decision.RUN:
+            self._queue(name)
+        else:
+            self._finish(name, decision.final_state)
+
     def _finish(self, name: str, state: TaskState) -> None:
         """Make ``name`` final, then judge every dependent whose dependencies are all final."""
         work = [(name, state)]
-        while work:
+        while work:  # a worklist, not recursion: a 10,000-task chain may end at once
             current, final_state = work.pop()
             task = self.tasks[current]
             if task.started_at is not None:
@@ -294,9 +359,9 @@ class ActiveRun:
                 self._remaining[dependent] -= 1
                 if self._remaining[dependent]:
                     continue
-                spec = self.plan.tasks[dependent]
                 decision = rules.decide(
-                    spec.run_if, [self.tasks[dep].state for dep in self.plan.upstream[dependent]]
+                    self.plan.tasks[dependent].run_if,
+                    [self.tasks[dep].state for dep in self.plan.upstream[dependent]],
                 )
                 if decision is rules.Decision.RUN:
                     self._queue(dependent)
@@ -377,6 +442,7 @@ def run(
     run_id: str | None = None,
     params_from_text: bool = False,
     echo_output: bool = True,
+    kept: Mapping[str, KeptTask] | None = None,
 ) -> RunResult:
     """Validate and run a flow to its end.
 
@@ -392,6 +458,8 @@ def run(
         params_from_text: convert text values to their defaults' types (the CLI's ``-p``).
         echo_output: print what isolated attempts print, as ``[task] line``, when no
             listener is given (the command line shows output itself).
+        kept: final tasks of an earlier run to keep as they were, with their values
+            and return values (a repair); the other tasks run.
 
     Raises:
         DefinitionError: the flow, its parameters or the executor are invalid;
@@ -418,5 +486,6 @@ def run(
         clock=clock or SystemClock(),
         listeners=list(listeners) or ([EchoOutput()] if echo_output else []),
         run_id=run_id,
+        kept=kept,
     )
     return active.execute()
