@@ -5,7 +5,9 @@ FlowkitError
 │                       raised before any task runs
 ├── TaskValueError      task_values.set/get misused inside (or outside) a task
 ├── ExecutorError       an executor could not start or lost its workers
-└── RunError            a run could not go on (e.g. work left pending at the end)
+├── RunError            a run could not go on (e.g. work left pending at the end)
+└── StoreError          the run history store cannot be opened, read or written
+                        (corrupt, locked too long, read-only, unknown run id)
 """
 
 from __future__ import annotations
@@ -37,3 +39,7 @@ class ExecutorError(FlowkitError):
 
 class RunError(FlowkitError):
     """The scheduler reached a state it cannot go on from; names every bucket."""
+
+
+class StoreError(FlowkitError):
+    """The run store failed: the message names the file and says what to do."""
