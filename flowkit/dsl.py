@@ -187,6 +187,12 @@ class Flow:
 
         return run(self, params=params, executor=executor, max_parallel=max_parallel, **options)
 
+    def repair(self, run_id: str, **options: Any) -> RunResult:
+        """Re-run what failed or never ran in the stored run ``run_id``; see ``flowkit.repair``."""
+        from flowkit.repair import repair  # repair sits above dsl (DESIGN.md §4)
+
+        return repair(self, run_id, **options)
+
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
 

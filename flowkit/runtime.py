@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import sys
+import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,13 @@ class _InFlight:
     deadline: float | None  # monotonic; None when no timeout is enforced
 
 
+def _sooner(first: float | None, second: float | None) -> float | None:
+    """The smaller of two timeouts, None standing for no timeout."""
+    if first is None:
+        return second
+    return first if second is None else min(first, second)
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
@@ -99,8 +107,10 @@ class ActiveRun:
         listeners: Sequence[RunListener] = (),
         run_id: str | None = None,
         kept: Mapping[str, KeptTask] | None = None,
+        repair_count: int = 0,
     ) -> None:
         self.plan = plan
+        self.repair_count = repair_count
         self.run_id = run_id or new_run_id()
         self.executor = executor
         self.params = dict(params)
@@ -127,8 +137,9 @@ class ActiveRun:
             for listener in self.listeners
             if (interval := getattr(listener, "tick_interval", None))
         ]
+        # Ticks keep real time (a heartbeat says "alive now"), whatever clock the run uses.
         self._tick_interval = min(ticking) if ticking else None
-        self._next_tick = clock.monotonic() + self._tick_interval if ticking else None
+        self._next_tick = time.monotonic() + self._tick_interval if ticking else None
         self._keep(kept or {})
 
     def _keep(self, kept: Mapping[str, KeptTask]) -> None:
@@ -160,6 +171,7 @@ class ActiveRun:
                 self.plan,
                 self.clock,
                 run_id=self.run_id,
+                repair_count=self.repair_count,
                 on_output=self._output if self.listeners else None,
             )
             for name in self.plan.order:
@@ -246,10 +258,10 @@ class ActiveRun:
     def _wait_for_events(self) -> None:
         deadlines = [flight.deadline for flight in self._in_flight.values() if flight.deadline]
         deadlines.extend(self._waiting_for_retry.values())
-        if self._next_tick is not None:
-            deadlines.append(self._next_tick)
         now = self.clock.monotonic()
         timeout = max(0.0, min(deadlines) - now) if deadlines else None
+        if isinstance(self.clock, SystemClock):  # a fake clock's waits take no real time
+            timeout = _sooner(timeout, self._until_tick())
         if self._in_flight:
             for outcome in self.executor.wait(timeout):
                 self._complete(outcome)
@@ -259,14 +271,19 @@ class ActiveRun:
         self._release_retries()
         self._tick()
 
+    def _until_tick(self) -> float | None:
+        if self._next_tick is None:
+            return None
+        return max(0.0, self._next_tick - time.monotonic())
+
     def _tick(self) -> None:
-        if self._next_tick is None or self.clock.monotonic() < self._next_tick:
+        if self._next_tick is None or time.monotonic() < self._next_tick:
             return
         for listener in self.listeners:
             if getattr(listener, "tick_interval", None):
                 listener.tick(self)
         assert self._tick_interval is not None
-        self._next_tick = self.clock.monotonic() + self._tick_interval
+        self._next_tick = time.monotonic() + self._tick_interval
 
     def _expire_timeouts(self) -> None:
         now = self.clock.monotonic()
@@ -443,6 +460,8 @@ def run(
     params_from_text: bool = False,
     echo_output: bool = True,
     kept: Mapping[str, KeptTask] | None = None,
+    repair_count: int = 0,
+    store: Any = None,
 ) -> RunResult:
     """Validate and run a flow to its end.
 
@@ -460,6 +479,11 @@ def run(
             listener is given (the command line shows output itself).
         kept: final tasks of an earlier run to keep as they were, with their values
             and return values (a repair); the other tasks run.
+        repair_count: which repair of ``run_id`` this is (0: the first run).
+        store: where the run is recorded as it happens: a ``flowkit.store.RunStore``;
+            None for the default store (``$FLOWKIT_HOME/flowkit.db``, ``FLOWKIT_HOME``
+            defaulting to ``.flowkit``); False to record nothing. A repair passes
+            False: its own recorder continues the stored run.
 
     Raises:
         DefinitionError: the flow, its parameters or the executor are invalid;
@@ -478,14 +502,20 @@ def run(
             "allowed: an integer >= 1"
         )
         raise DefinitionError(msg)
+    listeners = list(listeners) or ([EchoOutput()] if echo_output else [])
+    if store is not False:
+        from flowkit.store import StoreRecorder, open_store
+
+        listeners.insert(0, StoreRecorder(store if store is not None else open_store()))
     active = ActiveRun(
         plan,
         executor=resolve(executor, flow_name=plan.name),
         params=resolved_params,
         max_parallel=max_parallel,
         clock=clock or SystemClock(),
-        listeners=list(listeners) or ([EchoOutput()] if echo_output else []),
+        listeners=listeners,
         run_id=run_id,
         kept=kept,
+        repair_count=repair_count,
     )
     return active.execute()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from strategies import EventRecorder
@@ -28,3 +29,11 @@ def _clean_set_outside_run() -> Iterator[None]:
     task_values.set_outside_run.clear()
     yield
     task_values.set_outside_run.clear()
+
+
+@pytest.fixture(autouse=True)
+def flowkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private FLOWKIT_HOME per test: runs are recorded and logged there, not in the repo."""
+    home = tmp_path / "flowkit-home"
+    monkeypatch.setenv("FLOWKIT_HOME", str(home))
+    return home

@@ -71,9 +71,13 @@ class Executor(Protocol):
         clock: Clock,
         *,
         run_id: str,
+        repair_count: int = 0,
         on_output: Callable[[str, int, str], None] | None = None,
     ) -> None:
-        """Get ready for a run; ``on_output(task_key, attempt, line)`` gets captured lines."""
+        """Get ready for a run (or its ``repair_count``-th repair).
+
+        ``on_output(task_key, attempt, line)`` gets the lines attempts print.
+        """
         ...
 
     def submit(self, request: AttemptRequest) -> None: ...

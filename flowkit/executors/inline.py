@@ -30,7 +30,15 @@ class InlineExecutor:
     def capacity(self) -> int:
         return 1
 
-    def start(self, plan: Plan, clock: Clock, *, run_id: str, on_output: object = None) -> None:
+    def start(
+        self,
+        plan: Plan,
+        clock: Clock,
+        *,
+        run_id: str,
+        repair_count: int = 0,
+        on_output: object = None,
+    ) -> None:
         self._queue.clear()
 
     def submit(self, request: AttemptRequest) -> None:

@@ -67,7 +67,8 @@ class LocalExecutor:
 
     Args:
         grace_period: seconds between SIGTERM and SIGKILL when an attempt is stopped.
-        log_dir: where per-attempt logs go, as ``RUN_ID/TASK.ATTEMPT.log``;
+        log_dir: where per-attempt logs go, as ``RUN_ID/TASK.ATTEMPT.log`` (a repair's in
+            ``RUN_ID/repair-N/``);
             ``$FLOWKIT_HOME/logs`` by default (``FLOWKIT_HOME`` defaults to ``.flowkit``).
     """
 
@@ -94,13 +95,21 @@ class LocalExecutor:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(
-        self, plan: Plan, clock: Clock, *, run_id: str, on_output: OutputSink | None = None
+        self,
+        plan: Plan,
+        clock: Clock,
+        *,
+        run_id: str,
+        repair_count: int = 0,
+        on_output: OutputSink | None = None,
     ) -> None:
         from flowkit.executors import forkserver
 
         self.on_output = on_output
         base = self.log_dir if self.log_dir is not None else _default_log_dir()
         self._run_log_dir = base / (run_id or "unknown")
+        if repair_count:  # a repair's attempts count from 1 again: keep the first logs
+            self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"
         self._run_log_dir.mkdir(parents=True, exist_ok=True)
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may print twice
