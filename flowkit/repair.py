@@ -9,6 +9,7 @@ the flow's current code, recording into the same run with its repair count + 1.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ def repair(
     if not selected:
         return _stored_result(record, stored, values)
     kept = {
-        name: KeptTask(task=_task_run(task), values=values.get(name, {}))
+        name: KeptTask(task=_task_run(task), values=values.get(name, {}), result=_load_result(task))
         for name, task in stored.items()
         if name in plan.tasks and name not in selected and task.state.is_final
     }
@@ -145,6 +146,22 @@ def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
         if record.pid == os.getpid():
             msg = f"run {run_id} is running in this very process; repair it once it has ended"
         raise StoreError(msg)
+
+
+def _load_result(record: TaskRecord) -> Any:
+    """The persisted return value of a kept task, or None when it returned none."""
+    if not record.result_ref:
+        return None
+    try:
+        with open(record.result_ref, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, AttributeError, ImportError) as error:
+        msg = (
+            f"task {record.task_key!r} of run {record.run_id}: its return value "
+            f"{record.result_ref} cannot be read back ({type(error).__name__}: {error}); "
+            f"re-run it too with --task {record.task_key}"
+        )
+        raise DefinitionError(msg) from error
 
 
 def _task_run(record: TaskRecord) -> TaskRun:

@@ -188,3 +188,25 @@ def test_a_repair_keeps_the_first_logs(tmp_path, store):
     assert first_log != repair_log
     assert repair_log.parent.name == "repair-1"
     assert first_log.read_text() == repair_log.read_text() == "said something\n"
+
+
+def test_return_values_are_persisted_beside_the_store(tmp_path, store):
+    flow = Flow("returns")
+
+    @flow.task
+    def produce():
+        return {"rows": [1, 2, 3]}
+
+    @flow.task
+    def nothing():
+        pass
+
+    result = flow.run(executor="local", store=store, echo_output=False)
+
+    tasks = store.get_tasks(result.run_id)
+    assert tasks["nothing"].result_ref is None
+    path = Path(tasks["produce"].result_ref)
+    assert path == store.path.parent / "results" / result.run_id / "produce.pkl"
+    import pickle
+
+    assert pickle.loads(path.read_bytes()) == {"rows": [1, 2, 3]}

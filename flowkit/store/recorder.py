@@ -16,7 +16,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+from loguru import logger
 
 from flowkit.state import RunState, TaskRun, TaskState
 from flowkit.store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
@@ -115,6 +119,7 @@ class StoreRecorder:
             )
         if task.state is TaskState.SUCCEEDED:
             self.store.set_task_values(run.run_id, task.name, run.values.get(task.name) or {})
+            self._persist_result(run, task.name)
         self.store.record_task(
             TaskRecord(
                 run_id=run.run_id,
@@ -157,6 +162,28 @@ class StoreRecorder:
             self.store.heartbeat(run.run_id)
 
     # -- internals ---------------------------------------------------------------------
+    def _persist_result(self, run: ActiveRun, task_key: str) -> None:
+        """Pickle a task's return value next to the store, so a repair can hand it on."""
+        result = run.results.get(task_key)
+        folder = self._results_folder()
+        if result is None or folder is None:
+            return
+        path = folder / run.run_id / f"{task_key}.pkl"
+        try:
+            data = cloudpickle.dumps(result)
+        except Exception as error:
+            logger.warning("task {}: return value not kept ({}): {}", task_key, type(error), error)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+        self.store.set_result_ref(run.run_id, task_key, str(path))
+
+    def _results_folder(self) -> Path | None:
+        store_path = getattr(self.store, "path", None)
+        return Path(store_path).parent / "results" if store_path is not None else None
+
     def _record_attempt(
         self,
         run: ActiveRun,
