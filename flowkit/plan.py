@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import inspect
 from collections.abc import Iterator, Mapping
 
 import attrs
@@ -177,6 +178,8 @@ def build_plan(flow: FlowSpec) -> Plan:
                 kept[dep] = None
         upstream[name] = tuple(kept)
 
+    for name, spec in tasks.items():
+        problems.extend(_argument_problems(flow, spec, upstream[name]))
     problems.extend(
         f"{where}: dependency cycle {' -> '.join(cycle)}; remove one of its depends_on edges"
         for cycle in _cycles(upstream)
@@ -206,6 +209,50 @@ def build_plan(flow: FlowSpec) -> Plan:
         downstream={name: tuple(names) for name, names in downstream.items()},
         levels=tuple(tuple(names) for names in by_level),
     )
+
+
+def task_arguments(spec: TaskSpec) -> tuple[str, ...]:
+    """The function's parameters that a run fills: every one that can be passed by name."""
+    try:
+        signature = inspect.signature(spec.fn)
+    except (TypeError, ValueError):  # a builtin without a signature takes nothing from us
+        return ()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(
+        name for name, parameter in signature.parameters.items() if parameter.kind in kinds
+    )
+
+
+def _argument_problems(flow: FlowSpec, spec: TaskSpec, dependencies: tuple[str, ...]) -> list[str]:
+    """A parameter must name a dependency (its return value) or a flow parameter, or default."""
+    try:
+        parameters = inspect.signature(spec.fn).parameters
+    except (TypeError, ValueError):
+        return []
+    problems = []
+    for name, parameter in parameters.items():
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        has_default = parameter.default is not inspect.Parameter.empty
+        if name in dependencies and name in flow.params:
+            problems.append(
+                f"flow {flow.name!r}, task {spec.name!r}: parameter {name!r} names both a "
+                "dependency and a flow parameter; rename one of them"
+            )
+        elif parameter.kind is inspect.Parameter.POSITIONAL_ONLY and not has_default:
+            problems.append(
+                f"flow {flow.name!r}, task {spec.name!r}: parameter {name!r} is positional-only; "
+                "flowkit passes return values and parameters by name"
+            )
+        elif name not in dependencies and name not in flow.params and not has_default:
+            known = ", ".join([*dependencies, *flow.params]) or "none"
+            problems.append(
+                f"flow {flow.name!r}, task {spec.name!r}: parameter {name!r} is neither a "
+                f"dependency (whose return value it would receive) nor a flow parameter, and "
+                f"has no default; known names: {known}. Add {name!r} to depends_on, declare "
+                f"it in Flow(params=...), or give it a default"
+            )
+    return problems
 
 
 def _qualname(spec: TaskSpec) -> str:

@@ -24,7 +24,7 @@ from flowkit import rules
 from flowkit.clock import Clock, SystemClock
 from flowkit.errors import DefinitionError, RunError
 from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
-from flowkit.plan import Plan, build_plan, resolve_params
+from flowkit.plan import Plan, build_plan, resolve_params, task_arguments
 from flowkit.spec import FlowSpec
 from flowkit.state import ErrorInfo, RunResult, TaskRun, TaskState
 
@@ -132,6 +132,7 @@ class ActiveRun:
         self._done: set[str] = set()
         # Valid once every dependency is final, which dispatch guarantees.
         self._valued_upstream_memo: dict[str, frozenset[str]] = {}
+        self._parameter_names: dict[str, tuple[str, ...]] = {}
         ticking = [
             interval
             for listener in self.listeners
@@ -228,7 +229,28 @@ class ActiveRun:
             upstream_values=upstream_values,
             upstream_edges=self.plan.upstream,
             timeout=timeout,
+            arguments=self._arguments(name),
         )
+
+    def _arguments(self, name: str) -> dict[str, Any]:
+        """Each parameter of the task's function: a dependency's return value, or a param.
+
+        A dependency that did not succeed (an ``all_done`` task's failed one) gives None.
+        """
+        arguments: dict[str, Any] = {}
+        dependencies = self.plan.upstream[name]
+        for parameter in self._parameters(name):
+            if parameter in dependencies:
+                arguments[parameter] = self.results.get(parameter)
+            elif parameter in self.params:
+                arguments[parameter] = self.params[parameter]
+        return arguments
+
+    def _parameters(self, name: str) -> tuple[str, ...]:
+        parameters = self._parameter_names.get(name)
+        if parameters is None:
+            parameters = self._parameter_names[name] = task_arguments(self.plan.tasks[name])
+        return parameters
 
     def _valued_upstream(self, name: str) -> frozenset[str]:
         """The upstream tasks (direct or transitive) of ``name`` that set values.

@@ -35,6 +35,8 @@ class AttemptRequest:
     #: Every task's direct dependencies, so ``task_values.get`` can tell upstream from not.
     upstream_edges: Mapping[str, tuple[str, ...]]
     timeout: float | None = None
+    #: Keyword arguments of the call: dependencies' return values and flow parameters.
+    arguments: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -29,7 +29,7 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
     started_at = time.time()
     try:
         with installed(context):
-            result = request.fn()
+            result = request.fn(**request.arguments)
     except KeyboardInterrupt:
         raise
     except BaseException as error:

@@ -10,7 +10,8 @@ killed when its attempt ends.
 Messages on the control socket are pickled tuples, each framed by a 4-byte
 length (``frame`` / ``FrameReader``):
 
-    orchestrator -> server   ("start", task_key, attempt, params, upstream_values), sent
+    orchestrator -> server   ("start", task_key, attempt, params, upstream_values,
+                             pickled_arguments), sent
                              with two pipes' write ends (SCM_RIGHTS): output, outcome
                              ("signal", task_key, attempt, signal_number)
                              ("exit",)
@@ -93,7 +94,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             if running_attempt == (task_key, attempt):
                                 procs.signal_group(pid, signal_number)
                         continue
-                    _, task_key, attempt, params, upstream_values = message
+                    _, task_key, attempt, params, upstream_values, arguments = message
                     output_fd, outcome_fd = reader.take_fds(2)
                     pid = os.fork()
                     if pid == 0:  # the attempt process
@@ -110,7 +111,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             upstream_values=upstream_values,
                             upstream_edges=plan.upstream,
                         )
-                        run_attempt(request, output_fd, outcome_fd, prepared)
+                        run_attempt(request, arguments, output_fd, outcome_fd, prepared)
                     os.close(output_fd)
                     os.close(outcome_fd)
                     running[pid] = (task_key, attempt)
@@ -197,7 +198,11 @@ def _reap(running: dict[int, tuple[str, int]], control: socket.socket) -> None:
 
 
 def run_attempt(
-    request: AttemptRequest, output_fd: int, outcome_fd: int, prepared: _Prepared
+    request: AttemptRequest,
+    arguments: bytes,
+    output_fd: int,
+    outcome_fd: int,
+    prepared: _Prepared,
 ) -> None:
     """The attempt process: run the task, report the outcome, leave nothing behind.
 
@@ -219,7 +224,7 @@ def run_attempt(
         sys.stderr = sys.__stderr__ = prepared.stderr
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.set_wakeup_fd(-1)
-        data = _pickle_outcome(execute(request))
+        data = _pickle_outcome(execute(_with_arguments(request, arguments)))
     except BaseException:
         with contextlib.suppress(BaseException):
             import traceback
@@ -240,6 +245,34 @@ def run_attempt(
             with contextlib.suppress(OSError):
                 os.close(fd)
         os._exit(exit_code)
+
+
+def dumps_arguments(arguments: Any) -> bytes:
+    """Pickle a task's arguments: the C pickler first, cloudpickle for what it cannot do."""
+    if not arguments:
+        return b""
+    try:
+        return pickle.dumps(dict(arguments), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return cloudpickle.dumps(dict(arguments), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _with_arguments(request: AttemptRequest, arguments: bytes) -> AttemptRequest:
+    if not arguments:
+        return request
+    try:
+        loaded = pickle.loads(arguments)
+    except Exception as error:  # the task fails with the reason; the run goes on
+        msg = (
+            f"task {request.task_key!r}: its arguments could not be unpickled in its process "
+            f"({type(error).__name__}: {error}); return plain data from upstream tasks"
+        )
+
+        def fail() -> None:
+            raise RuntimeError(msg)
+
+        return attrs.evolve(request, fn=fail, arguments={})
+    return attrs.evolve(request, arguments=loaded)
 
 
 def write_all(fd: int, data: bytes) -> None:

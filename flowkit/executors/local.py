@@ -29,7 +29,7 @@ import attrs
 from flowkit.errors import ExecutorError
 from flowkit.executors import procs
 from flowkit.executors.base import AttemptOutcome, AttemptRequest
-from flowkit.executors.forkserver import FrameReader, frame, write_all
+from flowkit.executors.forkserver import FrameReader, dumps_arguments, frame, write_all
 from flowkit.state import ErrorInfo, TaskState
 
 if TYPE_CHECKING:
@@ -133,6 +133,18 @@ class LocalExecutor:
         if self._control is None or self._selector is None or self._run_log_dir is None:
             msg = "the local executor was not started; call start() first"
             raise ExecutorError(msg)
+        message = (
+            "start",
+            request.task_key,
+            request.attempt,
+            dict(request.params),
+            {key: dict(values) for key, values in request.upstream_values.items()},
+        )
+        try:
+            payload = frame((*message, dumps_arguments(request.arguments)))
+        except Exception as error:  # the attempt fails; the run goes on per run_if
+            self._finished.append(_unpicklable_arguments(request, error))
+            return
         output_read, output_write = os.pipe()
         outcome_read, outcome_write = os.pipe()
         os.set_blocking(output_read, False)
@@ -148,15 +160,8 @@ class LocalExecutor:
         self._attempts[request.task_key] = attempt
         self._selector.register(output_read, selectors.EVENT_READ, (attempt, "output"))
         self._selector.register(outcome_read, selectors.EVENT_READ, (attempt, "outcome"))
-        message = (
-            "start",
-            request.task_key,
-            request.attempt,
-            dict(request.params),
-            {key: dict(values) for key, values in request.upstream_values.items()},
-        )
         try:
-            socket.send_fds(self._control, [frame(message)], [output_write, outcome_write])
+            socket.send_fds(self._control, [payload], [output_write, outcome_write])
         except OSError as error:
             msg = f"the local executor's fork server is gone ({error}); the run cannot go on"
             raise ExecutorError(msg) from error
@@ -336,6 +341,30 @@ class LocalExecutor:
         attempt.outcome = self._close_pipe(attempt.outcome)
         if attempt.log != -1:
             os.close(attempt.log)
+
+
+def _unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
+    culprits = []
+    for name, value in {**request.params, **request.arguments}.items():
+        try:
+            dumps_arguments({name: value})
+        except Exception:
+            culprits.append(f"{name}={type(value).__name__}")
+    now = time.time()
+    message = (
+        f"task {request.task_key!r}: its arguments or parameters "
+        f"({', '.join(culprits) or 'all together'}) cannot be pickled to send them to its "
+        f"process ({type(error).__name__}: {error}). Pass plain data: have the upstream task "
+        "return it, or write the object to a file and pass its path"
+    )
+    return AttemptOutcome(
+        task_key=request.task_key,
+        attempt=request.attempt,
+        state=TaskState.FAILED,
+        started_at=now,
+        ended_at=now,
+        error=ErrorInfo(type_name="PicklingError", message=message),
+    )
 
 
 def _default_log_dir() -> Path:
