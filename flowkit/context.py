@@ -34,6 +34,9 @@ class TaskContext:
     upstream_values: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     #: Every task's direct dependencies; None when only ``upstream_values`` are upstream.
     upstream_edges: Mapping[str, tuple[str, ...]] | None = None
+    #: Which repair of the run this is (0: the first run), and when the run started.
+    repair_count: int = 0
+    run_started_at: float = 0.0
     #: Values this attempt has set, in the order set.
     values_set: dict[str, Any] = attrs.field(factory=dict)
     _ancestors: set[str] | None = attrs.field(default=None, init=False, repr=False)

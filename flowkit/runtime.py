@@ -230,6 +230,8 @@ class ActiveRun:
             upstream_edges=self.plan.upstream,
             timeout=timeout,
             arguments=self._arguments(name),
+            repair_count=self.repair_count,
+            run_started_at=self.started_at,
         )
 
     def _arguments(self, name: str) -> dict[str, Any]:

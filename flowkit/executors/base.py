@@ -37,6 +37,9 @@ class AttemptRequest:
     timeout: float | None = None
     #: Keyword arguments of the call: dependencies' return values and flow parameters.
     arguments: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Which repair of the run this is (0: the first run), and when the run started.
+    repair_count: int = 0
+    run_started_at: float = 0.0
 
 
 @attrs.frozen

@@ -25,6 +25,8 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
         params=request.params,
         upstream_values=request.upstream_values,
         upstream_edges=request.upstream_edges,
+        repair_count=request.repair_count,
+        run_started_at=request.run_started_at,
     )
     started_at = time.time()
     try:

@@ -11,7 +11,7 @@ Messages on the control socket are pickled tuples, each framed by a 4-byte
 length (``frame`` / ``FrameReader``):
 
     orchestrator -> server   ("start", task_key, attempt, params, upstream_values,
-                             pickled_arguments), sent
+                             repair_count, run_started_at, pickled_arguments), sent
                              with two pipes' write ends (SCM_RIGHTS): output, outcome
                              ("signal", task_key, attempt, signal_number)
                              ("exit",)
@@ -94,7 +94,16 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             if running_attempt == (task_key, attempt):
                                 procs.signal_group(pid, signal_number)
                         continue
-                    _, task_key, attempt, params, upstream_values, arguments = message
+                    (
+                        _,
+                        task_key,
+                        attempt,
+                        params,
+                        upstream_values,
+                        repair_count,
+                        started_at,
+                        arguments,
+                    ) = message
                     output_fd, outcome_fd = reader.take_fds(2)
                     pid = os.fork()
                     if pid == 0:  # the attempt process
@@ -110,6 +119,8 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             params=params,
                             upstream_values=upstream_values,
                             upstream_edges=plan.upstream,
+                            repair_count=repair_count,
+                            run_started_at=started_at,
                         )
                         run_attempt(request, arguments, output_fd, outcome_fd, prepared)
                     os.close(output_fd)

@@ -139,6 +139,8 @@ class LocalExecutor:
             request.attempt,
             dict(request.params),
             {key: dict(values) for key, values in request.upstream_values.items()},
+            request.repair_count,
+            request.run_started_at,
         )
         try:
             payload = frame((*message, dumps_arguments(request.arguments)))
