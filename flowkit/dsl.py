@@ -50,6 +50,27 @@ class Task:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.spec.fn(*args, **kwargs)
 
+    @property
+    def if_true(self) -> Dependency:
+        """A dependency followed when this condition task returned True."""
+        return self._outcome(outcome=True)
+
+    @property
+    def if_false(self) -> Dependency:
+        """A dependency followed when this condition task returned False."""
+        return self._outcome(outcome=False)
+
+    def _outcome(self, *, outcome: bool) -> Dependency:
+        if not self.spec.condition:
+            branch = "if_true" if outcome else "if_false"
+            msg = (
+                f"flow {self.flow.name!r}, task {self.name!r} is not a condition task, so "
+                f"it has no {branch} outcome to depend on; declare it with "
+                f"@{self.flow.name}.condition, or depend on the task itself"
+            )
+            raise DefinitionError(msg)
+        return Dependency(self.name, self.flow.name, outcome=outcome)
+
     def __repr__(self) -> str:
         return f"<Task {self.flow.name}.{self.name}>"
 
@@ -63,7 +84,9 @@ def _dependencies(flow_name: str, task_name: str, depends_on: Any) -> tuple[Depe
         raise DefinitionError(msg)
     dependencies = []
     for entry in depends_on:
-        if isinstance(entry, Task):
+        if isinstance(entry, Dependency):
+            dependencies.append(entry)
+        elif isinstance(entry, Task):
             dependencies.append(Dependency(entry.name, entry.flow.name))
         elif isinstance(entry, str) and entry:
             dependencies.append(Dependency(entry, None))
@@ -109,6 +132,18 @@ class Flow:
             if options:
                 msg = f"flow {self.name!r}: use @flow.task(...) with options as keywords only"
                 raise DefinitionError(msg)
+            return self._register(fn, options)
+        self._check_options(options)
+        return lambda function: self._register(function, options)
+
+    def condition(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Register a condition task (Databricks If/else): its function returns a bool.
+
+        Dependents follow ``task.if_true`` or ``task.if_false``; the branch not taken
+        is ``excluded``. Same options as ``@flow.task``.
+        """
+        options = {**options, "condition": True}
+        if fn is not None:
             return self._register(fn, options)
         self._check_options(options)
         return lambda function: self._register(function, options)

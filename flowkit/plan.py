@@ -31,6 +31,8 @@ class Plan:
     downstream: Mapping[str, tuple[str, ...]]
     #: Level 0 holds the tasks with no dependencies; a task sits one below its deepest one.
     levels: tuple[tuple[str, ...], ...]
+    #: dependent -> {condition task: the outcome the edge follows}, for outcome edges only.
+    outcomes: Mapping[str, Mapping[str, bool]] = attrs.field(factory=dict)
 
     @property
     def name(self) -> str:
@@ -155,7 +157,9 @@ def build_plan(flow: FlowSpec) -> Plan:
         problems.append(f"{where} has no tasks; add one with @{flow.name}.task or @task")
 
     upstream: dict[str, tuple[str, ...]] = {}
+    outcomes: dict[str, dict[str, bool]] = {}
     for name, spec in tasks.items():
+        problems.extend(_outcome_problems(flow.name, spec, tasks, outcomes))
         kept: dict[str, None] = {}  # ordered and de-duplicated in linear time
         for dependency in spec.depends_on:
             dep = dependency.task_key
@@ -208,7 +212,38 @@ def build_plan(flow: FlowSpec) -> Plan:
         upstream=upstream,
         downstream={name: tuple(names) for name, names in downstream.items()},
         levels=tuple(tuple(names) for names in by_level),
+        outcomes=outcomes,
     )
+
+
+def _outcome_problems(
+    flow_name: str,
+    spec: TaskSpec,
+    tasks: Mapping[str, TaskSpec],
+    outcomes: dict[str, dict[str, bool]],
+) -> list[str]:
+    """Record the outcome edges into ``spec``; an outcome needs a condition task, one way."""
+    problems = []
+    plain = {dep.task_key for dep in spec.depends_on if dep.outcome is None}
+    for dependency in spec.depends_on:
+        if dependency.outcome is None or dependency.task_key not in tasks:
+            continue
+        dep = dependency.task_key
+        where = f"flow {flow_name!r}, task {spec.name!r}: depends_on {dependency}"
+        followed = outcomes.setdefault(spec.name, {})
+        if not tasks[dep].condition:
+            problems.append(
+                f"{where} follows an outcome of {dep!r}, which is not a condition task; "
+                f"declare {dep!r} with @flow.condition, or depend on {dep!r} itself"
+            )
+        elif dep in plain or followed.get(dep, dependency.outcome) != dependency.outcome:
+            problems.append(
+                f"{where} contradicts another edge from {dep!r}: depend on one outcome, "
+                f"or on {dep!r} itself to run whatever it returned"
+            )
+        else:
+            followed[dep] = dependency.outcome
+    return problems
 
 
 def task_arguments(spec: TaskSpec) -> tuple[str, ...]:

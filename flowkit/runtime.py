@@ -345,6 +345,8 @@ class ActiveRun:
             return  # a late report of an attempt already killed: its outcome was recorded
         del self._in_flight[outcome.task_key]
         task = self.tasks[outcome.task_key]
+        if outcome.state is TaskState.SUCCEEDED and self.plan.tasks[task.name].condition:
+            outcome = self._check_condition(outcome)
         task.error = outcome.error
         task.log_path = outcome.log_path
         if outcome.state is TaskState.SUCCEEDED:
@@ -371,16 +373,48 @@ class ActiveRun:
         else:
             self._finish(task.name, outcome.state)
 
+    def _check_condition(self, outcome: AttemptOutcome) -> AttemptOutcome:
+        """A condition task must return a bool; anything else fails the attempt."""
+        if isinstance(outcome.result, bool):
+            return outcome
+        message = (
+            f"flow {self.name!r}, condition task {outcome.task_key!r} returned "
+            f"{type(outcome.result).__name__} {outcome.result!r}; a condition returns True "
+            "or False (e.g. `return rows > 0`)"
+        )
+        return attrs.evolve(
+            outcome,
+            state=TaskState.FAILED,
+            error=ErrorInfo(type_name="TypeError", message=message),
+            result=None,
+        )
+
     def _queue(self, name: str) -> None:
         heapq.heappush(self._ready, (self._position[name], name))
         self._change(self.tasks[name], TaskState.QUEUED)
 
+    def _dependency_states(self, name: str) -> list[TaskState]:
+        """The final states of ``name``'s dependencies, as ``name`` sees them.
+
+        Across an outcome edge, a condition that came out the other way is
+        ``excluded``: the branch not taken (DESIGN.md §2 then propagates it).
+        """
+        followed = self.plan.outcomes.get(name, {})
+        states = []
+        for dep in self.plan.upstream[name]:
+            state = self.tasks[dep].state
+            if dep in followed and state is TaskState.SUCCEEDED:
+                state = (
+                    TaskState.SUCCEEDED
+                    if self.results.get(dep) is followed[dep]
+                    else TaskState.EXCLUDED
+                )
+            states.append(state)
+        return states
+
     def _judge(self, name: str) -> None:
         """Every dependency of ``name`` is final: queue it, or make it final per its run_if."""
-        decision = rules.decide(
-            self.plan.tasks[name].run_if,
-            [self.tasks[dep].state for dep in self.plan.upstream[name]],
-        )
+        decision = rules.decide(self.plan.tasks[name].run_if, self._dependency_states(name))
         if decision is rules.Decision.RUN:
             self._queue(name)
         else:
@@ -401,8 +435,7 @@ class ActiveRun:
                 if self._remaining[dependent]:
                     continue
                 decision = rules.decide(
-                    self.plan.tasks[dependent].run_if,
-                    [self.tasks[dep].state for dep in self.plan.upstream[dependent]],
+                    self.plan.tasks[dependent].run_if, self._dependency_states(dependent)
                 )
                 if decision is rules.Decision.RUN:
                     self._queue(dependent)

@@ -54,13 +54,21 @@ def _is_number(value: Any) -> bool:
 
 @attrs.frozen
 class Dependency:
-    """An edge into a task: the upstream task's key, its flow, and (later) an outcome."""
+    """An edge into a task: the upstream task's key, its flow, and a condition's outcome.
+
+    With ``outcome`` (True or False) the upstream task is a condition task and the
+    edge is followed only when the condition came out that way; otherwise the
+    dependent sees it as ``excluded`` (the branch not taken).
+    """
 
     task_key: str
     flow_name: str | None = None
+    outcome: bool | None = None
 
     def __str__(self) -> str:
-        return self.task_key
+        if self.outcome is None:
+            return self.task_key
+        return f"{self.task_key}.{'if_true' if self.outcome else 'if_false'}"
 
 
 def _convert_run_if(value: Any) -> Any:
@@ -133,6 +141,8 @@ class TaskSpec:
     retry_backoff: float = attrs.field(default=1.0, validator=_validate_backoff)
     retry_on_timeout: bool = attrs.field(default=False, validator=_validate_bool)
     timeout: float | None = attrs.field(default=None, validator=_validate_timeout)
+    #: A condition task returns a bool; dependents may follow ``.if_true`` or ``.if_false``.
+    condition: bool = attrs.field(default=False, validator=_validate_bool)
 
     @property
     def retry(self) -> RetryPolicy:
