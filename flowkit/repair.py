@@ -14,9 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowkit.errors import DefinitionError
+from flowkit.listeners import EchoOutput, RunListener
 from flowkit.plan import Plan
-from flowkit.runtime import EchoOutput, KeptTask, RunListener, run
-from flowkit.state import RunResult, RunState, TaskRun, TaskState
+from flowkit.runtime import run
+from flowkit.state import KeptTask, RunResult, RunState, TaskRun, TaskState
 
 if TYPE_CHECKING:
     from flowkit.clock import Clock

@@ -10,7 +10,6 @@ until the next completion, retry deadline or timeout deadline.
 from __future__ import annotations
 
 import heapq
-import sys
 import time
 import uuid
 import warnings
@@ -24,56 +23,13 @@ from flowkit import rules
 from flowkit.clock import Clock, SystemClock
 from flowkit.errors import DefinitionError, RunError
 from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
+from flowkit.listeners import EchoOutput, RunListener
 from flowkit.plan import Plan, build_plan, resolve_params, task_arguments
 from flowkit.spec import FlowSpec
-from flowkit.state import ErrorInfo, RunResult, TaskRun, TaskState
+from flowkit.state import ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
 
 if TYPE_CHECKING:
     from flowkit.dsl import Flow
-
-
-class RunListener:
-    """Told of a run's progress; override what you need (the CLI and the store do)."""
-
-    def run_started(self, run: ActiveRun) -> None:
-        """The run is about to dispatch its first task."""
-
-    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
-        """``task`` moved to a new state (a copy: keep it if you like)."""
-
-    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
-        """An attempt printed ``line`` (isolating executors capture output)."""
-
-    def run_finished(self, run: ActiveRun, result: RunResult) -> None:
-        """The run ended; ``result`` is what ``Flow.run`` returns."""
-
-    #: Seconds between ``tick`` calls while the run goes on; None for no ticks.
-    tick_interval: float | None = None
-
-    def tick(self, run: ActiveRun) -> None:
-        """Called about every ``tick_interval`` seconds (a heartbeat, a live display)."""
-
-
-class EchoOutput(RunListener):
-    """Prints each captured line as ``[task] line`` (``[task#2]`` from the second attempt)."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream
-
-    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
-        stream = self.stream or sys.stdout
-        label = task_key if attempt == 1 else f"{task_key}#{attempt}"
-        stream.write(f"[{label}] {line}\n")
-        stream.flush()
-
-
-@attrs.frozen
-class KeptTask:
-    """A final task of an earlier run that a repair keeps as it was."""
-
-    task: TaskRun
-    values: Mapping[str, Any] = attrs.field(factory=dict)
-    result: Any = None
 
 
 @attrs.define

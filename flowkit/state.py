@@ -138,3 +138,12 @@ class RunResult:
             f"RunResult(run_id={self.run_id!r}, flow={self.flow_name!r}, "
             f"state={self.state.value}, tasks: {summary})"
         )
+
+
+@attrs.frozen
+class KeptTask:
+    """A final task of an earlier run that a repair keeps as it was."""
+
+    task: TaskRun
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    result: Any = None
