@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
 import sys
 import time
 import uuid
@@ -281,3 +282,21 @@ def test_calling_a_shell_task_without_references_outside_a_run_runs_it(capfd):
     task()
 
     assert capfd.readouterr().out == "plain\n"
+
+
+# -- the example ---------------------------------------------------------------------
+
+
+def test_the_shell_step_example_runs_green_from_the_command_line():
+    example = Path(__file__).resolve().parent.parent / "examples" / "shell_step.py"
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "flowkit", "run", str(example), "-p", "model=customers"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "building customers from 14520 rows" in completed.stdout
