@@ -125,11 +125,15 @@ class FlowRunner:
     def __call__(
         self, flow: Flow | FlowSpec | Plan, params: Mapping[str, Any] | None = None, **options: Any
     ) -> RunResult:
-        """Run ``flow`` inline to its end; ``options`` go to ``flowkit.runtime.run``."""
+        """Run ``flow`` to its end, inline unless ``executor=`` says otherwise.
+
+        ``options`` go to ``flowkit.runtime.run`` (``clock=``, ``max_parallel=``, ...).
+        """
         from flowkit.runtime import run  # runtime sits above plan; imported when first needed
 
+        options.setdefault("executor", "inline")
         options.setdefault("echo_output", False)
-        return run(flow, executor="inline", store=self.store, params=params, **options)
+        return run(flow, store=self.store, params=params, **options)
 
     def close(self) -> None:
         if self._store is not None:

@@ -292,3 +292,22 @@ def test_the_fixtures_work_in_a_fresh_project_without_a_conftest(tmp_path: Path)
     assert "2 passed" in completed.stdout
     after = sorted(path.name for path in project.iterdir() if path.name != "__pycache__")
     assert after == before
+
+
+def test_flowkit_run_passes_options_on(flowkit_run: FlowRunner) -> None:
+    from flowkit import FakeClock
+
+    retrying = Flow("retrying")
+    calls: list[int] = []
+
+    @retrying.task(retries=2, retry_delay=3600)
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("not yet")
+
+    clock = FakeClock()
+    result = flowkit_run(retrying, clock=clock)
+    assert result.tasks["flaky"].attempts == 3
+    assert result.tasks["flaky"].state is TaskState.SUCCEEDED
+    assert clock.monotonic() >= 7200  # slept on the fake clock, not for real
