@@ -222,6 +222,15 @@ class Flow:
 
         return run(self, params=params, executor=executor, max_parallel=max_parallel, **options)
 
+    def simulate(self, **options: Any) -> dict[str, Any]:
+        """Every task's final state for given failures, without running anything.
+
+        See ``flowkit.testing.simulate``: ``fail=``, ``timed_out=``, ``condition_outcomes=``.
+        """
+        from flowkit.testing import simulate
+
+        return simulate(self, **options)
+
     def repair(self, run_id: str, **options: Any) -> RunResult:
         """Re-run what failed or never ran in the stored run ``run_id``; see ``flowkit.repair``."""
         from flowkit.repair import repair  # repair sits above dsl (DESIGN.md §4)

@@ -305,3 +305,21 @@ def test_simulate_equals_a_real_run_with_timeouts(
     result = flow.run(executor=HangingExecutor(clock, hang), store=False, clock=clock)
     expected = _final_states(result)
     assert simulate(flow, fail=failing, timed_out=hang, condition_outcomes=outcomes) == expected
+
+
+def test_flow_simulate_is_the_testing_function():
+    flow = Flow("method")
+
+    @flow.task
+    def first():
+        pass
+
+    @flow.task(depends_on=[first], run_if="all_failed")
+    def on_failure():
+        pass
+
+    assert flow.simulate(fail={"first"}) == {
+        "first": TaskState.FAILED,
+        "on_failure": TaskState.SUCCEEDED,
+    }
+    assert flow.simulate()["on_failure"] is TaskState.EXCLUDED
