@@ -12,7 +12,6 @@ to build another model).
 from __future__ import annotations
 
 from flowkit import Flow, task_values
-from flowkit.shell import shell_task
 
 flow = Flow("shell_step", params={"model": "orders"})
 
@@ -24,8 +23,7 @@ def ingest() -> None:
     task_values.set(key="row_count", value=rows)
 
 
-build = shell_task(
-    flow,
+build = flow.shell(
     "build",
     'echo "building {{job.parameters.model}} from {{tasks.ingest.values.row_count}} rows '
     'on $(date -u +%F) for run {{job.run_id}} ($RUN_DAY)"',

@@ -222,6 +222,18 @@ class Flow:
 
         return run(self, params=params, executor=executor, max_parallel=max_parallel, **options)
 
+    def shell(self, name: str, command: str, **options: Any) -> Task:
+        """Register a shell task: ``command`` runs through ``/bin/sh`` as the task.
+
+        ``{{job.parameters.NAME}}``, ``{{tasks.NAME.values.KEY}}`` and the other
+        references in ``command``, ``env`` and ``cwd`` are filled in when the attempt
+        starts; see ``flowkit.shell.shell_task`` for ``depends_on``, ``env``, ``cwd``
+        and the task options.
+        """
+        from flowkit.shell import shell_task
+
+        return shell_task(self, name, command, **options)
+
     def simulate(self, **options: Any) -> dict[str, Any]:
         """Every task's final state for given failures, without running anything.
 

@@ -184,10 +184,13 @@ def build_plan(flow: FlowSpec) -> Plan:
 
     for name, spec in tasks.items():
         problems.extend(_argument_problems(flow, spec, upstream[name]))
+    cycles = _cycles(upstream)
     problems.extend(
         f"{where}: dependency cycle {' -> '.join(cycle)}; remove one of its depends_on edges"
-        for cycle in _cycles(upstream)
+        for cycle in cycles
     )
+    if not cycles:
+        problems.extend(_reference_problems(flow, tasks, upstream))
     if problems:
         header = f"{where} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)}):"
         msg = "\n".join([header, *(f"  - {problem}" for problem in problems)])
@@ -243,6 +246,33 @@ def _outcome_problems(
             )
         else:
             followed[dep] = dependency.outcome
+    return problems
+
+
+def _reference_problems(
+    flow: FlowSpec, tasks: Mapping[str, TaskSpec], upstream: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """``{{...}}`` references in the strings of shell and condition tasks, checked now."""
+    from flowkit import refs
+
+    problems = []
+    for name, spec in tasks.items():
+        texts = getattr(spec.fn, "__flowkit_references__", ())
+        if not texts:
+            continue
+        ancestors = _reach(name, upstream)
+        seen: set[str] = set()
+        for text in texts:
+            for problem in refs.validate_references(
+                str(text),
+                flow_name=flow.name,
+                task_key=name,
+                params=flow.params,
+                upstream=ancestors,
+            ):
+                if problem not in seen:
+                    seen.add(problem)
+                    problems.append(problem)
     return problems
 
 

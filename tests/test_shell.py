@@ -300,3 +300,26 @@ def test_the_shell_step_example_runs_green_from_the_command_line():
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "building customers from 14520 rows" in completed.stdout
+
+
+def test_flow_shell_registers_a_shell_task_and_its_references_are_checked_at_plan_time():
+    flow = Flow("wired", params={"model": "orders"})
+
+    @flow.task
+    def ingest():
+        pass
+
+    flow.shell("ok", "echo {{job.parameters.model}}", depends_on=[ingest])
+    flow.shell("bad", "echo {{tasks.later.values.rows}} {{job.parameters.modl}}")
+
+    @flow.task
+    def later():
+        pass
+
+    with pytest.raises(DefinitionError) as caught:
+        flow.plan()
+
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert any("'later'" in problem and "not upstream" in problem for problem in problems)
+    assert any("'modl'" in problem for problem in problems)
