@@ -305,6 +305,7 @@ class ActiveRun:
             outcome = self._check_condition(outcome)
         task.error = outcome.error
         task.log_path = outcome.log_path
+        task.exit_code, task.signal = outcome.exit_code, outcome.signal
         if outcome.state is TaskState.SUCCEEDED:
             if outcome.values:
                 self.values[task.name] = dict(outcome.values)

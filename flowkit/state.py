@@ -100,6 +100,9 @@ class TaskRun:
     ended_at: float | None = None
     #: The captured output of the latest attempt, where the executor captures it.
     log_path: str | None = None
+    #: How the latest attempt's process ended: an exit code or a signal number.
+    exit_code: int | None = None
+    signal: int | None = None
 
     @property
     def duration(self) -> float | None:

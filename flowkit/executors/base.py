@@ -56,6 +56,9 @@ class AttemptOutcome:
     result: Any = None
     #: Where the attempt's stdout and stderr were captured, when they were.
     log_path: str | None = None
+    #: How the attempt's process ended, where there was one: an exit code or a signal.
+    exit_code: int | None = None
+    signal: int | None = None
 
 
 class Executor(Protocol):

@@ -299,10 +299,17 @@ class LocalExecutor:
 
     def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
         log_path = str(attempt.log_path) if attempt.log != -1 else None
+        exit_code, signal_number = _exit_of(attempt.status)
         if attempt.outcome_data:
             try:
                 outcome = pickle.loads(attempt.outcome_data)
-                return attrs.evolve(outcome, log_path=log_path)
+                # An attempt process that wrote its outcome exits 0 right after.
+                return attrs.evolve(
+                    outcome,
+                    log_path=log_path,
+                    exit_code=0 if attempt.status is None else exit_code,
+                    signal=signal_number,
+                )
             except Exception as error:
                 crash = f"sent an outcome that could not be read ({type(error).__name__}: {error})"
         else:
@@ -320,6 +327,8 @@ class LocalExecutor:
                 f"{crash}",
             ),
             log_path=log_path,
+            exit_code=exit_code,
+            signal=signal_number,
         )
 
     def _signal(self, attempt: _Attempt, signal_number: int) -> None:
@@ -343,6 +352,17 @@ class LocalExecutor:
         attempt.outcome = self._close_pipe(attempt.outcome)
         if attempt.log != -1:
             os.close(attempt.log)
+
+
+def _exit_of(status: int | None) -> tuple[int | None, int | None]:
+    """A wait status as (exit code, signal number); (None, None) when unknown."""
+    if status is None:
+        return None, None
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status), None
+    return None, None
 
 
 def _unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:

@@ -214,6 +214,8 @@ class StoreRecorder:
                 ended_at=(task.ended_at or run.clock.time()) if ended else None,
                 error=task.error if failed else None,
                 log_path=log_path,
+                exit_code=task.exit_code if ended else None,
+                signal=task.signal if ended else None,
                 repair=self._repair.get(run.run_id, 0),
             )
         )
