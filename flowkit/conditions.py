@@ -169,14 +169,6 @@ def _number(value: object) -> float | None:
     return number if not math.isnan(number) else None
 
 
-def _option_error(flow_name: str, task_key: Any, option: str, given: Any, allowed: str) -> None:
-    msg = (
-        f"flow {flow_name!r}, task {task_key!r}: option {option}={given!r} is invalid; "
-        f"allowed: {allowed}"
-    )
-    raise DefinitionError(msg)
-
-
 def condition_task(
     flow: Flow,
     name: str,
@@ -208,7 +200,5 @@ def condition_task(
             literal that is not a number under an order operator, or an invalid
             task option.
     """
-    if "name" in task_options:
-        _option_error(flow.name, name, "name", task_options["name"], "the name argument only")
     function = Comparison(flow_name=flow.name, task_key=name, left=left, op=op, right=right)
     return flow.condition(name=name, depends_on=depends_on, **task_options)(function)

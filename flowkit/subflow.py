@@ -184,11 +184,6 @@ def run_flow_task(
     where = f"flow {flow.name!r}, task {name!r}"
     params = {} if params is None else params
     problems = []
-    if "name" in task_options:
-        problems.append(
-            f"{where}: option name={task_options['name']!r} is invalid; allowed: the name "
-            "argument only"
-        )
     if not isinstance(child, Flow):
         problems.append(
             f"{where}: option child={child!r} of type {type(child).__name__} is invalid; "
