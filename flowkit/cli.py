@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import signal
 import sys
-import time
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from flowkit import runtime
-from flowkit.errors import DefinitionError, FlowkitError
-from flowkit.state import RunState, TaskRun, TaskState
+from flowkit.errors import DefinitionError, FlowkitError, StoreError
+
+# ProgressPrinter and format_duration moved to flowkit.progress; still importable from here.
+from flowkit.progress import ProgressPrinter, format_duration, progress_listener  # noqa: F401
+from flowkit.state import RunState, TaskState
 
 if TYPE_CHECKING:
     from flowkit.plan import Plan
-    from flowkit.runtime import ActiveRun
     from flowkit.state import RunResult
 
 EXIT_SUCCEEDED = 0
@@ -34,9 +37,14 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+HOME_HELP = (
+    "where the run history (flowkit.db) and task logs live "
+    "(default: $FLOWKIT_HOME, else .flowkit in the working directory)"
+)
+RUN_ID_HELP = "a run id, or a prefix of one that no other run shares (as `flowkit runs` lists)"
+DEFAULT_RUNS_LIMIT = 20
 TARGET_HELP = "the flow: a file PATH.py or a module MODULE, then :FLOW when it holds several"
 LOG_FORMAT = "<green>{time:HH:mm:ss}</green>  <level>{level: <7}</level>  {message}"
-STATE_WIDTH = max(len(state.value) for state in TaskState)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,10 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:  # argparse printed the usage error, or --help
         code = exit_request.code
         return code if isinstance(code, int) else EXIT_USAGE
+    if args.home is not None:
+        # For the whole process, so the local executor's logs follow the store.
+        os.environ["FLOWKIT_HOME"] = str(Path(args.home).expanduser().absolute())
     with _logging(verbose=args.verbose):
         try:
             return args.handler(args)
-        except DefinitionError as error:
+        except (DefinitionError, StoreError) as error:
             _print_error(error)
             return EXIT_USAGE
         except FlowkitError as error:
@@ -70,20 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declare workflow DAGs in Python; run and inspect them.",
     )
     parser.add_argument("--version", action="version", version=f"flowkit {__version__}")
+    parser.add_argument("--home", metavar="DIR", default=None, help=HOME_HELP)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-v", "--verbose", action="store_true", help="log at DEBUG level instead of INFO"
     )
+    # Also after the subcommand; SUPPRESS keeps it from clobbering one given before it.
+    common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS, help=HOME_HELP)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_run(commands, common)
     _add_graph(commands, common)
+    _add_runs(commands, common)
+    _add_show(commands, common)
+    _add_logs(commands, common)
+    _add_repair(commands, common)
     return parser
 
 
 # -- run ---------------------------------------------------------------------------------
 def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
-    from flowkit.executors import EXECUTOR_NAMES
-
     run = commands.add_parser(
         "run",
         parents=[common],
@@ -91,7 +107,15 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Run a flow to its end, printing each task's state as it changes.",
     )
     run.add_argument("target", metavar="PATH.py[:FLOW]|MODULE[:FLOW]", help=TARGET_HELP)
-    run.add_argument(
+    _add_execution_options(run)
+    run.set_defaults(handler=_run)
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """-p, --executor, --max-parallel and --grace-period: shared by run and repair."""
+    from flowkit.executors import EXECUTOR_NAMES
+
+    parser.add_argument(
         "-p",
         "--param",
         dest="params",
@@ -101,20 +125,20 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         default=[],
         help="override a declared parameter (repeatable; VALUE may contain '=')",
     )
-    run.add_argument(
+    parser.add_argument(
         "--executor",
         metavar="NAME",
         default=None,
         help=f"where tasks run: {', '.join(EXECUTOR_NAMES)} (default: the library's default)",
     )
-    run.add_argument(
+    parser.add_argument(
         "--max-parallel",
         metavar="N",
         type=_positive_int,
         default=None,
         help="how many tasks may run at once (default: the flow's max_parallel)",
     )
-    run.add_argument(
+    parser.add_argument(
         "--grace-period",
         metavar="SECONDS",
         type=float,
@@ -122,7 +146,6 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         help="local executor: seconds between SIGTERM and SIGKILL when a timeout or a "
         "cancel stops a task (default: 5)",
     )
-    run.set_defaults(handler=_run)
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -182,7 +205,7 @@ def _run(args: argparse.Namespace) -> int:
 
     flow = load_flow(args.target)
     plan = flow.plan()  # every definition problem, before anything prints or runs
-    printer = ProgressPrinter(plan)
+    printer = progress_listener(plan)
     with _sigterm_cancels():
         result = runtime.run(
             flow,
@@ -206,52 +229,6 @@ def exit_code(state: RunState) -> int:
     if state is RunState.CANCELLED:
         return EXIT_INTERRUPTED
     return EXIT_FAILED
-
-
-class ProgressPrinter(runtime.EchoOutput):
-    """Prints the run id when a run starts, one line per task state change, and task output."""
-
-    def __init__(self, plan: Plan, stream: TextIO | None = None) -> None:
-        super().__init__(stream)
-        self.plan = plan
-        self.name_width = max(len(name) for name in plan.order)
-
-    def _print(self, line: str) -> None:
-        print(line, file=self.stream or sys.stdout, flush=True)
-
-    def run_started(self, run: ActiveRun) -> None:
-        params = ", ".join(f"{key}={value}" for key, value in run.params.items()) or "none"
-        executor = getattr(run.executor, "name", type(run.executor).__name__)
-        self._print(
-            f"run {run.run_id} of flow {run.name!r} started: {len(run.tasks)} tasks, "
-            f"params {params}, executor {executor}, max_parallel {run.max_parallel}"
-        )
-
-    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
-        line = (
-            f"{time.strftime('%H:%M:%S')}  {task.name:<{self.name_width}}  "
-            f"{task.state.value:<{STATE_WIDTH}}  {self._detail(task)}"
-        )
-        self._print(line.rstrip())
-
-    def _detail(self, task: TaskRun) -> str:
-        spec = self.plan.tasks[task.name]
-        state = task.state
-        if state is TaskState.RUNNING and spec.retries:
-            of = f" of {spec.retries + 1}" if spec.retries > 0 else ""
-            return f"(attempt {task.attempts}{of})"
-        if state is TaskState.WAITING_FOR_RETRY:
-            delay = spec.retry.delay_before(task.attempts)
-            when = f"in {format_duration(delay)}" if delay > 0 else "now"
-            error = f"{task.error.summary}; " if task.error else ""
-            return f"{error}retrying {when}"
-        if state in (TaskState.FAILED, TaskState.TIMED_OUT) and task.error:
-            return task.error.summary
-        if state is TaskState.SUCCEEDED and task.duration is not None:
-            return f"({format_duration(task.duration)})"
-        if state in (TaskState.UPSTREAM_FAILED, TaskState.EXCLUDED):
-            return f"(run_if {spec.run_if.value})"
-        return ""
 
 
 def failure_reports(result: RunResult, plan: Plan) -> Iterator[str]:
@@ -293,19 +270,6 @@ def _in_level_order(plan: Plan) -> list[str]:
     return [name for level in plan.levels for name in level]
 
 
-def format_duration(seconds: float) -> str:
-    """``0.42s``, ``12.3s``, ``2m05s`` or ``1h02m``."""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, whole_seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{whole_seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 # -- graph -------------------------------------------------------------------------------
 def _add_graph(commands: Any, common: argparse.ArgumentParser) -> None:
     graph = commands.add_parser(
@@ -334,6 +298,219 @@ def _graph(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size().columns if args.width is None else args.width
     print(render(plan, width=width or None))
     return EXIT_SUCCEEDED
+
+
+# -- run history: runs, show, logs ---------------------------------------------------------
+def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
+    runs = commands.add_parser(
+        "runs",
+        parents=[common],
+        help="list recorded runs, newest first",
+        description="List recorded runs, newest first: id, flow, state, start (local time), "
+        "duration and repair count. A run whose orchestrator died shows as interrupted.",
+    )
+    runs.add_argument("--flow", metavar="NAME", default=None, help="only runs of this flow")
+    runs.add_argument(
+        "--limit",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_RUNS_LIMIT,
+        help=f"show at most N runs (default: {DEFAULT_RUNS_LIMIT})",
+    )
+    runs.set_defaults(handler=_runs)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from flowkit.history import format_runs
+    from flowkit.store import default_path
+
+    if not default_path().exists():
+        print(f"no runs recorded yet in {default_path()}")
+        return EXIT_SUCCEEDED
+    with _history_store() as store:
+        print(format_runs(store.list_runs(flow=args.flow, limit=args.limit)))
+    return EXIT_SUCCEEDED
+
+
+def _add_show(commands: Any, common: argparse.ArgumentParser) -> None:
+    show = commands.add_parser(
+        "show",
+        parents=[common],
+        help="show one run and every task of it",
+        description="Show a run (id, flow, state, params, start, duration, repair count) "
+        "and every task: state, attempts, duration, first line of its error, task values.",
+    )
+    show.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
+    show.set_defaults(handler=_show)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from flowkit.history import format_run
+
+    with _history_store() as store:
+        run_id = store.resolve_run_id(args.run_id)
+        run = store.get_run(run_id)
+        assert run is not None  # resolve_run_id found it
+        print(format_run(run, store.get_tasks(run_id), store.get_attempts(run_id)))
+    return EXIT_SUCCEEDED
+
+
+def _add_logs(commands: Any, common: argparse.ArgumentParser) -> None:
+    logs = commands.add_parser(
+        "logs",
+        parents=[common],
+        help="print the captured output of a run's tasks",
+        description="Print what a run's task attempts printed: the latest attempt of every "
+        "task, or of TASK; with --attempt N, attempt N (of each repair pass that made one).",
+    )
+    logs.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
+    logs.add_argument("task", metavar="TASK", nargs="?", default=None, help="only this task")
+    logs.add_argument(
+        "--attempt", metavar="N", type=_positive_int, default=None, help="this attempt (1-based)"
+    )
+    logs.set_defaults(handler=_logs)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from flowkit import history
+
+    with _history_store() as store:
+        run_id = store.resolve_run_id(args.run_id)
+        tasks = store.get_tasks(run_id)
+        if args.task is not None and args.task not in tasks:
+            msg = f"run {run_id} has no task {args.task!r}; its tasks: {', '.join(tasks)}"
+            raise StoreError(msg)
+        attempts = store.get_attempts(run_id, args.task)
+    names = [args.task] if args.task is not None else list(tasks)
+    if args.attempt is None:
+        chosen = history.latest_attempts(attempts)
+        selected = {name: [chosen[name]] for name in names if name in chosen}
+    else:
+        selected = {
+            name: [a for a in attempts if a.task_key == name and a.attempt == args.attempt]
+            for name in names
+        }
+        if args.task is not None and not selected[args.task]:
+            made = sorted({a.attempt for a in attempts})
+            msg = (
+                f"task {args.task!r} of run {run_id} has no attempt {args.attempt}; "
+                f"its attempts: {', '.join(map(str, made)) or 'none (it never ran)'}"
+            )
+            raise StoreError(msg)
+    home = history.home_folder()
+    pages = []
+    for name in names:
+        if not selected.get(name):
+            never = "never ran" if args.attempt is None else f"made no attempt {args.attempt}"
+            pages.append(f"== {name}: {never} ({tasks[name].state.value}): no output ==")
+            continue
+        for attempt in selected[name]:
+            pages.append(f"{history.attempt_heading(attempt)}\n{history.read_log(attempt, home)}")
+    print("\n".join(pages))
+    return EXIT_SUCCEEDED
+
+
+@contextlib.contextmanager
+def _history_store() -> Iterator[Any]:
+    """The store of the current home, for reading; a missing one is a StoreError."""
+    from flowkit.store import open_store
+
+    store = open_store(create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# -- repair ------------------------------------------------------------------------------
+def _add_repair(commands: Any, common: argparse.ArgumentParser) -> None:
+    repair = commands.add_parser(
+        "repair",
+        parents=[common],
+        help="re-run what failed in a recorded run, inside the same run",
+        description="Repair a recorded run: re-run, inside the same run (its repair count "
+        "+ 1), the tasks that ended failed, timed_out, upstream_failed or cancelled, or "
+        "never ended because the orchestrator died; or only the --task ones. Every other "
+        "task keeps its stored state and task values, and the tasks re-run read them as "
+        "if the run had never stopped. The store records only the flow's name, and a "
+        "repair runs the flow's current code (that is how a fix gets in), so name the "
+        "flow as for `flowkit run`.",
+    )
+    repair.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
+    repair.add_argument(
+        "target",
+        metavar="PATH.py[:FLOW]|MODULE[:FLOW]",
+        help=f"{TARGET_HELP}; its current code is what runs",
+    )
+    repair.add_argument(
+        "--task",
+        dest="tasks",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="re-run this task, whatever its state (repeatable); the default is every "
+        "task that did not succeed",
+    )
+    repair.add_argument(
+        "--rerun-dependents",
+        action="store_true",
+        help="with --task: also re-run every task downstream of the named ones",
+    )
+    _add_execution_options(repair)
+    repair.set_defaults(handler=_repair)
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from flowkit.loader import load_flow
+    from flowkit.repair import repair, select_tasks
+    from flowkit.store import open_store
+
+    if args.rerun_dependents and not args.tasks:
+        msg = "--rerun-dependents needs --task NAME: it re-runs what is downstream of those"
+        raise DefinitionError(msg)
+    flow = load_flow(args.target)
+    plan = flow.plan()
+    store = open_store(create=False)
+    try:
+        run_id = store.resolve_run_id(args.run_id)
+        record = store.get_run(run_id)  # reading settles a dead orchestrator's run
+        assert record is not None
+        if record.flow_name != flow.name:
+            msg = (
+                f"run {run_id} is a run of flow {record.flow_name!r}, not of {flow.name!r}; "
+                f"name the flow that ran it"
+            )
+            raise DefinitionError(msg)
+        states = {name: task.state for name, task in store.get_tasks(run_id).items()}
+        selected = select_tasks(
+            plan, states, tasks=args.tasks, rerun_dependents=args.rerun_dependents
+        )
+        if not selected and record.state is not RunState.RUNNING:
+            print(
+                f"nothing to repair: run {run_id} {record.state.value} "
+                "(name tasks with --task to re-run them anyway)"
+            )
+            return EXIT_SUCCEEDED
+        with _sigterm_cancels():
+            result = repair(
+                flow,
+                run_id,
+                tasks=args.tasks,
+                rerun_dependents=args.rerun_dependents,
+                params=dict(args.params),
+                params_from_text=True,
+                executor=_executor(args),
+                max_parallel=args.max_parallel,
+                store=store,
+                listeners=[progress_listener(plan)],
+            )
+    finally:
+        store.close()
+    sys.stdout.flush()
+    for text in failure_reports(result, plan):
+        print(text, file=sys.stderr, flush=True)
+    print(format_summary(result, plan), flush=True)
+    return exit_code(result.state)
 
 
 # -- output ------------------------------------------------------------------------------

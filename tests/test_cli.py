@@ -329,8 +329,8 @@ def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["repair", "abc"]) == 2
-    assert "invalid choice: 'repair'" in capsys.readouterr().err
+    assert main(["frobnicate", "abc"]) == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
