@@ -27,7 +27,7 @@ from flowkit.errors import DefinitionError, FlowkitError
 from flowkit.executors import EXECUTOR_NAMES
 from flowkit.listeners import EchoOutput
 from flowkit.runtime import run
-from flowkit.state import RunState, TaskState
+from flowkit.state import TaskState
 from flowkit.store import StoreRecorder, open_store
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class RunFlow:
         if context is not None:  # outside a run there is nobody to read them
             task_values.set("run_id", result.run_id)
             task_values.set("state", result.state.value)
-        if result.state not in (RunState.SUCCEEDED, RunState.SUCCEEDED_WITH_FAILURES):
+        if not result.state.is_success:
             raise ChildRunFailed(self._failure_message(result))
         return summary
 
