@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -254,3 +256,31 @@ def test_task_options_pass_through():
     assert check.spec.condition is True
     assert check.spec.retries == 2
     assert check.spec.run_if is RunIf.ALL_DONE
+
+
+# -- the example ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "taken", "excluded"),
+    [
+        ((), "loading 14520 rows", "warn_empty  excluded"),
+        (("-p", "rows=0"), "no rows today", "publish     excluded"),
+    ],
+)
+def test_the_branching_example_runs_green_from_the_command_line(options, taken, excluded):
+    root = Path(__file__).resolve().parent.parent
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "flowkit", "run", "examples/branching.py", *options],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert taken in completed.stdout
+    assert excluded in completed.stdout
+    assert "report      succeeded" in completed.stdout
