@@ -80,6 +80,9 @@ class RunFlow:
                 self.child,
                 params=params,
                 executor=self.executor,
+                # A reference fills in text: convert it as -p KEY=VALUE would, to the
+                # type of the child's default (int, float, bool).
+                params_from_text=True,
                 store=False,  # the recorder below records the run, with its parent
                 listeners=[recorder, EchoOutput()],
             )
@@ -166,7 +169,8 @@ def run_flow_task(
         child: the flow to run; not ``flow`` itself, nor a flow that runs ``flow``.
         params: overrides of the child's declared parameters; string values may hold
             dynamic value references (``{{job.parameters.date}}``), filled in when the
-            attempt starts.
+            attempt starts, then converted to the type of the child's default when that
+            is an int, float or bool (as ``-p KEY=VALUE`` is).
         depends_on: tasks or task names, as for ``@flow.task``.
         executor: where the child's tasks run: ``"local"`` (the default) or ``"inline"``.
         task_options: any other ``@flow.task`` option (retries, timeout, run_if, ...).

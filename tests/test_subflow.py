@@ -274,6 +274,28 @@ def test_non_string_params_pass_as_they_are():
     assert seen == [7]
 
 
+def test_text_params_convert_to_the_type_of_the_childs_default():
+    child = Flow("converted", params={"count": 1, "ratio": 0.5, "dry_run": False})
+    seen = []
+
+    @child.task
+    def read():
+        seen.append((params["count"], params["ratio"], params["dry_run"]))
+
+    parent = Flow("converts", params={"n": "7"})
+    run_flow_task(
+        parent,
+        "run_child",
+        child,
+        params={"count": "{{job.parameters.n}}", "ratio": "0.25", "dry_run": "true"},
+        executor="inline",
+    )
+
+    parent.run(executor="inline")
+
+    assert seen == [(7, 0.25, True)]
+
+
 def test_called_in_a_task_context_it_runs_the_child():
     parent = Flow("unit", params={"day": "x"})
     run_child = run_flow_task(
