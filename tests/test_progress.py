@@ -1,0 +1,165 @@
+"""The live display: its pure rendering, redrawing in place on a fake terminal, the fallback."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowkit import Flow
+from flowkit.cli import main
+from flowkit.progress import (
+    LiveDisplay,
+    ProgressPrinter,
+    progress_listener,
+    render_display,
+    wants_live_display,
+)
+from flowkit.state import TaskRun, TaskState
+
+FLOWS = Path(__file__).parent / "flows"
+
+
+class FakeTerminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def tasks(**states: TaskState) -> dict[str, TaskRun]:
+    return {name: TaskRun(name=name, state=state, attempts=1) for name, state in states.items()}
+
+
+def test_render_counts_tasks_by_kind_and_lists_running_ones() -> None:
+    current = tasks(
+        extract=TaskState.SUCCEEDED,
+        clean=TaskState.RUNNING,
+        train=TaskState.RUNNING,
+        metrics=TaskState.FAILED,
+        join=TaskState.UPSTREAM_FAILED,
+        alert=TaskState.PENDING,
+        publish=TaskState.QUEUED,
+    )
+    current["train"].attempts = 2
+
+    lines = render_display(
+        current,
+        attempt_started={"clean": 100.0, "train": 58.0},
+        now=112.5,
+        max_attempts={"clean": 1, "train": 3},
+    )
+
+    assert lines == [
+        "1 succeeded  2 failed  2 running  2 pending  (7 tasks)",
+        "  clean    12.5s  attempt 1 of 1",
+        "  train    54.5s  attempt 2 of 3",
+    ]
+
+
+def test_render_shows_excluded_and_waiting_for_retry_and_cuts_to_width() -> None:
+    current = tasks(a=TaskState.EXCLUDED, b=TaskState.WAITING_FOR_RETRY, c=TaskState.SUCCEEDED)
+
+    lines = render_display(current, attempt_started={}, now=0.0, width=30)
+
+    assert lines[0] == "1 succeeded  0 failed  0 runni"
+    assert lines[1] == "  waiting to retry: b"
+
+
+def test_render_without_a_limit_on_attempts_says_no_of() -> None:
+    current = tasks(forever=TaskState.RUNNING)
+    current["forever"].attempts = 7
+
+    lines = render_display(
+        current, attempt_started={"forever": 0.0}, now=125.0, max_attempts={"forever": 0}
+    )
+
+    assert lines[1] == "  forever    2m05s  attempt 7"
+
+
+def test_render_lists_at_most_eight_running_tasks() -> None:
+    current = {
+        f"t{index}": TaskRun(name=f"t{index}", state=TaskState.RUNNING) for index in range(11)
+    }
+
+    lines = render_display(current, attempt_started={}, now=0.0)
+
+    assert len(lines) == 1 + 8 + 1
+    assert lines[-1] == "  ... and 3 more running"
+
+
+@pytest.mark.parametrize(
+    ("tty", "environ", "live"),
+    [(True, {}, True), (True, {"CI": "true"}, False), (False, {}, False), (True, {"CI": ""}, True)],
+)
+def test_live_only_on_a_terminal_without_ci(tty: bool, environ: dict, live: bool) -> None:
+    stream = FakeTerminal() if tty else io.StringIO()
+    assert wants_live_display(stream, environ) is live
+
+
+def test_progress_listener_picks_the_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    flow = Flow("one")
+
+    @flow.task
+    def only() -> None:
+        pass
+
+    monkeypatch.delenv("CI", raising=False)
+    assert type(progress_listener(flow.plan(), FakeTerminal())) is LiveDisplay
+    assert type(progress_listener(flow.plan(), io.StringIO())) is ProgressPrinter
+    monkeypatch.setenv("CI", "1")
+    assert type(progress_listener(flow.plan(), FakeTerminal())) is ProgressPrinter
+
+
+def test_the_live_display_redraws_in_place_on_a_terminal() -> None:
+    flow = Flow("live")
+
+    @flow.task
+    def first() -> None:
+        print("hello from first")
+
+    @flow.task(depends_on=[first])
+    def second() -> None:
+        pass
+
+    screen = FakeTerminal()
+    result = flow.run(executor="local", listeners=[LiveDisplay(flow.plan(), screen)], store=False)
+
+    text = screen.getvalue()
+    assert result.succeeded
+    assert "A\r\x1b[J" in text  # cursor up, column 0, clear to the end of the screen
+    assert "[first] hello from first" in text
+    assert re.search(r"\d\d:\d\d:\d\d  first\s+succeeded", text)
+    assert "0 succeeded  0 failed  1 running  1 pending  (2 tasks)" in text
+    assert re.search(r"  first\s+\d+\.\d\ds  attempt 1 of 1", text)
+    # the display is cleared when the run ends: nothing of it is drawn after the last clear
+    assert text.endswith("\x1b[J")
+
+
+def test_run_on_a_terminal_shows_the_live_display_and_the_summary(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    screen = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+
+    code = main(["run", str(FLOWS / "cli_simple.py")])
+
+    text = screen.getvalue()
+    assert code == 0
+    assert "\x1b[J" in text
+    assert "succeeded in" in text.rsplit("\x1b[J", 1)[1]  # the summary comes after the display
+
+
+def test_run_with_ci_set_prints_plain_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CI", "1")
+    monkeypatch.setattr(sys, "stdout", FakeTerminal())
+
+    assert main(["run", str(FLOWS / "cli_simple.py")]) == 0
+
+    assert "\x1b[" not in sys.stdout.getvalue()
