@@ -16,7 +16,6 @@ a day with no data, which takes the other branch.
 from __future__ import annotations
 
 from flowkit import Flow, params, task_values
-from flowkit.conditions import condition_task
 
 flow = Flow("branching", params={"rows": 14_520})
 
@@ -28,8 +27,8 @@ def ingest() -> None:
     task_values.set(key="row_count", value=rows)
 
 
-has_rows = condition_task(
-    flow, "has_rows", "{{tasks.ingest.values.row_count}}", ">", 0, depends_on=[ingest]
+has_rows = flow.compare(
+    "has_rows", "{{tasks.ingest.values.row_count}}", ">", 0, depends_on=[ingest]
 )
 
 

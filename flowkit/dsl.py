@@ -234,6 +234,25 @@ class Flow:
 
         return shell_task(self, name, command, **options)
 
+    def compare(self, name: str, left: Any, op: str, right: Any, **options: Any) -> Task:
+        """Register a declarative condition task: ``left op right`` (Databricks If/else).
+
+        ``==`` and ``!=`` compare as text, ``>``, ``>=``, ``<``, ``<=`` as numbers;
+        either side may be a ``{{...}}`` reference. See ``flowkit.conditions``.
+        """
+        from flowkit.conditions import condition_task
+
+        return condition_task(self, name, left, op, right, **options)
+
+    def run_flow(self, name: str, child: Flow, **options: Any) -> Task:
+        """Register a task that runs ``child`` as a child run (Databricks Run Job).
+
+        See ``flowkit.subflow.run_flow_task`` for ``params``, ``executor`` and the options.
+        """
+        from flowkit.subflow import run_flow_task
+
+        return run_flow_task(self, name, child, **options)
+
     def simulate(self, **options: Any) -> dict[str, Any]:
         """Every task's final state for given failures, without running anything.
 

@@ -389,8 +389,8 @@ class ActiveRun:
             self._change(task, final_state)
             for dependent in self.plan.downstream[current]:
                 self._remaining[dependent] -= 1
-                if self._remaining[dependent]:
-                    continue
+                if self._remaining[dependent] or dependent in self._done:
+                    continue  # still waiting, or kept final from an earlier run (a repair)
                 decision = rules.decide(
                     self.plan.tasks[dependent].run_if, self._dependency_states(dependent)
                 )

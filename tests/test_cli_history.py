@@ -300,22 +300,6 @@ def test_a_sqlite_file_of_another_application_is_left_alone(
     assert not list(test_dir.glob("*.count"))  # nothing ran
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_home_is_a_usage_error(
-    flowkit_home: Path, capsys: pytest.CaptureFixture[str], test_dir: Path
-) -> None:
-    flowkit_home.mkdir()
-    flowkit_home.chmod(0o500)
-    try:
-        assert main(["run", flow_file("history_repairable")]) == 2
-    finally:
-        flowkit_home.chmod(0o700)
-    err = capsys.readouterr().err
-    assert "read-only" in err
-    assert "Traceback" not in err
-    assert not list(test_dir.glob("*.count"))
-
-
 def test_a_read_only_home_is_a_usage_error_even_for_root(
     flowkit_home: Path,
     capsys: pytest.CaptureFixture[str],

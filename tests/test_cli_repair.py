@@ -142,11 +142,6 @@ def test_a_repair_that_fails_again_exits_1(
     assert "RuntimeError: source is broken" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: ActiveRun._finish judges and queues a dependent that a repair kept "
-    "(report ends 'queued', the run 'failed'); skip dependents already in _done",
-)
 def test_repair_with_task_reruns_just_that_task(
     test_dir: Path, flowkit_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -284,3 +284,22 @@ def test_the_branching_example_runs_green_from_the_command_line(options, taken, 
     assert taken in completed.stdout
     assert excluded in completed.stdout
     assert "report      succeeded" in completed.stdout
+
+
+def test_flow_compare_and_flow_run_flow_register_like_their_functions():
+    child = Flow("child_of_methods")
+
+    @child.task
+    def inner():
+        pass
+
+    flow = Flow("methods", params={"rows": 3})
+    check = flow.compare("check", "{{job.parameters.rows}}", ">=", 3)
+    launch = flow.run_flow("launch", child, depends_on=[check.if_true], executor="inline")
+
+    result = flow.run(executor="inline")
+
+    assert check.spec.condition
+    assert result.tasks["check"].state is TaskState.SUCCEEDED
+    assert result.tasks[launch.name].state is TaskState.SUCCEEDED
+    assert result.values["launch"]["state"] == "succeeded"

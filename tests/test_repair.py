@@ -100,8 +100,13 @@ def test_named_tasks_and_their_dependents(tmp_path, store):
     flow = _counting_flow(tmp_path)
     first = flow.run(executor="inline", store=store)
 
-    flow.repair(first.run_id, tasks=["transform"], executor="inline", store=store)
+    repaired = flow.repair(first.run_id, tasks=["transform"], executor="inline", store=store)
     assert _counts(tmp_path) == {"ingest": 1, "transform": 2, "report": 1}
+    # The kept report stays as it was, and is not judged again after transform ends.
+    assert repaired.tasks["report"].state is TaskState.SUCCEEDED
+    assert repaired.tasks["alert"].state is TaskState.EXCLUDED
+    assert repaired.state is RunState.SUCCEEDED
+    assert store.get_tasks(first.run_id)["report"].state is TaskState.SUCCEEDED
 
     flow.repair(
         first.run_id, tasks=["transform"], rerun_dependents=True, executor="inline", store=store
