@@ -27,6 +27,9 @@ class RunListener:
     def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
         """An attempt printed ``line`` (isolating executors capture output)."""
 
+    def flush(self, run: ActiveRun) -> None:
+        """The scheduler is about to wait or to dispatch: commit what it changed so far."""
+
     def run_finished(self, run: ActiveRun, result: RunResult) -> None:
         """The run ended; ``result`` is what ``Flow.run`` returns."""
 

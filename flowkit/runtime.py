@@ -171,6 +171,7 @@ class ActiveRun:
             if task.started_at is None:
                 task.started_at = self.clock.time()
             self._change(task, TaskState.RUNNING)
+            self._flush()  # every change is on record before the attempt starts
             self.executor.submit(self._request(name, task.attempts, timeout))
 
     def _request(self, name: str, attempt: int, timeout: float | None) -> AttemptRequest:
@@ -235,7 +236,14 @@ class ActiveRun:
             memo[current] = frozenset(found)
         return memo[name]
 
+    def _flush(self) -> None:
+        for listener in self.listeners:
+            flush = getattr(listener, "flush", None)
+            if flush is not None:
+                flush(self)
+
     def _wait_for_events(self) -> None:
+        self._flush()
         deadlines = [flight.deadline for flight in self._in_flight.values() if flight.deadline]
         deadlines.extend(self._waiting_for_retry.values())
         now = self.clock.monotonic()
@@ -496,8 +504,8 @@ def run(
         repair_count: which repair of ``run_id`` this is (0: the first run).
         store: where the run is recorded as it happens: a ``flowkit.store.RunStore``;
             None for the default store (``$FLOWKIT_HOME/flowkit.db``, ``FLOWKIT_HOME``
-            defaulting to ``.flowkit``); False to record nothing. A repair passes
-            False: its own recorder continues the stored run.
+            defaulting to ``.flowkit``), unless a listener already is a ``StoreRecorder``;
+            False to record nothing.
 
     Raises:
         DefinitionError: the flow, its parameters or the executor are invalid;
@@ -520,7 +528,9 @@ def run(
     if store is not False:
         from flowkit.store import StoreRecorder, open_store
 
-        listeners.insert(0, StoreRecorder(store if store is not None else open_store()))
+        # A caller that brings its own recorder (a repair, a test) has chosen the store.
+        if store is not None or not any(isinstance(item, StoreRecorder) for item in listeners):
+            listeners.insert(0, StoreRecorder(store if store is not None else open_store()))
     active = ActiveRun(
         plan,
         executor=resolve(executor, flow_name=plan.name),

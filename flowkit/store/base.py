@@ -8,6 +8,7 @@ out anything live. Times are seconds since the epoch, as ``time.time()`` gives.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -173,6 +174,10 @@ class RunStore(Protocol):
 
     def mark_interrupted_runs(self) -> list[str]:
         """Mark ``interrupted`` every running run whose orchestrator is gone; return their ids."""
+        ...
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose writes are committed together, at its end."""
         ...
 
     def close(self) -> None: ...

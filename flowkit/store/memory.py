@@ -6,10 +6,11 @@ test reads back is what a real store would give.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -143,6 +144,11 @@ class MemoryStore:
             running = [run for run in self._runs.values() if run.state is RunState.RUNNING]
             settled = [self._settle(run) for run in running]
             return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes here take effect at once; the block only mirrors ``SqliteStore.batch``."""
+        yield
 
     def close(self) -> None:
         """Nothing to release; the records stay readable."""

@@ -13,6 +13,7 @@ store, never the other way round.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -66,6 +67,7 @@ class StoreRecorder:
         self._running: dict[tuple[str, str], tuple[int, float]] = {}  # -> attempt, start
         self._last_log_path: dict[tuple[str, str], str | None] = {}
         self._rerun: set[tuple[str, str]] = set()  # tasks a repair has started again
+        self._pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
 
     # -- RunListener -------------------------------------------------------------------
     def run_started(self, run: ActiveRun) -> None:
@@ -102,13 +104,32 @@ class StoreRecorder:
                     self.store.record_task(TaskRecord(run_id=run.run_id, task_key=name))
         self._last_beat[run.run_id] = time.monotonic()
 
+    def flush(self, run: ActiveRun) -> None:
+        """Commit what this scheduler step changed, in one transaction.
+
+        The runtime calls it before it waits and before it dispatches an attempt,
+        so every change is on disk before the next attempt starts. Changes wait in
+        memory until then: no write lock is held between two calls, so two
+        recorders (two stores, two processes) can never wait on each other.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        batch = getattr(self.store, "batch", None)
+        with batch() if batch is not None else contextlib.nullcontext():
+            for write, args, kwargs in pending:
+                write(*args, **kwargs)
+
+    def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
+        self._pending.append((write, args, kwargs))
+
     def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
         key = (run.run_id, task.name)
         if task.state is TaskState.RUNNING:
             if self._repair.get(run.run_id) and key not in self._rerun:
                 # A task re-run by a repair drops what an earlier pass left.
                 self._rerun.add(key)
-                self.store.set_task_values(run.run_id, task.name, {})
+                self._defer(self.store.set_task_values, run.run_id, task.name, {})
             started_at = run.clock.time()
             self._running[key] = (task.attempts, started_at)
             self._record_attempt(run, task, state=TaskState.RUNNING, started_at=started_at)
@@ -118,9 +139,12 @@ class StoreRecorder:
                 run, task, state=_attempt_state(task), started_at=started_at, attempt=attempt
             )
         if task.state is TaskState.SUCCEEDED:
-            self.store.set_task_values(run.run_id, task.name, run.values.get(task.name) or {})
+            self._defer(
+                self.store.set_task_values, run.run_id, task.name, run.values.get(task.name) or {}
+            )
             self._persist_result(run, task.name)
-        self.store.record_task(
+        self._defer(
+            self.store.record_task,
             TaskRecord(
                 run_id=run.run_id,
                 task_key=task.name,
@@ -129,7 +153,7 @@ class StoreRecorder:
                 started_at=task.started_at,
                 ended_at=task.ended_at,
                 error=task.error if task.state is not TaskState.SUCCEEDED else None,
-            )
+            ),
         )
         self.heartbeat(run)
 
@@ -137,6 +161,7 @@ class StoreRecorder:
         self.heartbeat(run)
 
     def run_finished(self, run: ActiveRun, result: RunResult) -> None:
+        self.flush(run)
         self.store.update_run_state(run.run_id, result.state, ended_at=result.ended_at)
         self._last_beat.pop(run.run_id, None)
         self._repair.pop(run.run_id, None)
@@ -152,6 +177,7 @@ class StoreRecorder:
 
     def tick(self, run: ActiveRun) -> None:
         self.heartbeat(run, force=True)
+        self.flush(run)
 
     def heartbeat(self, run: ActiveRun, *, force: bool = False) -> None:
         """Write the run's heartbeat if ``heartbeat_interval`` has passed (or ``force``)."""
@@ -159,7 +185,7 @@ class StoreRecorder:
         last = self._last_beat.get(run.run_id)
         if force or last is None or now - last >= self.heartbeat_interval:
             self._last_beat[run.run_id] = now
-            self.store.heartbeat(run.run_id)
+            self._defer(self.store.heartbeat, run.run_id)
 
     # -- internals ---------------------------------------------------------------------
     def _persist_result(self, run: ActiveRun, task_key: str) -> None:
@@ -178,7 +204,7 @@ class StoreRecorder:
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(data)
         os.replace(temporary, path)
-        self.store.set_result_ref(run.run_id, task_key, str(path))
+        self._defer(self.store.set_result_ref, run.run_id, task_key, str(path))
 
     def _results_folder(self) -> Path | None:
         store_path = getattr(self.store, "path", None)
@@ -204,7 +230,8 @@ class StoreRecorder:
             log_path = task.log_path if fresh else None
             self._last_log_path[key] = task.log_path
         failed = ended and state not in (TaskState.SUCCEEDED, TaskState.CANCELLED)
-        self.store.record_attempt(
+        self._defer(
+            self.store.record_attempt,
             AttemptRecord(
                 run_id=run.run_id,
                 task_key=task.name,
@@ -217,7 +244,7 @@ class StoreRecorder:
                 exit_code=task.exit_code if ended else None,
                 signal=task.signal if ended else None,
                 repair=self._repair.get(run.run_id, 0),
-            )
+            ),
         )
 
 

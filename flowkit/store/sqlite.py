@@ -343,8 +343,30 @@ class SqliteStore:
             yield self._connect()
 
     @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside share one transaction, committed when the block ends.
+
+        A scheduler step (a task succeeds, the next is queued and dispatched) is
+        then one commit, not one per change. Keep the block short: it holds the
+        write lock.
+        """
+        if getattr(self._local, "batching", False):
+            yield
+            return
+        with self._write("recording a batch of changes"):
+            self._local.batching = True
+            try:
+                yield
+            finally:
+                self._local.batching = False
+
+    @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One short transaction: it takes the write lock first, so it never deadlocks."""
+        if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
+            with self._translated(doing):
+                yield self._connect()  # part of the batch's transaction
+            return
         with self._translated(doing):
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
