@@ -119,7 +119,7 @@ class SqliteStore:
         self, run_id: str, state: RunState, *, ended_at: float | None = None
     ) -> None:
         with self._write(f"setting run {run_id} {RunState(state).value}") as db:
-            self._require_run(db, run_id)
+            self._check_run(db, run_id)
             db.execute(
                 "UPDATE runs SET state = ?, ended_at = ? WHERE run_id = ?",
                 (RunState(state).value, ended_at, run_id),
@@ -127,7 +127,7 @@ class SqliteStore:
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
         with self._write(f"writing the heartbeat of run {run_id}") as db:
-            self._require_run(db, run_id)
+            self._check_run(db, run_id)
             # A heartbeat proves the orchestrator alive: undo an interrupted mark.
             db.execute(
                 "UPDATE runs SET heartbeat_at = ?, "
@@ -174,7 +174,7 @@ class SqliteStore:
     def record_task(self, task: TaskRecord) -> None:
         error = task.error
         with self._write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
-            self._require_run(db, task.run_id)
+            self._check_run(db, task.run_id)
             db.execute(
                 "INSERT INTO tasks (run_id, task_key, state, attempts, started_at, ended_at, "
                 "error_type, error_message, error_traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -197,7 +197,7 @@ class SqliteStore:
     def record_attempt(self, attempt: AttemptRecord) -> None:
         doing = f"recording attempt {attempt.attempt} of {attempt.task_key!r}"
         with self._write(f"{doing} in run {attempt.run_id}") as db:
-            self._require_run(db, attempt.run_id)
+            self._check_run(db, attempt.run_id)
             _ensure_task(db, attempt.run_id, attempt.task_key)
             db.execute(
                 f"INSERT OR REPLACE INTO attempts ({rows.ATTEMPT_COLUMNS}) "
@@ -379,6 +379,12 @@ class SqliteStore:
                         db.execute("ROLLBACK")
                 raise
 
+    def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
+        """That ``run_id`` is stored, without reading it (the check of every write)."""
+        if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            msg = f"no run {run_id!r} in {self.path}"
+            raise StoreError(msg)
+
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
         row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
         found = row.fetchone()
@@ -389,7 +395,7 @@ class SqliteStore:
 
     def _update_task(self, run_id: str, task_key: str, column: str, value: Any) -> None:
         with self._write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
-            self._require_run(db, run_id)
+            self._check_run(db, run_id)
             _ensure_task(db, run_id, task_key)
             db.execute(
                 f"UPDATE tasks SET {column} = ? WHERE run_id = ? AND task_key = ?",
