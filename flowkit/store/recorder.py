@@ -117,7 +117,7 @@ class StoreRecorder:
             return
         batch = getattr(self.store, "batch", None)
         with batch() if batch is not None else contextlib.nullcontext():
-            for write, args, kwargs in pending:
+            for write, args, kwargs in _latest_only(pending):
                 write(*args, **kwargs)
 
     def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
@@ -260,3 +260,25 @@ def _attempt_state(task: TaskRun) -> TaskState:
 def _json_safe(params: Any) -> dict[str, Any]:
     """Params as JSON data; a value JSON cannot hold is stored as its repr."""
     return json.loads(json.dumps(dict(params), default=repr))
+
+
+def _latest_only(
+    pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]],
+) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
+    """The writes of one transaction, each row written once: its last version.
+
+    A task queued and started in one scheduler step is one upsert of its final
+    row; the transaction makes both changes visible at once anyway.
+    """
+    last: dict[Any, int] = {}
+    for index, (_, args, _) in enumerate(pending):
+        record = args[0] if args else None
+        if isinstance(record, TaskRecord):
+            last[("task", record.run_id, record.task_key)] = index
+        elif isinstance(record, AttemptRecord):
+            key = ("attempt", record.run_id, record.task_key, record.attempt, record.repair)
+            last[key] = index
+        else:
+            last[("other", index)] = index
+    keep = set(last.values())
+    return [item for index, item in enumerate(pending) if index in keep]

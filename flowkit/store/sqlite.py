@@ -355,10 +355,12 @@ class SqliteStore:
             return
         with self._write("recording a batch of changes"):
             self._local.batching = True
+            self._local.checked = set()  # runs seen to exist in this transaction
             try:
                 yield
             finally:
                 self._local.batching = False
+                self._local.checked = None
 
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -380,10 +382,15 @@ class SqliteStore:
                 raise
 
     def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
-        """That ``run_id`` is stored, without reading it (the check of every write)."""
+        """That ``run_id`` is stored, without reading it (once per batch is enough)."""
+        checked = getattr(self._local, "checked", None)
+        if checked is not None and run_id in checked:
+            return
         if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
             msg = f"no run {run_id!r} in {self.path}"
             raise StoreError(msg)
+        if checked is not None:
+            checked.add(run_id)
 
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
         row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))

@@ -12,7 +12,7 @@ from flowkit.state import RunState, TaskState
 from flowkit.store import SqliteStore
 
 HERE = Path(__file__).parent
-TASKS = 150
+TASKS = 600  # long enough that the two runs overlap
 
 
 def test_two_processes_record_runs_into_one_new_store_at_once(tmp_path: Path) -> None:
