@@ -45,6 +45,19 @@ def _sooner(first: float | None, second: float | None) -> float | None:
     return first if second is None else min(first, second)
 
 
+_default_stores: dict[str, Any] = {}
+
+
+def _default_store() -> Any:
+    """The default store of this process, opened once per location (``FLOWKIT_HOME``)."""
+    from flowkit.store import default_path, open_store
+
+    path = str(default_path())
+    if path not in _default_stores:
+        _default_stores[path] = open_store()
+    return _default_stores[path]
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
@@ -526,11 +539,11 @@ def run(
         raise DefinitionError(msg)
     listeners = list(listeners) or ([EchoOutput()] if echo_output else [])
     if store is not False:
-        from flowkit.store import StoreRecorder, open_store
+        from flowkit.store import StoreRecorder
 
         # A caller that brings its own recorder (a repair, a test) has chosen the store.
         if store is not None or not any(isinstance(item, StoreRecorder) for item in listeners):
-            listeners.insert(0, StoreRecorder(store if store is not None else open_store()))
+            listeners.insert(0, StoreRecorder(store if store is not None else _default_store()))
     active = ActiveRun(
         plan,
         executor=resolve(executor, flow_name=plan.name),
