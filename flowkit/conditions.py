@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowkit import refs
-from flowkit.context import current_context
 from flowkit.errors import DefinitionError, FlowkitError
 
 if TYPE_CHECKING:
@@ -127,17 +126,7 @@ class Comparison:
         """An operand as text, its references filled in from the running attempt."""
         if not isinstance(value, str):
             return refs.render(value)
-        context = current_context()
-        if context is not None:
-            return refs.resolve(value, context)
-        if refs.find_references(value):
-            msg = (
-                f"{self._where()}: operand {side}={value!r} has references ({{{{...}}}}) and "
-                "the condition was called outside a run, where they have no value; run the "
-                "flow, or call it inside flowkit.testing.task_context(values=..., params=...)"
-            )
-            raise FlowkitError(msg)
-        return value
+        return refs.fill(value, where=self._where(), what=f"operand {side}={value!r}")
 
     def _operand_number(self, side: str, given: Any, text: str) -> float:
         number = _number(text)

@@ -28,8 +28,8 @@ from typing import Any
 
 import attrs
 
-from flowkit.context import TaskContext
-from flowkit.errors import DefinitionError, TaskValueError
+from flowkit.context import TaskContext, current_context
+from flowkit.errors import DefinitionError, FlowkitError, TaskValueError
 
 _BRACES = re.compile(r"\{\{(?P<inner>[^{}]*)\}\}")
 #: A dotted path of identifiers or backticked names: what makes ``{{...}}`` a reference.
@@ -236,3 +236,24 @@ def resolve(text: str, context: TaskContext) -> str:
         return render(_value(inner, context))
 
     return _BRACES.sub(substitute, text)
+
+
+def fill(text: str, *, where: str, what: str) -> str:
+    """``text`` with its references filled in from the running attempt's context.
+
+    Outside a run, text without references comes back as it is.
+
+    Raises:
+        FlowkitError: outside a run, ``text`` has references: they have no value there.
+    """
+    context = current_context()
+    if context is not None:
+        return resolve(text, context)
+    if find_references(text):
+        msg = (
+            f"{where}: {what} has references ({{{{...}}}}) and was called outside a run, "
+            "where they have no value; run the flow, or call it inside "
+            "flowkit.testing.task_context(values=..., params=...)"
+        )
+        raise FlowkitError(msg)
+    return text

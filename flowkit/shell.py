@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowkit import refs
-from flowkit.context import current_context
 from flowkit.errors import DefinitionError, FlowkitError
 
 if TYPE_CHECKING:
@@ -64,21 +63,13 @@ class ShellCommand:
             ShellCommandFailed: the command exited non-zero or was killed by a signal.
             FlowkitError: called outside a run with references to fill.
         """
-        context = current_context()
         where = f"flow {self.flow_name!r}, task {self.task_key!r}"
-        if context is None:
-            if any(refs.find_references(text) for text in self.__flowkit_references__):
-                msg = (
-                    f"{where}: the shell command has references ({{{{...}}}}) and was called "
-                    "outside a run, where they have no value; run the flow, or call it inside "
-                    "flowkit.testing.task_context(values=..., params=...)"
-                )
-                raise FlowkitError(msg)
-            command, env, cwd = self.command, dict(self.env), self.cwd
-        else:
-            command = refs.resolve(self.command, context)
-            env = {name: refs.resolve(value, context) for name, value in self.env.items()}
-            cwd = None if self.cwd is None else refs.resolve(self.cwd, context)
+        command = refs.fill(self.command, where=where, what="the shell command")
+        env = {
+            name: refs.fill(value, where=where, what=f"env {name}")
+            for name, value in self.env.items()
+        }
+        cwd = None if self.cwd is None else refs.fill(self.cwd, where=where, what="cwd")
         # Whatever Python printed first must reach the log before the command's output.
         for stream in (sys.stdout, sys.stderr):
             stream.flush()

@@ -99,18 +99,8 @@ class RunFlow:
     def _resolved(self, key: str, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        context = current_context()
-        if context is not None:
-            return refs.resolve(value, context)
-        if refs.find_references(value):
-            msg = (
-                f"flow {self.flow_name!r}, task {self.task_key!r}: parameter {key}={value!r} "
-                "has references ({{...}}) and the task was called outside a run, where they "
-                "have no value; run the flow, or call it inside "
-                "flowkit.testing.task_context(values=..., params=...)"
-            )
-            raise FlowkitError(msg)
-        return value
+        where = f"flow {self.flow_name!r}, task {self.task_key!r}"
+        return refs.fill(value, where=where, what=f"parameter {key}={value!r}")
 
     def _failure_message(self, result: RunResult) -> str:
         failed = [
