@@ -328,3 +328,26 @@ def test_local_is_the_default_executor():
         task_values.set("pid", os.getpid())
 
     assert flow.run().values["where"]["pid"] != os.getpid()
+
+
+def test_print_logging_and_loguru_inside_a_task_all_reach_its_log():
+    import logging
+
+    from loguru import logger
+
+    flow = Flow("loggers")
+
+    @flow.task
+    def talks():
+        print("from print")
+        logging.basicConfig(level=logging.INFO, force=True)
+        logging.getLogger("etl").warning("from logging")
+        logger.add(sys.stderr, format="{message}")
+        logger.info("from loguru")
+        sys.stderr.write("from stderr\n")
+
+    result = flow.run(executor="local", echo_output=False)
+
+    text = Path(result.tasks["talks"].log_path).read_text()
+    for line in ("from print", "from logging", "from loguru", "from stderr"):
+        assert line in text
