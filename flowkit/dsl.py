@@ -253,6 +253,16 @@ class Flow:
 
         return run_flow_task(self, name, child, **options)
 
+    def for_each(self, *, over: Any, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+        """Register a for-each task: ``@flow.for_each(over=[...], concurrency=4)``.
+
+        The function runs once per input, which it receives as ``item``; see
+        ``flowkit.foreach.for_each_task`` for ``over`` and the options.
+        """
+        from flowkit.foreach import for_each_task
+
+        return lambda body: for_each_task(self, body, over=over, **options)
+
     def simulate(self, **options: Any) -> dict[str, Any]:
         """Every task's final state for given failures, without running anything.
 

@@ -459,6 +459,7 @@ class ActiveRun:
             params=dict(self.params),
             started_at=self.started_at,
             ended_at=self.clock.time(),
+            results={name: value for name, value in self.results.items() if value is not None},
         )
 
     def _stuck_message(self) -> str:

@@ -123,6 +123,8 @@ class RunResult:
     params: Mapping[str, Any]
     started_at: float
     ended_at: float
+    #: Return values of the tasks that succeeded and returned something.
+    results: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
