@@ -167,3 +167,28 @@ def test_bad_for_each_definitions_are_errors_before_anything_runs():
         flow.for_each(over=[1, 2, 3], max_inputs=2)(lambda item: None)
     with pytest.raises(DefinitionError, match="retries"):
         flow.for_each(over=[1], retries=-5, name="retried")(lambda item: None)
+
+
+def test_the_files_example_runs_green_and_show_lists_its_iterations(tmp_path):
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    example = Path(__file__).parent.parent / "examples" / "files.py"
+
+    def flowkit(*arguments: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "flowkit", "--home", str(home), *arguments]
+        return subprocess.run(command, check=False, capture_output=True, text=True)
+
+    ran = flowkit("run", str(example))
+    assert ran.returncode == 0, ran.stderr
+    assert "9 lines in 3 files" in ran.stdout
+
+    runs = flowkit("runs").stdout.splitlines()
+    parent = next(line.split()[0] for line in runs if " files " in line)
+    shown = flowkit("show", parent).stdout
+    assert "child runs (for-each iterations" in shown
+    assert "files.count_lines" in shown
+    iterations = next(line.split()[0] for line in runs if "files.count_lines" in line)
+    child = flowkit("show", iterations).stdout
+    assert all(f"count_lines.{index}" in child for index in range(3))
