@@ -127,9 +127,8 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                     os.close(outcome_fd)
                     running[pid] = (task_key, attempt)
     finally:
-        for pid in list(running):
-            procs.signal_group(pid, signal.SIGKILL)
-        procs.kill_descendants(os.getpid())
+        # Everything below this server dies with it: attempts, and whatever they started.
+        procs.kill_descendants(os.getpid(), settle=0.01)
         os._exit(0)
 
 

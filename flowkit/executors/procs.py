@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -96,22 +97,32 @@ def reap_children() -> list[tuple[int, int]]:
         reaped.append((pid, status))
 
 
-def kill_descendants(pid: int, *, rounds: int = 50) -> list[tuple[int, int]]:
+def kill_descendants(pid: int, *, rounds: int = 50, settle: float = 0.0) -> list[tuple[int, int]]:
     """SIGKILL every descendant of ``pid`` (this process or one of its subreapers).
 
-    Descendants may fork while being killed, and killed parents' children are
-    adopted by the nearest subreaper, so this repeats until none is left.
-    Returns the (pid, status) of the children of this process it reaped.
+    Every descendant is stopped before any is killed, so none can fork a new
+    one, and none can die and leave its children to be adopted half-way; then
+    all are killed at once. Children adopted meanwhile are found by the next
+    round. With ``settle``, it looks again that long after a round finds none,
+    for a process that was being adopted just then. Returns the (pid, status) of
+    the children of this process it reaped.
     """
     reaped: list[tuple[int, int]] = []
+    quiet_rounds = 0
     for _ in range(rounds):
-        found = descendants(pid)
-        if not found:
-            break
-        for child in found:
-            # Stop first so a parent cannot fork a replacement between two kills.
-            signal_process(child, signal.SIGSTOP)
-        for child in found:
+        stopped: list[int] = []
+        while found := [child for child in descendants(pid) if child not in stopped]:
+            for child in found:
+                signal_process(child, signal.SIGSTOP)
+            stopped.extend(found)
+        if not stopped:
+            quiet_rounds += 1
+            if settle <= 0 or quiet_rounds >= 3:
+                break
+            time.sleep(settle)
+            continue
+        quiet_rounds = 0
+        for child in stopped:
             signal_process(child, signal.SIGKILL)
         if pid == os.getpid():
             for child in children(pid):
