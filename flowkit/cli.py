@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from flowkit import runtime
-from flowkit.errors import DefinitionError, FlowkitError, StoreError
+from flowkit.errors import DefinitionError, ExecutorError, FlowkitError, StoreError
 
 # ProgressPrinter and format_duration moved to flowkit.progress; still importable from here.
 from flowkit.progress import ProgressPrinter, format_duration, progress_listener  # noqa: F401
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _logging(verbose=args.verbose):
         try:
             return args.handler(args)
-        except (DefinitionError, StoreError) as error:
+        except (DefinitionError, ExecutorError, StoreError) as error:  # nothing ran
             _print_error(error)
             return EXIT_USAGE
         except FlowkitError as error:
@@ -143,8 +143,23 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         type=float,
         default=None,
-        help="local executor: seconds between SIGTERM and SIGKILL when a timeout or a "
-        "cancel stops a task (default: 5)",
+        help="local and dask executors: seconds between SIGTERM and SIGKILL when a timeout "
+        "or a cancel stops a task (default: 5)",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="dask executor: the scheduler to run on (default: $FLOWKIT_DASK_ADDRESS, else an "
+        "ephemeral local cluster for the run); implies --executor dask",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="dask executor: worker processes of the ephemeral cluster (default: one per "
+        "core); implies --executor dask",
     )
 
 
@@ -168,22 +183,39 @@ def _positive_int(text: str) -> int:
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    """What ``runtime.run`` gets as ``executor``: the name as given, or None for the default.
+    """What ``runtime.run`` gets as ``executor``: a name, an executor object, or None.
 
-    The seam for executor options (a cluster address, a worker count): they
-    will turn the name and those options into an executor object here.
+    The executor options (``--grace-period``, ``--address``, ``--workers``) turn the
+    name into an executor object; an option the chosen executor has no use for is an error.
     """
-    if args.grace_period is None:
-        return args.executor
-    if args.executor not in (None, "local"):
-        msg = f"--grace-period applies to the local executor, not to {args.executor!r}"
+    name = args.executor
+    dask_options = [
+        option
+        for option, value in (("--address", args.address), ("--workers", args.workers))
+        if value is not None
+    ]
+    if dask_options and name is None:
+        name = "dask"
+    if dask_options and name != "dask":
+        msg = f"{' and '.join(dask_options)} apply to the dask executor, not to {name!r}"
         raise DefinitionError(msg)
-    if args.grace_period < 0:
-        msg = f"--grace-period {args.grace_period:g} is invalid; give seconds >= 0"
-        raise DefinitionError(msg)
-    from flowkit.executors.local import LocalExecutor
+    if args.grace_period is not None:
+        if name not in (None, "local", "dask"):
+            msg = f"--grace-period applies to the local and dask executors, not to {name!r}"
+            raise DefinitionError(msg)
+        if args.grace_period < 0:
+            msg = f"--grace-period {args.grace_period:g} is invalid; give seconds >= 0"
+            raise DefinitionError(msg)
+    options = {} if args.grace_period is None else {"grace_period": args.grace_period}
+    if name == "dask":
+        from flowkit.executors import dask_executor
 
-    return LocalExecutor(grace_period=args.grace_period)
+        return dask_executor(address=args.address, workers=args.workers, **options)
+    if options:
+        from flowkit.executors.local import LocalExecutor
+
+        return LocalExecutor(**options)
+    return name
 
 
 @contextlib.contextmanager
@@ -218,15 +250,20 @@ def _run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     for text in failure_reports(result, plan):
         print(text, file=sys.stderr, flush=True)
+    if result.cancel_reason:
+        print(f"flowkit: run cancelled: {result.cancel_reason}", file=sys.stderr, flush=True)
     print(format_summary(result, plan), flush=True)
-    return exit_code(result.state)
+    return exit_code(result.state, cancel_reason=result.cancel_reason)
 
 
-def exit_code(state: RunState) -> int:
-    """The exit code of a run that ended in ``state``."""
+def exit_code(state: RunState, *, cancel_reason: str | None = None) -> int:
+    """The exit code of a run that ended in ``state``.
+
+    A run cancelled because its executor was lost (not by Ctrl-C) failed: exit 1.
+    """
     if state.is_success:
         return EXIT_SUCCEEDED
-    if state is RunState.CANCELLED:
+    if state is RunState.CANCELLED and cancel_reason is None:
         return EXIT_INTERRUPTED
     return EXIT_FAILED
 
@@ -512,8 +549,10 @@ def _repair(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     for text in failure_reports(result, plan):
         print(text, file=sys.stderr, flush=True)
+    if result.cancel_reason:
+        print(f"flowkit: run cancelled: {result.cancel_reason}", file=sys.stderr, flush=True)
     print(format_summary(result, plan), flush=True)
-    return exit_code(result.state)
+    return exit_code(result.state, cancel_reason=result.cancel_reason)
 
 
 # -- output ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from loguru import logger
 
 from flowkit import rules
 from flowkit.clock import Clock, SystemClock
-from flowkit.errors import DefinitionError, RunError
+from flowkit.errors import DefinitionError, ExecutorError, RunError
 from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
 from flowkit.listeners import EchoOutput, RunListener
 from flowkit.plan import Plan, build_plan, resolve_params, task_arguments
@@ -83,8 +83,9 @@ class ActiveRun:
         self.run_id = run_id or new_run_id()
         self.executor = executor
         self.params = dict(params)
-        capacity = executor.capacity
-        self.max_parallel = min(max_parallel, capacity) if capacity else max_parallel
+        self.max_parallel = max_parallel  # and no more than the executor's capacity
+        #: Why the run was cancelled when no one asked (the executor lost its workers).
+        self.cancel_reason: str | None = None
         self.clock = clock
         self.listeners = list(listeners)
         self.tasks = {name: TaskRun(name=name) for name in plan.order}
@@ -92,6 +93,7 @@ class ActiveRun:
         self.results: dict[str, Any] = {}
         self.started_at = clock.time()
         self.cancelled = False
+        self._provisioned = False
         # The buckets.
         self._remaining = {name: len(plan.upstream[name]) for name in plan.order}
         self._position = {name: index for index, name in enumerate(plan.order)}
@@ -134,8 +136,8 @@ class ActiveRun:
     def execute(self) -> RunResult:
         """Run every task to a final state and return the result."""
         self._warn_unenforced_timeouts()
-        for listener in self.listeners:
-            listener.run_started(self)
+        # Before the run is recorded: an executor that cannot start (a scheduler out of
+        # reach, a function that cannot be shipped) is an error before any task runs.
         try:
             self.executor.start(
                 self.plan,
@@ -144,6 +146,15 @@ class ActiveRun:
                 repair_count=self.repair_count,
                 on_output=self._output if self.listeners else None,
             )
+        except BaseException:
+            self.executor.shutdown()
+            raise
+        capacity = self.executor.capacity
+        if capacity:
+            self.max_parallel = min(self.max_parallel, capacity)
+        for listener in self.listeners:
+            listener.run_started(self)
+        try:
             for name in self.plan.order:
                 if name not in self._done and not self._remaining[name]:
                     self._judge(name)
@@ -159,6 +170,13 @@ class ActiveRun:
             except KeyboardInterrupt:  # a second Ctrl-C: no more grace, shutdown kills all
                 logger.warning("interrupted again: killing every running attempt now")
                 self._cancel(stop_running=False)
+        except ExecutorError as error:  # the executor lost its workers: no task can go on
+            logger.error("run {} of flow {!r}: {}; cancelling", self.run_id, self.name, error)
+            self.cancel_reason = str(error)
+            lost = ErrorInfo(type_name="ExecutorError", message=str(error))
+            for name in self._in_flight:
+                self.tasks[name].error = lost
+            self._cancel(stop_running=True)
         finally:
             self.executor.shutdown()
         result = self.result()
@@ -171,6 +189,13 @@ class ActiveRun:
         return self.plan.name
 
     def _dispatch(self) -> None:
+        if self._ready and not self._provisioned:
+            # An executor with compute to set up (an ephemeral cluster) does it now, when
+            # the first task is ready, and not in an attempt's time.
+            provision = getattr(self.executor, "provision", None)
+            if provision is not None:
+                provision()
+            self._provisioned = True
         while self._ready and len(self._in_flight) < self.max_parallel:
             _, name = heapq.heappop(self._ready)
             spec = self.plan.tasks[name]
@@ -436,7 +461,10 @@ class ActiveRun:
         self.cancelled = True
         if stop_running:
             for name in list(self._in_flight):
-                self.executor.kill(name)
+                try:
+                    self.executor.kill(name)
+                except ExecutorError as error:  # nothing left to stop it with
+                    logger.warning("could not stop task {}: {}", name, error)
         self._in_flight.clear()
         self._ready.clear()
         self._waiting_for_retry.clear()
@@ -460,6 +488,7 @@ class ActiveRun:
             started_at=self.started_at,
             ended_at=self.clock.time(),
             results={name: value for name, value in self.results.items() if value is not None},
+            cancel_reason=self.cancel_reason,
         )
 
     def _stuck_message(self) -> str:

@@ -112,6 +112,17 @@ class TaskRun:
 
 
 @attrs.frozen
+class ClusterReport:
+    """The compute a run's cluster held: where, how many workers, for how long (seconds)."""
+
+    address: str
+    ephemeral: bool
+    workers: int
+    startup_seconds: float
+    lifetime_seconds: float
+
+
+@attrs.frozen
 class RunResult:
     """What ``Flow.run`` returns: the run's state, each task's, and the task values."""
 
@@ -125,6 +136,8 @@ class RunResult:
     ended_at: float
     #: Return values of the tasks that succeeded and returned something.
     results: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    #: Why the run was cancelled when no one asked: the executor lost its workers.
+    cancel_reason: str | None = None
 
     @property
     def duration(self) -> float:

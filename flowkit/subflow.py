@@ -24,7 +24,6 @@ import attrs
 from flowkit import refs
 from flowkit.context import current_context, task_values
 from flowkit.errors import DefinitionError, FlowkitError
-from flowkit.executors import EXECUTOR_NAMES
 from flowkit.listeners import EchoOutput
 from flowkit.runtime import run
 from flowkit.state import TaskState
@@ -33,6 +32,10 @@ from flowkit.store import StoreRecorder, open_store
 if TYPE_CHECKING:
     from flowkit.dsl import Flow, Task
     from flowkit.state import RunResult
+
+
+#: Where a child run's tasks may run: inside the run-flow task's own process.
+CHILD_EXECUTORS = ("inline", "local")
 
 
 class ChildRunFailed(FlowkitError):
@@ -208,10 +211,12 @@ def run_flow_task(
                 f"that child flow {child.name!r} does not declare; allowed: "
                 f"{', '.join(sorted(child.params)) or 'none'}"
             )
-    if not (isinstance(executor, str) and executor in EXECUTOR_NAMES):
+    # The child runs inside the task's own process: on a dask worker too, so it never
+    # needs (or starts) a cluster of its own.
+    if not (isinstance(executor, str) and executor in CHILD_EXECUTORS):
         problems.append(
             f"{where}: option executor={executor!r} is invalid; allowed: "
-            f"{', '.join(map(repr, EXECUTOR_NAMES))}"
+            f"{', '.join(map(repr, CHILD_EXECUTORS))}"
         )
     if problems:
         raise DefinitionError("\n".join(problems), problems)

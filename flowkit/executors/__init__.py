@@ -19,10 +19,11 @@ __all__ = [
     "AttemptRequest",
     "Executor",
     "InlineExecutor",
+    "dask_executor",
     "resolve",
 ]
 
-EXECUTOR_NAMES = ("inline", "local")
+EXECUTOR_NAMES = ("inline", "local", "dask")
 DEFAULT_EXECUTOR = "local"
 
 
@@ -41,6 +42,8 @@ def resolve(executor: Any, *, flow_name: str) -> Executor:
             from flowkit.executors.local import LocalExecutor
 
             return LocalExecutor()
+        if executor == "dask":
+            return dask_executor(flow_name=flow_name)
         msg = (
             f"flow {flow_name!r}: unknown executor {executor!r}; "
             f"valid executors: {', '.join(EXECUTOR_NAMES)}"
@@ -56,3 +59,23 @@ def resolve(executor: Any, *, flow_name: str) -> Executor:
         )
         raise DefinitionError(msg)
     return executor
+
+
+def dask_executor(*, flow_name: str | None = None, **options: Any) -> Executor:
+    """A ``DaskExecutor`` with ``options``; a clear error when ``distributed`` is missing.
+
+    Raises:
+        DefinitionError: the ``distributed`` package is not installed.
+    """
+    try:
+        import distributed  # noqa: F401 - only to tell whether it is there
+    except ImportError as error:
+        where = f"flow {flow_name!r}: " if flow_name else ""
+        msg = (
+            f"{where}the dask executor needs the distributed package, which is not installed "
+            f"({error}); install it with: pip install 'flowkit[dask]'"
+        )
+        raise DefinitionError(msg) from error
+    from flowkit.executors.dask import DaskExecutor
+
+    return DaskExecutor(**options)

@@ -52,17 +52,13 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     # Ctrl-C in the terminal is the orchestrator's to handle; it then tells us what to kill.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A SIGTERM unwinds the loop (and, in an attempt process, the task) through finally.
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     procs.become_subreaper()
     # Made once here rather than in every attempt process: each page an attempt process
     # writes is a page the kernel copies, so the less it does before the task, the better.
     # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
     faulthandler.enable(file=2, all_threads=True)
-    prepared = _Prepared(
-        stdout=open(1, "w", buffering=1, closefd=False),  # noqa: SIM115 - kept for the run
-        stderr=open(2, "w", buffering=1, closefd=False),  # noqa: SIM115
-        devnull=os.open(os.devnull, os.O_RDONLY),
-    )
+    prepared = Prepared.make()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -176,12 +172,21 @@ class FrameReader:
 
 
 @attrs.frozen
-class _Prepared:
+class Prepared:
     """What every attempt process needs, made once in the fork server."""
 
     stdout: TextIO
     stderr: TextIO
     devnull: int
+
+    @classmethod
+    def make(cls) -> Prepared:
+        """Line-buffered streams on fds 1 and 2, and /dev/null for stdin, kept for the run."""
+        return cls(
+            stdout=open(1, "w", buffering=1, closefd=False),
+            stderr=open(2, "w", buffering=1, closefd=False),
+            devnull=os.open(os.devnull, os.O_RDONLY),
+        )
 
 
 def _reap(running: dict[int, tuple[str, int]], control: socket.socket) -> None:
@@ -212,7 +217,7 @@ def run_attempt(
     arguments: bytes,
     output_fd: int,
     outcome_fd: int,
-    prepared: _Prepared,
+    prepared: Prepared,
 ) -> None:
     """The attempt process: run the task, report the outcome, leave nothing behind.
 
@@ -292,7 +297,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _terminate(signal_number: int, frame: Any) -> None:
+def terminate(signal_number: int, frame: Any) -> None:
     # A timeout or cancel: unwind the task's code so its finally blocks run.
     raise SystemExit(128 + signal_number)
 

@@ -106,7 +106,7 @@ class LocalExecutor:
         from flowkit.executors import forkserver
 
         self.on_output = on_output
-        base = self.log_dir if self.log_dir is not None else _default_log_dir()
+        base = self.log_dir if self.log_dir is not None else default_log_dir()
         self._run_log_dir = base / (run_id or "unknown")
         if repair_count:  # a repair's attempts count from 1 again: keep the first logs
             self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"
@@ -299,7 +299,7 @@ class LocalExecutor:
 
     def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
         log_path = str(attempt.log_path) if attempt.log != -1 else None
-        exit_code, signal_number = _exit_of(attempt.status)
+        exit_code, signal_number = procs.exit_of(attempt.status)
         if attempt.outcome_data:
             try:
                 outcome = pickle.loads(attempt.outcome_data)
@@ -354,17 +354,6 @@ class LocalExecutor:
             os.close(attempt.log)
 
 
-def _exit_of(status: int | None) -> tuple[int | None, int | None]:
-    """A wait status as (exit code, signal number); (None, None) when unknown."""
-    if status is None:
-        return None, None
-    if os.WIFSIGNALED(status):
-        return None, os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status), None
-    return None, None
-
-
 def _unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
     culprits = []
     for name, value in {**request.params, **request.arguments}.items():
@@ -389,6 +378,6 @@ def _unpicklable_arguments(request: AttemptRequest, error: Exception) -> Attempt
     )
 
 
-def _default_log_dir() -> Path:
+def default_log_dir() -> Path:
     """``$FLOWKIT_HOME/logs``; FLOWKIT_HOME defaults to ``.flowkit`` in the working directory."""
     return Path(os.environ.get("FLOWKIT_HOME") or ".flowkit") / "logs"

@@ -168,3 +168,14 @@ def describe_status(status: int) -> str:
     if os.WIFEXITED(status):
         return f"exited with code {os.WEXITSTATUS(status)}"
     return f"ended with wait status {status}"
+
+
+def exit_of(status: int | None) -> tuple[int | None, int | None]:
+    """A wait status as (exit code, signal number); (None, None) when unknown (None, < 0)."""
+    if status is None or status < 0:
+        return None, None
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status), None
+    return None, None
