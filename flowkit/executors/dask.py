@@ -88,28 +88,11 @@ class DaskExecutor:
         connect_timeout: float = 10.0,
         log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        self._address_source = "as given" if address else f"from {ADDRESS_VARIABLE}"
         address = address or os.environ.get(ADDRESS_VARIABLE) or None
-        problems = []
-        if address is not None and not _ADDRESS.match(address):
-            source = "" if address else f" (from {ADDRESS_VARIABLE})"
-            problems.append(
-                f"dask scheduler address {address!r}{source} is invalid; "
-                "give it as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"
-            )
-        if address is not None and workers is not None:
-            problems.append(
-                "workers= sizes the ephemeral cluster; with an address the cluster "
-                "is already sized: drop one of them"
-            )
-        for option, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                problems.append(f"dask executor: {option}={value!r} is invalid; give an int >= 1")
-        if grace_period < 0:
-            problems.append(f"dask executor: grace_period={grace_period!r}; give seconds >= 0")
-        if problems:
-            raise DefinitionError("\n".join(problems), problems)
         self.address = address
-        self.workers = workers or os.cpu_count() or 1
+        self._workers = workers
+        self.workers = workers if isinstance(workers, int) else os.cpu_count() or 1
         self.threads_per_worker = threads_per_worker
         self.grace_period = grace_period
         self.connect_timeout = connect_timeout
@@ -122,6 +105,7 @@ class DaskExecutor:
         self._cluster_started: float | None = None
         self._startup_seconds = 0.0
         self._capacity: int | None = None
+        self._worker_count = 0
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._attempts: dict[str, _Attempt] = {}
         self._by_token: dict[str, _Attempt] = {}
@@ -159,6 +143,7 @@ class DaskExecutor:
         self._flow_name = plan.name
         self._upstream = dict(plan.upstream)
         self.cluster_report = None
+        self._check_options()
         self._functions = _pickle_functions(plan)
         base = self.log_dir if self.log_dir is not None else default_log_dir()
         self._run_log_dir = base / self._run_id
@@ -232,9 +217,10 @@ class DaskExecutor:
         if attempt is None:
             return
         attempt.killed = True
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.cancel([attempt.future], reason="flowkit: attempt stopped")
+        if self._client is None or self._client.status != "running":
+            return  # no scheduler to tell: its workers stop what they run as they close
+        with contextlib.suppress(Exception):
+            self._client.cancel([attempt.future], reason="flowkit: attempt stopped")
         # A worker that had not started it will not; one that had, says when it has stopped.
         deadline = time.monotonic() + 1.0
         extended = False
@@ -253,15 +239,19 @@ class DaskExecutor:
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
         self._attempts.clear()
-        if client is not None:
+        if client is not None and client.status == "running":
             with contextlib.suppress(Exception):
                 if futures:
                     client.cancel(futures, reason="flowkit: run over")
                 client.unsubscribe_topic(self.topic)
                 if cluster is None:
                     client.set_metadata(["flowkit", self._run_id], None)
+        if client is not None:
+            lost = client.status != "running"
+            if lost:  # it would try to reconnect, then log the failure at length
+                logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
             with contextlib.suppress(Exception):
-                client.close(timeout=10)
+                client.close(timeout=1 if lost else 10)
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=30)
@@ -269,11 +259,38 @@ class DaskExecutor:
             self.cluster_report = ClusterReport(
                 address=self.address or "ephemeral",
                 ephemeral=cluster is not None,
-                workers=self.workers if cluster is not None else len(self._worker_names()),
+                workers=self._worker_count,
                 startup_seconds=self._startup_seconds,
                 lifetime_seconds=time.monotonic() - self._cluster_started,
             )
             self._cluster_started = None
+
+    def _check_options(self) -> None:
+        """Every problem with the options, at once, before anything starts."""
+        where = f"flow {self._flow_name!r}, dask executor"
+        problems = []
+        if self.address is not None and not _ADDRESS.match(self.address):
+            problems.append(
+                f"{where}: scheduler address {self.address!r} ({self._address_source}) is "
+                "invalid; give it as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+            )
+        if self.address is not None and self._workers is not None:
+            problems.append(
+                f"{where}: workers={self._workers!r} sizes an ephemeral cluster, but an address "
+                f"({self.address}) is given; drop one of them"
+            )
+        for option, value in (
+            ("workers", self._workers),
+            ("threads_per_worker", self.threads_per_worker),
+        ):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                problems.append(f"{where}: {option}={value!r} is invalid; give an int >= 1")
+        if not isinstance(self.grace_period, (int, float)) or self.grace_period < 0:
+            problems.append(f"{where}: grace_period={self.grace_period!r}; give seconds >= 0")
+        if problems:
+            raise DefinitionError("\n".join(problems), problems)
 
     # -- the cluster -----------------------------------------------------------------------
     def _connect(self) -> None:
@@ -296,7 +313,9 @@ class DaskExecutor:
             raise ExecutorError(msg) from error
         self._startup_seconds = time.monotonic() - started
         self._cluster_started = started
-        self._capacity = max(1, sum(self._client.nthreads().values()))
+        nthreads = self._client.nthreads()
+        self._worker_count = len(nthreads)
+        self._capacity = max(1, sum(nthreads.values()))
         self._subscribe()
 
     def _start_cluster(self) -> None:
@@ -324,15 +343,11 @@ class DaskExecutor:
             raise ExecutorError(msg) from error
         self._cluster_started = started
         self._startup_seconds = time.monotonic() - started
+        self._worker_count = self.workers
         self._subscribe()
 
     def _subscribe(self) -> None:
         self._client.subscribe_topic(self.topic, lambda event: self._events.put(("event", event)))
-
-    def _worker_names(self) -> list[str]:
-        with contextlib.suppress(Exception):
-            return list(self._client.nthreads()) if self._client is not None else []
-        return []
 
     # -- events ----------------------------------------------------------------------------
     def _pump(self, timeout: float | None) -> None:

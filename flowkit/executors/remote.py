@@ -36,6 +36,8 @@ import cloudpickle
 #: How often the worker thread looks for a cancel and sends the output it has.
 POLL_SECONDS = 0.1
 _CHUNK = 65536
+#: Worker statuses in which an attempt goes on; in any other the worker is shutting down.
+_WORKING = frozenset({"running", "paused", "closing_gracefully", "init"})
 
 
 # -- the worker thread ------------------------------------------------------------------
@@ -140,6 +142,8 @@ class _Watch:
         """Whether the orchestrator cancelled this attempt, or went away."""
         if self.worker is None:
             return False
+        if self.worker.status.name not in _WORKING:  # the worker is closing: lost its scheduler
+            return True
         task = self.worker.state.tasks.get(self.key)
         return task is None or task.state in ("cancelled", "released")
 
