@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daskcluster import DaskCluster
 from strategies import EventRecorder
 
 from flowkit import FakeClock, task_values
@@ -37,3 +38,26 @@ def flowkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "flowkit-home"
     monkeypatch.setenv("FLOWKIT_HOME", str(home))
     return home
+
+
+#: Every executor flowkit has: the conformance suites run on each.
+EXECUTORS = ("inline", "local", "dask")
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A real dask scheduler and two workers on 127.0.0.1, for the whole test session."""
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask-cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each executor's name in turn; "dask" runs on the session's cluster."""
+    if request.param == "dask":
+        cluster = request.getfixturevalue("dask_cluster")
+        monkeypatch.setenv("FLOWKIT_DASK_ADDRESS", cluster.address)
+    return request.param

@@ -9,11 +9,6 @@ from flowkit.compat import dbutils
 from flowkit.testing import task_context
 
 
-@pytest.fixture(params=["inline", "local"])
-def executor(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def _notebook_flow() -> Flow:
     """Notebook code as written for Databricks, unchanged."""
     flow = Flow("notebooks")

@@ -15,11 +15,6 @@ from flowkit.errors import FlowkitError
 from flowkit.testing import task_context
 
 
-@pytest.fixture(params=["inline", "local"])
-def executor(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def _compare(left, op, right) -> bool:
     return Comparison(flow_name="f", task_key="check", left=left, op=op, right=right)()
 

@@ -7,11 +7,6 @@ import pytest
 from flowkit import DefinitionError, Flow, RunState, TaskState, params
 
 
-@pytest.fixture(params=["inline", "local"])
-def executor(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def _branching(join_run_if: str) -> Flow:
     flow = Flow("branching", params={"rows": 10})
 

@@ -10,9 +10,10 @@ from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
 from flowkit.store import open_store
 
 
-@pytest.fixture(params=["inline", "local"])
-def executor(request: pytest.FixtureRequest) -> str:
-    return request.param
+@pytest.fixture
+def iterations(executor: str) -> str:
+    """Where the iterations run: in the for-each task's own process (never a cluster)."""
+    return "inline" if executor == "inline" else "local"
 
 
 def _count(folder: Path, name: str) -> int:
@@ -22,7 +23,7 @@ def _count(folder: Path, name: str) -> int:
     return count
 
 
-def test_every_source_of_inputs_and_results_in_input_order(executor):
+def test_every_source_of_inputs_and_results_in_input_order(executor, iterations):
     flow = Flow("sources", params={"days": '["mon", "tue"]', "suffix": "!"})
 
     @flow.task
@@ -30,19 +31,19 @@ def test_every_source_of_inputs_and_results_in_input_order(executor):
         task_values.set("files", ["a.csv", "b.csv", "c.csv"])
         return [3, 1, 2]
 
-    @flow.for_each(over=listing, concurrency=2, executor=executor)
+    @flow.for_each(over=listing, concurrency=2, executor=iterations)
     def from_return_value(item, suffix):
         return f"{item}{suffix}"
 
-    @flow.for_each(over="{{tasks.listing.values.files}}", depends_on=[listing], executor=executor)
+    @flow.for_each(over="{{tasks.listing.values.files}}", depends_on=[listing], executor=iterations)
     def from_task_value(item):
         return item.upper()
 
-    @flow.for_each(over="{{job.parameters.days}}", executor=executor)
+    @flow.for_each(over="{{job.parameters.days}}", executor=iterations)
     def from_parameter(item):
         return len(item)
 
-    @flow.for_each(over=[10, 20], executor=executor)
+    @flow.for_each(over=[10, 20], executor=iterations)
     def from_literal(item):
         return item // 10
 
@@ -62,10 +63,10 @@ def test_every_source_of_inputs_and_results_in_input_order(executor):
     assert result.values["from_return_value"]["iterations"] == 3
 
 
-def test_an_empty_list_succeeds_with_an_empty_result(executor):
+def test_an_empty_list_succeeds_with_an_empty_result(executor, iterations):
     flow = Flow("empty")
 
-    @flow.for_each(over=[], executor=executor)
+    @flow.for_each(over=[], executor=iterations)
     def nothing(item):
         raise AssertionError("never called")
 

@@ -59,7 +59,6 @@ def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "home" / "flowkit.db")
 
 
-@pytest.mark.parametrize("executor", ["inline", "local"])
 def test_repair_reruns_only_what_failed_and_keeps_the_values_of_what_succeeded(
     tmp_path, store, executor
 ):

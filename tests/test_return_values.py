@@ -9,11 +9,6 @@ import pytest
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
 
 
-@pytest.fixture(params=["inline", "local"])
-def executor(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def test_a_parameter_named_after_a_dependency_receives_its_return_value(executor):
     flow = Flow("returns", params={"factor": 3})
 

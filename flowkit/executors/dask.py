@@ -112,6 +112,7 @@ class DaskExecutor:
         self._finished: list[AttemptOutcome] = []
         self._functions: dict[str, bytes] = {}
         self._run_id = ""
+        self._home = ""
         self._repair_count = 0
         self._flow_name = ""
         self._run_log_dir: Path | None = None
@@ -126,6 +127,11 @@ class DaskExecutor:
     @property
     def topic(self) -> str:
         return f"flowkit-{self._run_id}-{self._repair_count}"
+
+    @property
+    def _claims(self) -> tuple[str, str]:
+        """Where this run's attempts register with the scheduler (``remote.run_on_worker``)."""
+        return ("flowkit", f"{self._run_id}.{self._repair_count}")
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(
@@ -145,6 +151,8 @@ class DaskExecutor:
         self.cluster_report = None
         self._check_options()
         self._functions = _pickle_functions(plan)
+        # Child runs (run-flow, for-each) are recorded here when the worker sees this folder.
+        self._home = str(Path(os.environ.get("FLOWKIT_HOME") or ".flowkit").absolute())
         base = self.log_dir if self.log_dir is not None else default_log_dir()
         self._run_log_dir = base / self._run_id
         if repair_count:
@@ -170,7 +178,8 @@ class DaskExecutor:
         fields["upstream_edges"] = self._upstream
         try:
             payload = cloudpickle.dumps(
-                (self._functions[request.task_key], fields), protocol=pickle.HIGHEST_PROTOCOL
+                (self._functions[request.task_key], fields, self._home),
+                protocol=pickle.HIGHEST_PROTOCOL,
             )
         except Exception as error:  # the attempt fails; the run goes on per run_if
             self._finished.append(_unpicklable(request, error))
@@ -183,7 +192,7 @@ class DaskExecutor:
             payload,
             token=token,
             topic=self.topic,
-            claim=("flowkit", self._run_id, token),
+            claim=(*self._claims, token),
             timeout=request.timeout,
             grace_period=self.grace_period,
             key=key,
@@ -244,8 +253,8 @@ class DaskExecutor:
                 if futures:
                     client.cancel(futures, reason="flowkit: run over")
                 client.unsubscribe_topic(self.topic)
-                if cluster is None:
-                    client.set_metadata(["flowkit", self._run_id], None)
+                if cluster is None:  # a long-lived scheduler: leave no claims behind
+                    client.set_metadata(list(self._claims), {})
         if client is not None:
             lost = client.status != "running"
             if lost:  # it would try to reconnect, then log the failure at length

@@ -325,7 +325,11 @@ def _read_request(outcome_fd: int, status_fd: int) -> Any:
         data += chunk
     fields: dict[str, Any] = {}
     try:
-        fn_bytes, fields = pickle.loads(data[4:])
+        fn_bytes, fields, home = pickle.loads(data[4:])
+        # The orchestrator's home where this worker sees it (one host, a shared folder):
+        # child runs of run-flow and for-each tasks are recorded in the run's own store.
+        if home and os.path.isdir(home):
+            os.environ["FLOWKIT_HOME"] = home
         return AttemptRequest(fn=cloudpickle.loads(fn_bytes), **fields)
     except Exception as error:
         message = (

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowkit import FakeClock, Flow, RunState, TaskState, params, task_values
 from flowkit.errors import TaskValueError
-
-EXECUTORS = ["inline", "local"]
-
-
-@pytest.fixture(params=EXECUTORS)
-def executor(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def _attempt_number(counter: Path) -> int:

@@ -1,0 +1,121 @@
+"""A real dask cluster for tests: a ``dask scheduler`` and ``dask worker`` processes.
+
+Started from the installed ``distributed`` (its ``dask`` command) on 127.0.0.1,
+as a user would start one, and torn down with every process it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flowkit.executors import procs
+
+TESTS = Path(__file__).parent
+#: A supervisor of an attempt on a worker: not part of the cluster, checked for leftovers.
+SUPERVISOR = "flowkit.executors.remote"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+#: The clusters running now, so the leftover-process checks know their processes.
+RUNNING: list[DaskCluster] = []
+
+
+def cluster_pids() -> set[int]:
+    """The processes of every running test cluster (not the attempts they run)."""
+    return set().union(*(cluster.pids() for cluster in RUNNING))
+
+
+class DaskCluster:
+    """A scheduler and ``workers`` worker processes (each with its nanny) on 127.0.0.1."""
+
+    def __init__(self, folder: Path, *, workers: int = 2, threads: int = 2) -> None:
+        self.folder = folder
+        self.workers = workers
+        self.threads = threads
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.address = ""
+
+    def start(self) -> DaskCluster:
+        dask = str(Path(sys.executable).parent / "dask")
+        # The tests' own modules (flows defined in test files) import on the workers.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in _test_paths())}
+        scheduler_file = self.folder / "scheduler.json"
+        self._spawn(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
+            env, "scheduler",
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the dask scheduler did not start: {self._logs()}")
+            time.sleep(0.05)
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        for index in range(self.workers):
+            self._spawn(
+                [dask, "worker", self.address, "--nthreads", str(self.threads), "--no-dashboard",
+                 "--name", f"worker-{index}", "--local-directory", str(self.folder / "work")],
+                env, f"worker-{index}",
+            )  # fmt: skip
+        RUNNING.append(self)
+        self.wait_for_workers(self.workers)
+        return self
+
+    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(count, timeout=timeout)
+
+    def pids(self) -> set[int]:
+        """The cluster's own processes now: scheduler, nannies, workers (not attempts)."""
+        found: set[int] = set()
+        for process in self.processes:
+            stack = [process.pid]
+            while stack:
+                pid = stack.pop()
+                if SUPERVISOR in _cmdline(pid):
+                    continue  # an attempt's tree: the cluster must not keep it
+                found.add(pid)
+                stack.extend(procs.children(pid))
+        return found
+
+    def stop(self) -> None:
+        """Kill every process of the cluster (a test cluster needs no graceful close)."""
+        if self in RUNNING:
+            RUNNING.remove(self)
+        for process in reversed(self.processes):  # workers first, the scheduler last
+            procs.kill_tree(process.pid)
+            process.wait()
+
+    def _spawn(self, command: list[str], env: dict[str, str], name: str) -> None:
+        log = (self.folder / f"{name}.log").open("wb")
+        self.processes.append(
+            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        )
+        log.close()
+
+    def _check_alive(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a dask process exited: {self._logs()}")
+
+    def _logs(self) -> str:
+        return "\n".join(path.read_text() for path in sorted(self.folder.glob("*.log")))
+
+
+def _test_paths() -> list[Path]:
+    existing = [Path(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return [TESTS, *(path for path in TESTS.iterdir() if path.is_dir()), *existing]
