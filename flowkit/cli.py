@@ -197,7 +197,8 @@ def _executor(args: argparse.Namespace) -> Any:
     if dask_options and name is None:
         name = "dask"
     if dask_options and name != "dask":
-        msg = f"{' and '.join(dask_options)} apply to the dask executor, not to {name!r}"
+        verb = "apply" if len(dask_options) > 1 else "applies"
+        msg = f"{' and '.join(dask_options)} {verb} to the dask executor, not to {name!r}"
         raise DefinitionError(msg)
     if args.grace_period is not None:
         if name not in (None, "local", "dask"):
