@@ -18,12 +18,15 @@ process tree (SIGTERM, ``grace_period``, SIGKILL) before it says ``stopped``.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import pickle
 import queue
 import re
+import sys
 import time
+import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +39,7 @@ from flowkit.errors import DefinitionError, ExecutorError
 from flowkit.executors import procs
 from flowkit.executors.base import AttemptOutcome, AttemptRequest
 from flowkit.executors.local import default_log_dir
-from flowkit.executors.remote import run_on_worker
+from flowkit.executors.remote import import_attribute, run_on_worker
 from flowkit.state import ClusterReport, ErrorInfo, TaskState
 
 if TYPE_CHECKING:
@@ -396,6 +399,8 @@ class DaskExecutor:
             attempt.started = True
         if message.get("stopped"):
             attempt.stopped = True
+            if attempt.killed:  # nothing more to hear about it
+                self._by_token.pop(attempt.token, None)
         if "lines" in message and not attempt.killed:
             lines = message["lines"]
             first = message["first"]
@@ -409,12 +414,18 @@ class DaskExecutor:
                 self.on_output(attempt.task_key, attempt.attempt, line)
 
     def _on_done(self, token: str) -> None:
-        attempt = self._by_token.pop(token, None)
+        attempt = self._by_token.get(token)
         if attempt is None:
             return
         if attempt.killed or self._attempts.get(attempt.task_key) is not attempt:
-            attempt.stopped = True
+            # Cancelling a future ends it here at once; only the worker knows when its
+            # processes are gone (the "stopped" event), unless the attempt really ended.
+            if attempt.future.status in ("finished", "error"):
+                attempt.stopped = True
+            if attempt.stopped:
+                del self._by_token[token]
             return
+        del self._by_token[token]
         del self._attempts[attempt.task_key]
         self._finished.append(self._outcome(attempt))
 
@@ -508,7 +519,7 @@ def _pickle_functions(plan: Plan) -> dict[str, bytes]:
     pickled, problems = {}, []
     for name, task in plan.tasks.items():
         try:
-            pickled[name] = cloudpickle.dumps(task.fn, protocol=pickle.HIGHEST_PROTOCOL)
+            pickled[name] = _dumps_function(task.fn)
         except Exception as error:
             problems.append(
                 f"flow {plan.name!r}, task {name!r}: its function cannot be pickled to ship it "
@@ -518,6 +529,60 @@ def _pickle_functions(plan: Plan) -> dict[str, bytes]:
     if problems:
         raise DefinitionError("\n".join(problems), problems)
     return pickled
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, with some objects sent as "import this name" rather than by value."""
+
+    def __init__(self, file: io.BytesIO, references: dict[int, tuple[str, str]]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.references = references
+
+    def reducer_override(self, obj: Any) -> Any:
+        reference = self.references.get(id(obj))
+        if reference is not None:
+            return import_attribute, reference
+        return super().reducer_override(obj)
+
+
+def _dumps_function(fn: Callable[..., Any]) -> bytes:
+    """Pickle a task's function by value, its globals too, but for importable singletons.
+
+    A flow file's ``from loguru import logger`` (or any module-level object of an
+    installed package) reaches the function as a global; by value, it would be a
+    copy (or fail: a logger holds open streams). Such objects go by reference, as
+    the package's own name, which workers import from their installation.
+    """
+    buffer = io.BytesIO()
+    _Pickler(buffer, _importable_objects(fn)).dump(fn)
+    return buffer.getvalue()
+
+
+def _importable_objects(fn: Callable[..., Any]) -> dict[int, tuple[str, str]]:
+    """Globals and closure values of ``fn`` that an installed module exposes by name."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    names = set(code.co_names)
+    candidates = [(name, value) for name, value in fn.__globals__.items() if name in names]
+    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+        with contextlib.suppress(ValueError):  # an empty cell
+            candidates.append((name, cell.cell_contents))
+    found = {}
+    for name, value in candidates:
+        if isinstance(value, (type, types.ModuleType, types.FunctionType)):
+            continue  # cloudpickle already sends these by reference when it can
+        module_name = getattr(type(value), "__module__", "") or ""
+        for candidate in (module_name.partition(".")[0], module_name):
+            module = sys.modules.get(candidate)
+            if module is None or candidate in ("builtins", "__main__", fn.__module__):
+                continue
+            if candidate in cloudpickle.cloudpickle._PICKLE_BY_VALUE_MODULES:
+                continue
+            if getattr(module, name, None) is value:
+                found[id(value)] = (candidate, name)
+                break
+    return found
 
 
 def _failed(

@@ -105,6 +105,13 @@ def run_on_worker(
     }
 
 
+def import_attribute(module: str, name: str) -> Any:
+    """``module.name``, imported: how a task's function refers to an installed object."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 def _current_worker() -> Any:
     try:
         from distributed import get_worker

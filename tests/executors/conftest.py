@@ -35,3 +35,19 @@ def no_leftover_children(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             break
         time.sleep(0.05)
     assert not left, f"processes left behind by the test: {sorted(left)}"
+
+
+@pytest.fixture(params=["local", "dask"])
+def isolating(request: pytest.FixtureRequest):
+    """A factory of each executor that runs attempts in their own processes, in turn.
+
+    "dask" runs on the session's real cluster: the same guarantees, on workers.
+    """
+    if request.param == "local":
+        from flowkit.executors.local import LocalExecutor
+
+        return LocalExecutor
+    from flowkit.executors.dask import DaskExecutor
+
+    address = request.getfixturevalue("dask_cluster").address
+    return lambda **options: DaskExecutor(address=address, **options)

@@ -1,4 +1,4 @@
-"""The local executor: isolation, crashes, timeouts that kill whole trees, output, pickling."""
+"""Executors with isolated attempts (local, dask): crashes, timeouts killing whole trees, output."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ import pytest
 from proctools import processes_with, wait_until_gone
 
 from flowkit import Flow, RunState, TaskState, task_values
-from flowkit.executors.local import LocalExecutor
 
 counter = {"value": 0}
 
 
-def test_each_attempt_runs_in_its_own_process_and_globals_do_not_leak():
+def test_each_attempt_runs_in_its_own_process_and_globals_do_not_leak(isolating):
     flow = Flow("isolation", max_parallel=2)
 
     @flow.task
@@ -34,7 +33,7 @@ def test_each_attempt_runs_in_its_own_process_and_globals_do_not_leak():
         task_values.set("pid", os.getpid())
         task_values.set("seen", counter["value"])
 
-    result = flow.run(executor="local")
+    result = flow.run(executor=isolating())
 
     assert result.state is RunState.SUCCEEDED
     pids = {result.values[name]["pid"] for name in ("first", "second")}
@@ -68,7 +67,7 @@ def _crash(kind: str) -> None:
         ("exit_in_thread", "exited with code 4 without reporting a result"),
     ],
 )
-def test_a_hard_crash_is_a_failure_with_its_cause_and_is_retried(kind, words, tmp_path):
+def test_a_hard_crash_is_a_failure_with_its_cause_and_is_retried(kind, words, tmp_path, isolating):
     flag = tmp_path / "crashed-once"
     flow = Flow("crashes")
 
@@ -83,7 +82,7 @@ def test_a_hard_crash_is_a_failure_with_its_cause_and_is_retried(kind, words, tm
     def after():
         pass
 
-    result = flow.run(executor="local")
+    result = flow.run(executor=isolating())
 
     assert result.tasks["fragile"].state is TaskState.SUCCEEDED
     assert result.tasks["fragile"].attempts == 2
@@ -92,7 +91,7 @@ def test_a_hard_crash_is_a_failure_with_its_cause_and_is_retried(kind, words, tm
     flag.unlink()
     no_retry = Flow("crashes-no-retry")
     no_retry.task(name="fragile")(fragile.fn)
-    result = no_retry.run(executor="local")
+    result = no_retry.run(executor=isolating())
     task = result.tasks["fragile"]
     assert task.state is TaskState.FAILED
     assert task.attempts == 1
@@ -112,7 +111,7 @@ def _start_grandchildren(marker: str) -> None:
     subprocess.Popen(["sh", "-c", f"setsid {_sleeper(marker)}"], start_new_session=True)
 
 
-def test_a_timeout_kills_the_whole_process_tree_grandchildren_included(marker):
+def test_a_timeout_kills_the_whole_process_tree_grandchildren_included(marker, isolating):
     flow = Flow("timeouts")
 
     @flow.task(timeout=1, retries=1, retry_on_timeout=True)
@@ -125,7 +124,7 @@ def test_a_timeout_kills_the_whole_process_tree_grandchildren_included(marker):
         _start_grandchildren(marker)
         time.sleep(60)
 
-    executor = LocalExecutor(grace_period=0.5)
+    executor = isolating(grace_period=0.5)
     started = time.monotonic()
     result = flow.run(executor=executor)
     elapsed = time.monotonic() - started
@@ -141,7 +140,7 @@ def test_a_timeout_kills_the_whole_process_tree_grandchildren_included(marker):
     assert wait_until_gone(marker) == []
 
 
-def test_a_task_that_ignores_sigterm_is_killed_after_the_grace_period(marker):
+def test_a_task_that_ignores_sigterm_is_killed_after_the_grace_period(marker, isolating):
     flow = Flow("stubborn")
 
     @flow.task(timeout=0.5)
@@ -151,13 +150,13 @@ def test_a_task_that_ignores_sigterm_is_killed_after_the_grace_period(marker):
         while True:
             time.sleep(0.05)
 
-    result = flow.run(executor=LocalExecutor(grace_period=0.3))
+    result = flow.run(executor=isolating(grace_period=0.3))
 
     assert result.tasks["ignores_sigterm"].state is TaskState.TIMED_OUT
     assert wait_until_gone(marker) == []
 
 
-def test_processes_a_task_leaves_running_after_it_returns_are_killed(marker):
+def test_processes_a_task_leaves_running_after_it_returns_are_killed(marker, isolating):
     flow = Flow("leaky")
 
     @flow.task
@@ -168,14 +167,14 @@ def test_processes_a_task_leaves_running_after_it_returns_are_killed(marker):
             time.sleep(0.02)  # until all three sleepers run, two of them orphaned
         task_values.set("alive_inside", len(processes_with(marker)))
 
-    result = flow.run(executor="local")
+    result = flow.run(executor=isolating())
 
     assert result.state is RunState.SUCCEEDED
     assert result.values["leaves_a_daemon"]["alive_inside"] >= 3  # sleepers and their shells
     assert processes_with(marker) == []
 
 
-def test_finally_blocks_run_when_a_timeout_terminates_the_task(tmp_path):
+def test_finally_blocks_run_when_a_timeout_terminates_the_task(tmp_path, isolating):
     cleaned = tmp_path / "cleaned"
     flow = Flow("cleanup")
 
@@ -186,7 +185,7 @@ def test_finally_blocks_run_when_a_timeout_terminates_the_task(tmp_path):
         finally:
             cleaned.write_text("yes")
 
-    result = flow.run(executor=LocalExecutor(grace_period=5))
+    result = flow.run(executor=isolating(grace_period=5))
 
     assert result.tasks["with_cleanup"].state is TaskState.TIMED_OUT
     assert cleaned.read_text() == "yes"
@@ -206,7 +205,7 @@ class UnpicklableError(Exception):
         self.lock = threading.Lock()
 
 
-def test_unpicklable_return_value_exception_and_task_value_are_clear_errors():
+def test_unpicklable_return_value_exception_and_task_value_are_clear_errors(isolating):
     flow = Flow("pickling")
 
     @flow.task
@@ -225,7 +224,7 @@ def test_unpicklable_return_value_exception_and_task_value_are_clear_errors():
     def still_runs():
         pass
 
-    result = flow.run(executor="local")
+    result = flow.run(executor=isolating())
 
     returned = result.tasks["returns_lock"].error
     assert returned.type_name == "PicklingError"
@@ -241,7 +240,7 @@ def test_unpicklable_return_value_exception_and_task_value_are_clear_errors():
     assert result.tasks["still_runs"].state is TaskState.SUCCEEDED
 
 
-def test_twenty_megabytes_of_output_neither_deadlock_nor_get_lost():
+def test_twenty_megabytes_of_output_neither_deadlock_nor_get_lost(isolating):
     flow = Flow("chatty")
     line = "y" * 99
 
@@ -266,7 +265,7 @@ def test_twenty_megabytes_of_output_neither_deadlock_nor_get_lost():
         def run_finished(self, run, result):
             pass
 
-    result = flow.run(executor="local", listeners=[Collect()])
+    result = flow.run(executor=isolating(), listeners=[Collect()])
 
     assert result.state is RunState.SUCCEEDED
     log = Path(result.tasks["prints_a_lot"].log_path)
@@ -275,7 +274,9 @@ def test_twenty_megabytes_of_output_neither_deadlock_nor_get_lost():
     assert lines[-1] == "to stderr"
 
 
-def test_output_is_prefixed_with_the_task_and_the_attempt_after_the_first(tmp_path, capsys):
+def test_output_is_prefixed_with_the_task_and_the_attempt_after_the_first(
+    tmp_path, capsys, isolating
+):
     flag = tmp_path / "once"
     flow = Flow("prefixes")
 
@@ -286,7 +287,7 @@ def test_output_is_prefixed_with_the_task_and_the_attempt_after_the_first(tmp_pa
             flag.touch()
             raise RuntimeError("first attempt fails")
 
-    flow.run(executor="local")
+    flow.run(executor=isolating())
 
     out = capsys.readouterr().out.splitlines()
     assert "[talks] hello" in out
@@ -330,7 +331,7 @@ def test_local_is_the_default_executor():
     assert flow.run().values["where"]["pid"] != os.getpid()
 
 
-def test_print_logging_and_loguru_inside_a_task_all_reach_its_log():
+def test_print_logging_and_loguru_inside_a_task_all_reach_its_log(isolating):
     import logging
 
     from loguru import logger
@@ -346,7 +347,7 @@ def test_print_logging_and_loguru_inside_a_task_all_reach_its_log():
         logger.info("from loguru")
         sys.stderr.write("from stderr\n")
 
-    result = flow.run(executor="local", echo_output=False)
+    result = flow.run(executor=isolating(), echo_output=False)
 
     text = Path(result.tasks["talks"].log_path).read_text()
     for line in ("from print", "from logging", "from loguru", "from stderr"):
