@@ -18,6 +18,7 @@ from flowkit.executors import procs
 TESTS = Path(__file__).parent
 #: A supervisor of an attempt on a worker: not part of the cluster, checked for leftovers.
 SUPERVISOR = "flowkit.executors.remote"
+TRACKER = "multiprocessing.resource_tracker"
 
 
 def _cmdline(pid: int) -> str:
@@ -32,8 +33,13 @@ RUNNING: list[DaskCluster] = []
 
 
 def cluster_pids() -> set[int]:
-    """The processes of every running test cluster (not the attempts they run)."""
-    return set().union(*(cluster.pids() for cluster in RUNNING))
+    """The processes of every running test cluster (not the attempts they run).
+
+    With them, multiprocessing's resource tracker: one per process that started
+    processes the way dask's LocalCluster does, alive as long as that process is.
+    """
+    trackers = {pid for pid in procs.children(os.getpid()) if TRACKER in _cmdline(pid)}
+    return trackers.union(*(cluster.pids() for cluster in RUNNING))
 
 
 class DaskCluster:
@@ -47,6 +53,7 @@ class DaskCluster:
         self.address = ""
 
     def start(self) -> DaskCluster:
+        self.folder.mkdir(parents=True, exist_ok=True)
         dask = str(Path(sys.executable).parent / "dask")
         # The tests' own modules (flows defined in test files) import on the workers.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in _test_paths())}

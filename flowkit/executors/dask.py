@@ -343,6 +343,8 @@ class DaskExecutor:
                     threads_per_worker=self.threads_per_worker,
                     processes=True,
                     dashboard_address=None,
+                    # Its small HTTP server (health, metrics) on any free port, not 8787.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.ERROR,
                 )
             self._client = Client(self._cluster, set_as_default=False)

@@ -191,8 +191,11 @@ class _Supervised:
         self.ended_at: float | None = None
         # pass_fds keeps the numbers: the supervisor is told them on its command line.
         command = [sys.executable, "-m", "flowkit.executors.remote"]
+        # What this worker can import, the attempt can: its sys.path, not just its install.
+        path = os.pathsep.join(entry for entry in sys.path if entry)
         self.process = subprocess.Popen(
             [*command, str(outcome_write), str(status_write)],
+            env={**os.environ, "PYTHONPATH": path},
             stdin=subprocess.PIPE,
             stdout=output_write,
             stderr=output_write,
