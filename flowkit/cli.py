@@ -280,14 +280,21 @@ def failure_reports(result: RunResult, plan: Plan) -> Iterator[str]:
 
 
 def format_summary(result: RunResult, plan: Plan) -> str:
-    """The table of tasks (state, attempts, duration, error) and the run's closing line."""
-    header = ("task", "state", "attempts", "duration", "error")
+    """The table of tasks (state, attempts, duration, compute, error) and the closing lines.
+
+    The closing lines: the compute seconds of the attempts counted, the cluster
+    when the executor held one, and how the run ended.
+    """
+    from flowkit.history import format_cluster, format_compute
+
+    header = ("task", "state", "attempts", "duration", "compute", "error")
     rows = [header]
     for name in _in_level_order(plan):
         task = result.tasks[name]
         duration = format_duration(task.duration) if task.duration is not None else "-"
+        compute = format_duration(task.compute_seconds) if task.attempts else "-"
         error = task.error.summary if task.error else ""
-        rows.append((name, task.state.value, str(task.attempts), duration, error))
+        rows.append((name, task.state.value, str(task.attempts), duration, compute, error))
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = []
     for row in rows:
@@ -296,9 +303,15 @@ def format_summary(result: RunResult, plan: Plan) -> str:
             row[1].ljust(widths[1]),
             row[2].rjust(widths[2]),
             row[3].rjust(widths[3]),
-            row[4],
+            row[4].rjust(widths[4]),
+            row[5],
         ]
         lines.append("  ".join(cells).rstrip())
+    attempts = sum(task.attempts for task in result.tasks.values())
+    lines.append("")
+    lines.append(format_compute(result.compute_seconds, attempts))
+    if result.cluster is not None:
+        lines.append(format_cluster(result.cluster))
     lines.append(f"run {result.run_id} {result.state.value} in {format_duration(result.duration)}")
     return "\n".join(lines)
 
@@ -375,8 +388,10 @@ def _add_show(commands: Any, common: argparse.ArgumentParser) -> None:
         "show",
         parents=[common],
         help="show one run and every task of it",
-        description="Show a run (id, flow, state, params, start, duration, repair count) "
-        "and every task: state, attempts, duration, first line of its error, task values.",
+        description="Show a run (id, flow, state, params, start, duration, repair count, "
+        "executor) and every task: state, attempts, duration, compute seconds, first line of "
+        "its error, task values; then the compute seconds of every attempt of every pass, "
+        "and the cluster the run held (dask).",
     )
     show.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
     show.set_defaults(handler=_show)

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from flowkit.progress import format_duration
-from flowkit.state import RunState
-from flowkit.store.base import AttemptRecord, RunRecord, TaskRecord
+from flowkit.state import ClusterReport, RunState
+from flowkit.store.base import AttemptRecord, RunRecord, TaskRecord, compute_by_task
 
 #: Characters of a run id shown in lists; any unique prefix is accepted back.
 SHORT_ID = 12
@@ -66,6 +66,31 @@ def format_runs(runs: Sequence[RunRecord]) -> str:
     return "\n".join(_table(rows, right=(4,)))
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def format_compute(seconds: float, attempts: int) -> str:
+    """``compute: 12.3s in 5 attempts``: the attempts' wall seconds, summed."""
+    return f"compute: {format_duration(seconds)} in {_count(attempts, 'attempt')}"
+
+
+def format_cluster(cluster: ClusterReport) -> str:
+    """``cluster: ephemeral, 2 workers, up 8.1s (start-up 1.2s)``.
+
+    An external cluster (``--address``) was up before the run and stays up after
+    it: it shows its address and how long the run held it, connecting included.
+    """
+    workers = _count(cluster.workers, "worker")
+    if cluster.ephemeral:
+        held = f"up {format_duration(cluster.lifetime_seconds)}"
+        setup = f"start-up {format_duration(cluster.startup_seconds)}"
+        return f"cluster: ephemeral, {workers}, {held} ({setup})"
+    held = f"used {format_duration(cluster.lifetime_seconds)}"
+    setup = f"connecting {format_duration(cluster.startup_seconds)}"
+    return f"cluster: {cluster.address}, {workers}, {held} ({setup})"
+
+
 def compact_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
@@ -78,7 +103,11 @@ def first_line(text: str) -> str:
 def format_run(
     run: RunRecord, tasks: Mapping[str, TaskRecord], attempts: Sequence[AttemptRecord]
 ) -> str:
-    """The ``flowkit show`` page: the run's header, then one row per task."""
+    """The ``flowkit show`` page: the run's header, one row per task, the compute it took.
+
+    Compute seconds count every attempt of every pass (run and repairs) that has
+    ended: what the run has cost so far.
+    """
     params = ", ".join(f"{key}={compact_json(value)}" for key, value in run.params.items())
     header = [
         f"run       {run.run_id}",
@@ -89,10 +118,12 @@ def format_run(
         f"ended     {format_time(run.ended_at)}",
         f"duration  {_duration(run.started_at, run.ended_at)}",
         f"repairs   {run.repair_count}",
+        f"executor  {run.executor or '-'}",
     ]
     if run.state is RunState.RUNNING:
         header.append(f"orchestrator  pid {run.pid} on {run.hostname}")
-    rows = [("task", "state", "attempts", "duration", "error", "values")]
+    compute = compute_by_task(attempts)
+    rows = [("task", "state", "attempts", "duration", "compute", "error", "values")]
     for name, task in tasks.items():
         error = ""
         if task.error is not None:
@@ -104,15 +135,20 @@ def format_run(
                 task.state.value,
                 str(task.attempts),
                 _duration(task.started_at, task.ended_at),
+                format_duration(compute[name]) if name in compute else "-",
                 error,
                 compact_json(dict(task.values)) if task.values else "",
             )
         )
-    passes = sorted({attempt.repair for attempt in attempts})
-    footer = []
-    if len(passes) > 1:
-        footer.append(f"\nattempts by pass: {_attempts_by_pass(attempts)}")
-    return "\n".join([*header, "", *_table(rows, right=(2, 3)), *footer])
+    ended = sum(1 for attempt in attempts if attempt.duration is not None)
+    footer = [format_compute(sum(compute.values()), ended)]
+    if ended < len(attempts):  # running, or cut off when the orchestrator died
+        footer[0] += f" ({_count(len(attempts) - ended, 'attempt')} without an end not counted)"
+    if run.cluster is not None:
+        footer.append(format_cluster(run.cluster))
+    if len({attempt.repair for attempt in attempts}) > 1:
+        footer.append(f"attempts by pass: {_attempts_by_pass(attempts)}")
+    return "\n".join([*header, "", *_table(rows, right=(2, 3, 4)), "", *footer])
 
 
 def _attempts_by_pass(attempts: Sequence[AttemptRecord]) -> str:

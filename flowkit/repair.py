@@ -22,7 +22,7 @@ from flowkit.state import KeptTask, RunResult, RunState, TaskRun, TaskState
 if TYPE_CHECKING:
     from flowkit.clock import Clock
     from flowkit.dsl import Flow
-    from flowkit.store.base import RunRecord, RunStore, TaskRecord
+    from flowkit.store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 
 #: Stored states that a repair leaves alone by default.
 _KEPT_STATES = frozenset({TaskState.SUCCEEDED, TaskState.EXCLUDED})
@@ -110,10 +110,15 @@ def repair(
     states = {name: task.state for name, task in stored.items()}
     selected = select_tasks(plan, states, tasks=tasks, rerun_dependents=rerun_dependents)
     values = store.get_values(run_id)
+    compute = _compute_of_counted_attempts(stored, store.get_attempts(run_id))
     if not selected:
-        return _stored_result(record, stored, values)
+        return _stored_result(record, stored, values, compute)
     kept = {
-        name: KeptTask(task=_task_run(task), values=values.get(name, {}), result=_load_result(task))
+        name: KeptTask(
+            task=_task_run(task, compute.get(name, 0.0)),
+            values=values.get(name, {}),
+            result=_load_result(task),
+        )
         for name, task in stored.items()
         if name in plan.tasks and name not in selected and task.state.is_final
     }
@@ -165,7 +170,29 @@ def _load_result(record: TaskRecord) -> Any:
         raise DefinitionError(msg) from error
 
 
-def _task_run(record: TaskRecord) -> TaskRun:
+def _compute_of_counted_attempts(
+    stored: Mapping[str, TaskRecord], attempts: Sequence[AttemptRecord]
+) -> dict[str, float]:
+    """Each task's compute seconds over the attempts its stored ``attempts`` counts.
+
+    Those are the attempts of the last pass that ran the task (a task's record
+    counts the attempts of the pass that last changed it), so a kept task's
+    compute and attempts describe the same attempts, as a task that runs does.
+    """
+    latest_pass: dict[str, int] = {}
+    for attempt in attempts:
+        latest_pass[attempt.task_key] = max(attempt.repair, latest_pass.get(attempt.task_key, 0))
+    compute: dict[str, float] = {}
+    for attempt in attempts:
+        task = stored.get(attempt.task_key)
+        if task is None or not task.attempts or attempt.repair != latest_pass[attempt.task_key]:
+            continue
+        if attempt.duration is not None:
+            compute[attempt.task_key] = compute.get(attempt.task_key, 0.0) + attempt.duration
+    return compute
+
+
+def _task_run(record: TaskRecord, compute_seconds: float = 0.0) -> TaskRun:
     return TaskRun(
         name=record.task_key,
         state=record.state,
@@ -173,19 +200,24 @@ def _task_run(record: TaskRecord) -> TaskRun:
         error=record.error,
         started_at=record.started_at,
         ended_at=record.ended_at,
+        compute_seconds=compute_seconds,
     )
 
 
 def _stored_result(
-    record: RunRecord, stored: Mapping[str, TaskRecord], values: Mapping[str, Mapping[str, Any]]
+    record: RunRecord,
+    stored: Mapping[str, TaskRecord],
+    values: Mapping[str, Mapping[str, Any]],
+    compute: Mapping[str, float],
 ) -> RunResult:
     return RunResult(
         run_id=record.run_id,
         flow_name=record.flow_name,
         state=record.state,
-        tasks={name: _task_run(task) for name, task in stored.items()},
+        tasks={name: _task_run(task, compute.get(name, 0.0)) for name, task in stored.items()},
         values={name: dict(task_values) for name, task_values in values.items() if task_values},
         params=dict(record.params),
         started_at=record.started_at,
         ended_at=record.ended_at if record.ended_at is not None else record.started_at,
+        cluster=record.cluster,
     )

@@ -26,7 +26,7 @@ from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
 from flowkit.listeners import EchoOutput, RunListener
 from flowkit.plan import Plan, build_plan, resolve_params, task_arguments
 from flowkit.spec import FlowSpec
-from flowkit.state import ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
+from flowkit.state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
 
 if TYPE_CHECKING:
     from flowkit.dsl import Flow
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 class _InFlight:
     attempt: int
     deadline: float | None  # monotonic; None when no timeout is enforced
+    started: float  # the run clock's wall time when the task was marked running
 
 
 def _sooner(first: float | None, second: float | None) -> float | None:
@@ -86,6 +87,8 @@ class ActiveRun:
         self.max_parallel = max_parallel  # and no more than the executor's capacity
         #: Why the run was cancelled when no one asked (the executor lost its workers).
         self.cancel_reason: str | None = None
+        #: The executor's cluster (``cluster_report``), read once it has shut down.
+        self.cluster: ClusterReport | None = None
         self.clock = clock
         self.listeners = list(listeners)
         self.tasks = {name: TaskRun(name=name) for name in plan.order}
@@ -179,6 +182,7 @@ class ActiveRun:
             self._cancel(stop_running=True)
         finally:
             self.executor.shutdown()
+        self.cluster = getattr(self.executor, "cluster_report", None)
         result = self.result()
         for listener in self.listeners:
             listener.run_finished(self, result)
@@ -202,12 +206,15 @@ class ActiveRun:
             task = self.tasks[name]
             task.attempts += 1
             now = self.clock.monotonic()
+            started = self.clock.time()
             timeout = spec.timeout if self.executor.can_preempt else None
             self._in_flight[name] = _InFlight(
-                attempt=task.attempts, deadline=now + timeout if timeout is not None else None
+                attempt=task.attempts,
+                deadline=now + timeout if timeout is not None else None,
+                started=started,
             )
             if task.started_at is None:
-                task.started_at = self.clock.time()
+                task.started_at = started
             self._change(task, TaskState.RUNNING)
             self._flush()  # every change is on record before the attempt starts
             self.executor.submit(self._request(name, task.attempts, timeout))
@@ -347,6 +354,8 @@ class ActiveRun:
             return  # a late report of an attempt already killed: its outcome was recorded
         del self._in_flight[outcome.task_key]
         task = self.tasks[outcome.task_key]
+        # Before any state change, so that listeners see the attempt counted as it ends.
+        task.compute_seconds += self.clock.time() - flight.started
         if outcome.state is TaskState.SUCCEEDED and self.plan.tasks[task.name].condition:
             outcome = self._check_condition(outcome)
         task.error = outcome.error
@@ -465,6 +474,9 @@ class ActiveRun:
                     self.executor.kill(name)
                 except ExecutorError as error:  # nothing left to stop it with
                     logger.warning("could not stop task {}: {}", name, error)
+        now = self.clock.time()  # the attempts held their compute until they were stopped
+        for name, flight in self._in_flight.items():
+            self.tasks[name].compute_seconds += now - flight.started
         self._in_flight.clear()
         self._ready.clear()
         self._waiting_for_retry.clear()
@@ -489,6 +501,7 @@ class ActiveRun:
             ended_at=self.clock.time(),
             results={name: value for name, value in self.results.items() if value is not None},
             cancel_reason=self.cancel_reason,
+            cluster=self.cluster,
         )
 
     def _stuck_message(self) -> str:

@@ -103,6 +103,10 @@ class TaskRun:
     #: How the latest attempt's process ended: an exit code or a signal number.
     exit_code: int | None = None
     signal: int | None = None
+    #: Wall seconds of the attempts ``attempts`` counts, summed: from each attempt's
+    #: start to its end (an outcome, a timeout's kill, a cancel). Waits between retries
+    #: are not in it.
+    compute_seconds: float = 0.0
 
     @property
     def duration(self) -> float | None:
@@ -138,10 +142,17 @@ class RunResult:
     results: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     #: Why the run was cancelled when no one asked: the executor lost its workers.
     cancel_reason: str | None = None
+    #: The cluster the executor held for the run (the dask executor's), else None.
+    cluster: ClusterReport | None = None
 
     @property
     def duration(self) -> float:
         return self.ended_at - self.started_at
+
+    @property
+    def compute_seconds(self) -> float:
+        """Every task's ``compute_seconds``, summed: what the run's attempts took."""
+        return sum(task.compute_seconds for task in self.tasks.values())
 
     @property
     def succeeded(self) -> bool:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from flowkit import Flow, RunIf, RunListener, TaskRun
 from flowkit.executors import InlineExecutor
+from flowkit.state import ClusterReport
 
 #: The exceptions a failing attempt raises; SystemExit in a task is a failure too.
 FAILURE_TYPES: tuple[type[BaseException], ...] = (RuntimeError, ValueError, SystemExit)
@@ -217,3 +218,22 @@ class HangingExecutor(ShuffledExecutor):
         assert timeout is not None, "the scheduler waited forever on a hanging attempt"
         self._clock.sleep(timeout)
         return []
+
+
+class ClusterExecutor(ShuffledExecutor):
+    """Like ``ShuffledExecutor``, and reports ``report`` once shut down, as the dask one does."""
+
+    name: ClassVar[str] = "clustered"
+
+    def __init__(self, report: ClusterReport) -> None:
+        super().__init__()
+        self._report = report
+        self.cluster_report: ClusterReport | None = None
+
+    def start(self, plan: Any, clock: Any, **options: Any) -> None:
+        super().start(plan, clock, **options)
+        self.cluster_report = None  # a report describes the last run, once it has ended
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.cluster_report = self._report

@@ -37,10 +37,11 @@ def state_lines(out: str, task: str) -> list[str]:
 
 
 def summary(out: str) -> list[list[str]]:
-    """The summary table's rows, split on runs of two or more spaces."""
+    """The summary table's rows (up to the blank line), split on runs of two or more spaces."""
     lines = out.splitlines()
     start = max(index for index, line in enumerate(lines) if line.startswith("task "))
-    return [re.split(r"\s{2,}", line.strip()) for line in lines[start:-1]]
+    end = lines.index("", start)
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[start:end]]
 
 
 # -- run: success ---------------------------------------------------------------------------
@@ -59,11 +60,14 @@ def test_a_successful_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert state_lines(out, "second") == ["queued", "running", "succeeded"]
     assert "second got hello" in out
     assert summary(out) == [
-        ["task", "state", "attempts", "duration", "error"],
-        ["first", "succeeded", "1", summary(out)[1][3]],
-        ["second", "succeeded", "1", summary(out)[2][3]],
+        ["task", "state", "attempts", "duration", "compute", "error"],
+        ["first", "succeeded", "1", summary(out)[1][3], summary(out)[1][4]],
+        ["second", "succeeded", "1", summary(out)[2][3], summary(out)[2][4]],
     ]
     assert re.fullmatch(r"\d+\.\d\ds", summary(out)[1][3])
+    assert re.fullmatch(r"\d+\.\d\ds", summary(out)[1][4])
+    assert lines[-3] == ""
+    assert re.fullmatch(r"compute: \d+\.\d\ds in 2 attempts", lines[-2]), lines[-2]
 
 
 def test_a_state_line_has_time_task_state_and_detail(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,9 +159,9 @@ def test_a_failed_run_exits_1_with_the_error_in_the_summary(
     captured = capsys.readouterr()
     rows = summary(captured.out)
     assert rows[1:] == [
-        ["extract", "succeeded", "1", rows[1][3]],
-        ["transform", "failed", "1", rows[2][3], "ValueError: bad row 7"],
-        ["load", "upstream_failed", "0", "-"],
+        ["extract", "succeeded", "1", rows[1][3], rows[1][4]],
+        ["transform", "failed", "1", rows[2][3], rows[2][4], "ValueError: bad row 7"],
+        ["load", "upstream_failed", "0", "-", "-"],
     ]
     assert "second line" not in captured.out
     assert re.fullmatch(rf"run {RUN_ID} failed in .*", captured.out.splitlines()[-1])
@@ -385,7 +389,8 @@ def test_the_example_as_a_process(tmp_path: Path) -> None:
     assert "clean received 14520 rows" in done.stdout
     assert re.match(rf"run ({RUN_ID}) of flow 'lakehouse' started", done.stdout)
     assert re.search(rf"^run {RUN_ID} succeeded in ", done.stdout, re.MULTILINE)
-    assert re.search(r"^alert +excluded +0 +-$", done.stdout, re.MULTILINE)
+    assert re.search(r"^alert +excluded +0 +- +-$", done.stdout, re.MULTILINE)
+    assert re.search(r"^compute: \S+ in 5 attempts$", done.stdout, re.MULTILINE)
 
 
 def test_exit_codes_as_a_process(tmp_path: Path) -> None:

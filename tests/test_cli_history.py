@@ -132,13 +132,13 @@ def test_show_prints_the_run_and_every_task(
     assert "state     failed" in out
     assert 'params    day="monday"' in out
     assert "repairs   0" in out
-    tasks = {line.split()[0]: line for line in out.split("\n\n", 1)[1].splitlines()[1:]}
+    tasks = {line.split()[0]: line for line in out.split("\n\n")[1].splitlines()[1:]}
     assert list(tasks) == ["ingest", "transform", "report", "alert"]
     assert tasks["ingest"].split()[1:3] == ["succeeded", "1"]
     assert tasks["ingest"].endswith('{"rows":42}')
     assert "RuntimeError: source is broken" in tasks["transform"]
     assert "see the flag file" not in out  # only the first line of the error
-    assert tasks["report"].split()[1:4] == ["upstream_failed", "0", "-"]
+    assert tasks["report"].split()[1:5] == ["upstream_failed", "0", "-", "-"]
 
 
 # -- logs ------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 
 from flowkit.errors import StoreError
-from flowkit.state import ErrorInfo, RunState, TaskState
+from flowkit.state import ClusterReport, ErrorInfo, RunState, TaskState
 
 #: How many candidates an ambiguous run id prefix lists.
 MAX_CANDIDATES = 10
@@ -43,6 +43,10 @@ class RunRecord:
     #: The orchestrator's last sign of life (wall time, whatever clock the run used).
     heartbeat_at: float | None = attrs.field(default=None, converter=_optional_float)
     parent_run_id: str | None = None
+    #: The executor's name (``local``, ``dask``, ...) of the latest pass (run or repair).
+    executor: str | None = None
+    #: The cluster that pass's executor held, once the pass has ended (dask), else None.
+    cluster: ClusterReport | None = None
 
     @property
     def duration(self) -> float | None:
@@ -98,6 +102,13 @@ class AttemptRecord:
     #: Which pass made the attempt: 0 the original run, n the n-th repair.
     repair: int = 0
 
+    @property
+    def duration(self) -> float | None:
+        """Its wall seconds (its compute seconds), once it has ended; None before."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
 
 class RunStore(Protocol):
     """What the runtime, the recorder and the command line need from a run store.
@@ -112,8 +123,15 @@ class RunStore(Protocol):
         ...
 
     def update_run_state(
-        self, run_id: str, state: RunState, *, ended_at: float | None = None
-    ) -> None: ...
+        self,
+        run_id: str,
+        state: RunState,
+        *,
+        ended_at: float | None = None,
+        cluster: ClusterReport | None = None,
+    ) -> None:
+        """Set the run's state and end; ``cluster``, when given, is recorded with it."""
+        ...
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
         """The orchestrator is alive at ``at`` (now by default); an interrupted run resumes."""
@@ -126,11 +144,14 @@ class RunStore(Protocol):
         pid: int,
         hostname: str,
         params: Mapping[str, Any] | None = None,
+        executor: str | None = None,
     ) -> RunRecord:
         """Take a finished or interrupted run over for a repair: count + 1, state running.
 
         ``pid`` and ``hostname`` name the repairing orchestrator; ``params``, when
-        given, replace the run's parameters (``repair -p KEY=VALUE``).
+        given, replace the run's parameters (``repair -p KEY=VALUE``), and
+        ``executor`` the executor's name. The earlier pass's cluster is forgotten:
+        the run's cluster is the one its latest pass held.
 
         Raises:
             StoreError: the run is unknown, or its orchestrator is still alive.
@@ -184,6 +205,20 @@ class RunStore(Protocol):
 
 
 # -- helpers both back ends share ------------------------------------------------------
+def compute_by_task(attempts: Iterable[AttemptRecord]) -> dict[str, float]:
+    """Each task's compute seconds: its ended attempts' wall seconds, summed.
+
+    An attempt still running, or left running by an orchestrator that died, has
+    no end and counts for nothing.
+    """
+    compute: dict[str, float] = {}
+    for attempt in attempts:
+        duration = attempt.duration
+        if duration is not None:
+            compute[attempt.task_key] = compute.get(attempt.task_key, 0.0) + duration
+    return compute
+
+
 def to_json(value: Any, *, what: str) -> str:
     """``value`` as JSON text, or a StoreError naming ``what`` would not serialise."""
     try:

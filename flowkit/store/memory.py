@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from flowkit.errors import StoreError
-from flowkit.state import RunState
+from flowkit.state import ClusterReport, RunState
 from flowkit.store import liveness
 from flowkit.store.base import (
     AttemptRecord,
@@ -65,11 +65,21 @@ class MemoryStore:
             }
 
     def update_run_state(
-        self, run_id: str, state: RunState, *, ended_at: float | None = None
+        self,
+        run_id: str,
+        state: RunState,
+        *,
+        ended_at: float | None = None,
+        cluster: ClusterReport | None = None,
     ) -> None:
         with self._lock:
             run = self._run(run_id)
-            self._runs[run_id] = attrs.evolve(run, state=state, ended_at=ended_at)
+            self._runs[run_id] = attrs.evolve(
+                run,
+                state=state,
+                ended_at=ended_at,
+                cluster=cluster if cluster is not None else run.cluster,
+            )
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
         with self._lock:
@@ -90,6 +100,7 @@ class MemoryStore:
         pid: int,
         hostname: str,
         params: Mapping[str, Any] | None = None,
+        executor: str | None = None,
     ) -> RunRecord:
         new_params = None
         if params is not None:
@@ -107,6 +118,8 @@ class MemoryStore:
                 hostname=hostname,
                 heartbeat_at=time.time(),
                 params=run.params if new_params is None else new_params,
+                executor=run.executor if executor is None else executor,
+                cluster=None,
             )
             self._runs[run_id] = repaired
             return repaired

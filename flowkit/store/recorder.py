@@ -64,7 +64,8 @@ class StoreRecorder:
         self.parent_run_id = parent_run_id
         self._last_beat: dict[str, float] = {}  # run id -> time.monotonic()
         self._repair: dict[str, int] = {}  # run id -> which repair pass this is
-        self._running: dict[tuple[str, str], tuple[int, float]] = {}  # -> attempt, start
+        # (run id, task) -> the running attempt, its start, and the task's compute before it.
+        self._running: dict[tuple[str, str], tuple[int, float, float]] = {}
         self._last_log_path: dict[tuple[str, str], str | None] = {}
         self._rerun: set[tuple[str, str]] = set()  # tasks a repair has started again
         self._pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
@@ -85,6 +86,7 @@ class StoreRecorder:
                     hostname=this_host(),
                     heartbeat_at=time.time(),
                     parent_run_id=self.parent_run_id,
+                    executor=_executor_name(run),
                 ),
                 task_keys=list(run.tasks),
             )
@@ -96,6 +98,7 @@ class StoreRecorder:
                     pid=os.getpid(),
                     hostname=this_host(),
                     params=_json_safe(run.params),
+                    executor=_executor_name(run),
                 )
             self._repair[run.run_id] = stored.repair_count
             known = self.store.get_tasks(run.run_id)
@@ -131,12 +134,19 @@ class StoreRecorder:
                 self._rerun.add(key)
                 self._defer(self.store.set_task_values, run.run_id, task.name, {})
             started_at = run.clock.time()
-            self._running[key] = (task.attempts, started_at)
+            self._running[key] = (task.attempts, started_at, task.compute_seconds)
             self._record_attempt(run, task, state=TaskState.RUNNING, started_at=started_at)
         elif task.state in _ATTEMPT_ENDS and key in self._running:
-            attempt, started_at = self._running.pop(key)
+            attempt, started_at, compute_before = self._running.pop(key)
+            # The scheduler measured the attempt (its compute seconds): the stored attempt
+            # lasts exactly that long, so `show` and the run's summary agree.
             self._record_attempt(
-                run, task, state=_attempt_state(task), started_at=started_at, attempt=attempt
+                run,
+                task,
+                state=_attempt_state(task),
+                started_at=started_at,
+                attempt=attempt,
+                ended_at=started_at + (task.compute_seconds - compute_before),
             )
         if task.state is TaskState.SUCCEEDED:
             self._defer(
@@ -162,7 +172,9 @@ class StoreRecorder:
 
     def run_finished(self, run: ActiveRun, result: RunResult) -> None:
         self.flush(run)
-        self.store.update_run_state(run.run_id, result.state, ended_at=result.ended_at)
+        self.store.update_run_state(
+            run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
+        )
         self._last_beat.pop(run.run_id, None)
         self._repair.pop(run.run_id, None)
         for key in [key for key in self._last_log_path if key[0] == run.run_id]:
@@ -218,9 +230,10 @@ class StoreRecorder:
         state: TaskState,
         started_at: float,
         attempt: int | None = None,
+        ended_at: float | None = None,
     ) -> None:
         key = (run.run_id, task.name)
-        ended = state is not TaskState.RUNNING
+        ended = ended_at is not None
         log_path = None
         if ended:
             # A cancelled attempt leaves the task's log_path as the previous attempt's.
@@ -238,7 +251,7 @@ class StoreRecorder:
                 attempt=attempt if attempt is not None else task.attempts,
                 state=state,
                 started_at=started_at,
-                ended_at=(task.ended_at or run.clock.time()) if ended else None,
+                ended_at=ended_at,
                 error=task.error if failed else None,
                 log_path=log_path,
                 exit_code=task.exit_code if ended else None,
@@ -255,6 +268,11 @@ def _attempt_state(task: TaskRun) -> TaskState:
     # The scheduler reports a timed-out attempt as a TimeoutError before retrying it.
     timed_out = task.error is not None and task.error.type_name == "TimeoutError"
     return TaskState.TIMED_OUT if timed_out else TaskState.FAILED
+
+
+def _executor_name(run: ActiveRun) -> str | None:
+    name = getattr(run.executor, "name", None)
+    return name if isinstance(name, str) else None
 
 
 def _json_safe(params: Any) -> dict[str, Any]:

@@ -6,12 +6,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from flowkit.state import ErrorInfo
+from flowkit.state import ClusterReport, ErrorInfo
 from flowkit.store.base import AttemptRecord, RunRecord, TaskRecord
 
 RUN_COLUMNS = (
     "run_id, flow_name, params, state, started_at, ended_at, repair_count, pid, hostname, "
-    "heartbeat_at, parent_run_id"
+    "heartbeat_at, parent_run_id, executor, cluster_address, cluster_ephemeral, "
+    "cluster_workers, cluster_startup_seconds, cluster_lifetime_seconds"
+)
+#: The runs columns that hold a ClusterReport, in cluster_columns' order.
+CLUSTER_COLUMNS = (
+    "cluster_address, cluster_ephemeral, cluster_workers, cluster_startup_seconds, "
+    "cluster_lifetime_seconds"
 )
 TASK_COLUMNS = (
     "run_id, task_key, state, attempts, started_at, ended_at, error_type, error_message, "
@@ -35,6 +41,33 @@ def _error(type_name: str | None, message: str | None, traceback: str | None) ->
     return ErrorInfo(type_name=type_name, message=message or "", traceback=traceback or "")
 
 
+def cluster_columns(
+    cluster: ClusterReport | None,
+) -> tuple[str | None, int | None, int | None, float | None, float | None]:
+    if cluster is None:
+        return None, None, None, None, None
+    return (
+        cluster.address,
+        int(cluster.ephemeral),
+        cluster.workers,
+        cluster.startup_seconds,
+        cluster.lifetime_seconds,
+    )
+
+
+def _cluster(row: Sequence[Any]) -> ClusterReport | None:
+    address, ephemeral, workers, startup_seconds, lifetime_seconds = row
+    if address is None:
+        return None
+    return ClusterReport(
+        address=address,
+        ephemeral=bool(ephemeral),
+        workers=workers or 0,
+        startup_seconds=startup_seconds or 0.0,
+        lifetime_seconds=lifetime_seconds or 0.0,
+    )
+
+
 def run_record(row: Sequence[Any]) -> RunRecord:
     return RunRecord(
         run_id=row[0],
@@ -48,6 +81,8 @@ def run_record(row: Sequence[Any]) -> RunRecord:
         hostname=row[8],
         heartbeat_at=row[9],
         parent_run_id=row[10],
+        executor=row[11],
+        cluster=_cluster(row[12:17]),
     )
 
 

@@ -3,7 +3,8 @@
 A flowkit store is marked with ``PRAGMA application_id`` and carries its
 schema version in ``PRAGMA user_version``; both sit in the file's header, so
 they are read before anything else and a file that is not a flowkit store is
-never written to.
+never written to. A store of an older version is upgraded in place, in one
+transaction (``UPGRADES``); one of a newer version is refused.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 
 from flowkit.errors import StoreError
 
-#: The schema this flowkit reads and writes. Bump it with every change to SCHEMA.
-SCHEMA_VERSION = 1
+#: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
+#: add the statements that bring the previous version up to it to UPGRADES.
+SCHEMA_VERSION = 2
 #: "fkit": marks a SQLite file as a flowkit run store.
 APPLICATION_ID = 0x666B6974
 DATABASE_NAME = "flowkit.db"
@@ -34,7 +36,14 @@ CREATE TABLE runs (
     pid           INTEGER,                      -- the orchestrator's process
     hostname      TEXT,                         -- ... and its host
     heartbeat_at  REAL,                         -- its last sign of life
-    parent_run_id TEXT
+    parent_run_id TEXT,
+    -- Version 2: the executor of the latest pass and the cluster it held (dask).
+    executor                 TEXT,
+    cluster_address          TEXT,              -- NULL: no cluster
+    cluster_ephemeral        INTEGER,           -- 1 started for the run, 0 an external one
+    cluster_workers          INTEGER,
+    cluster_startup_seconds  REAL,
+    cluster_lifetime_seconds REAL
 );
 CREATE INDEX runs_by_start ON runs (started_at DESC);
 CREATE INDEX runs_by_flow ON runs (flow_name, started_at DESC);
@@ -73,6 +82,20 @@ CREATE TABLE attempts (
     FOREIGN KEY (run_id, task_key) REFERENCES tasks (run_id, task_key) ON DELETE CASCADE
 );
 """
+
+#: version -> the statements that upgrade a store of that version to the next one.
+#: The columns they add come last in SCHEMA's tables too, so an upgraded store and a
+#: new one have the same layout.
+UPGRADES: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN executor TEXT",
+        "ALTER TABLE runs ADD COLUMN cluster_address TEXT",
+        "ALTER TABLE runs ADD COLUMN cluster_ephemeral INTEGER",
+        "ALTER TABLE runs ADD COLUMN cluster_workers INTEGER",
+        "ALTER TABLE runs ADD COLUMN cluster_startup_seconds REAL",
+        "ALTER TABLE runs ADD COLUMN cluster_lifetime_seconds REAL",
+    ),
+}
 
 _HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"
 
@@ -114,6 +137,9 @@ def make_folder(path: Path, *, create: bool) -> None:
 def prepare(connection: sqlite3.Connection, path: Path, *, busy_timeout: float) -> None:
     """Check that ``path`` is a flowkit store of this schema version; set up a new one.
 
+    A store of an older version that ``UPGRADES`` can bring up to this one is
+    upgraded first, in one transaction: it is either upgraded whole or left as it was.
+
     Raises:
         StoreError: another application's database, or a schema version this
             flowkit does not read. Nothing is written in either case.
@@ -135,8 +161,35 @@ def prepare(connection: sqlite3.Connection, path: Path, *, busy_timeout: float) 
             raise
         connection.execute("COMMIT")
         application_id, version, _ = _header(connection)
+    if application_id == APPLICATION_ID and _can_upgrade(version):
+        _upgrade(connection)
+        application_id, version, _ = _header(connection)
     check_version(path, application_id, version)
     _set_wal(connection, busy_timeout)
+
+
+def _can_upgrade(version: int) -> bool:
+    """Whether UPGRADES has every step from ``version`` up to SCHEMA_VERSION."""
+    return 0 < version < SCHEMA_VERSION and all(
+        step in UPGRADES for step in range(version, SCHEMA_VERSION)
+    )
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Bring an older store up to SCHEMA_VERSION, every step in one transaction."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have upgraded it while this one waited for the lock.
+        application_id, version, _ = _header(connection)
+        if application_id == APPLICATION_ID and _can_upgrade(version):
+            for step in range(version, SCHEMA_VERSION):
+                for statement in UPGRADES[step]:
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def check_version(path: Path, application_id: int, version: int) -> None:

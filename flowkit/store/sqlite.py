@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from flowkit.errors import StoreError
-from flowkit.state import RunState
+from flowkit.state import ClusterReport, RunState
 from flowkit.store import liveness, rows, schema
 from flowkit.store.base import (
     AttemptRecord,
@@ -95,7 +95,8 @@ class SqliteStore:
                 msg = f"run {run.run_id} is already recorded in {self.path}"
                 raise StoreError(msg)
             db.execute(
-                f"INSERT INTO runs ({rows.RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO runs ({rows.RUN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.run_id,
                     run.flow_name,
@@ -108,6 +109,8 @@ class SqliteStore:
                     run.hostname,
                     heartbeat_at,
                     run.parent_run_id,
+                    run.executor,
+                    *rows.cluster_columns(run.cluster),
                 ),
             )
             db.executemany(
@@ -116,7 +119,12 @@ class SqliteStore:
             )
 
     def update_run_state(
-        self, run_id: str, state: RunState, *, ended_at: float | None = None
+        self,
+        run_id: str,
+        state: RunState,
+        *,
+        ended_at: float | None = None,
+        cluster: ClusterReport | None = None,
     ) -> None:
         with self._write(f"setting run {run_id} {RunState(state).value}") as db:
             self._check_run(db, run_id)
@@ -124,6 +132,14 @@ class SqliteStore:
                 "UPDATE runs SET state = ?, ended_at = ? WHERE run_id = ?",
                 (RunState(state).value, ended_at, run_id),
             )
+            if cluster is not None:
+                placeholders = ", ".join(
+                    f"{column.strip()} = ?" for column in rows.CLUSTER_COLUMNS.split(",")
+                )
+                db.execute(
+                    f"UPDATE runs SET {placeholders} WHERE run_id = ?",
+                    (*rows.cluster_columns(cluster), run_id),
+                )
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
         with self._write(f"writing the heartbeat of run {run_id}") as db:
@@ -144,6 +160,7 @@ class SqliteStore:
         pid: int,
         hostname: str,
         params: Mapping[str, Any] | None = None,
+        executor: str | None = None,
     ) -> RunRecord:
         new_params = None
         if params is not None:
@@ -162,12 +179,25 @@ class SqliteStore:
                 hostname=hostname,
                 heartbeat_at=time.time(),
                 params=run.params if new_params is None else json.loads(new_params),
+                executor=run.executor if executor is None else executor,
+                cluster=None,
+            )
+            cleared = ", ".join(
+                f"{column.strip()} = NULL" for column in rows.CLUSTER_COLUMNS.split(",")
             )
             db.execute(
                 "UPDATE runs SET state = 'running', ended_at = NULL, repair_count = ?, "
-                "pid = ?, hostname = ?, heartbeat_at = ?, params = coalesce(?, params) "
-                "WHERE run_id = ?",
-                (repaired.repair_count, pid, hostname, repaired.heartbeat_at, new_params, run_id),
+                "pid = ?, hostname = ?, heartbeat_at = ?, params = coalesce(?, params), "
+                f"executor = ?, {cleared} WHERE run_id = ?",
+                (
+                    repaired.repair_count,
+                    pid,
+                    hostname,
+                    repaired.heartbeat_at,
+                    new_params,
+                    repaired.executor,
+                    run_id,
+                ),
             )
             return repaired
 
