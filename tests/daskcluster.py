@@ -16,7 +16,7 @@ from pathlib import Path
 from flowkit.executors import procs
 
 TESTS = Path(__file__).parent
-#: A supervisor of an attempt on a worker: not part of the cluster, checked for leftovers.
+#: A worker's zygote: part of the cluster; the supervisors it forks are not.
 SUPERVISOR = "flowkit.executors.remote"
 TRACKER = "multiprocessing.resource_tracker"
 
@@ -87,15 +87,15 @@ class DaskCluster:
             client.wait_for_workers(count, timeout=timeout)
 
     def pids(self) -> set[int]:
-        """The cluster's own processes now: scheduler, nannies, workers (not attempts)."""
+        """The cluster's own processes now: scheduler, nannies, workers, zygotes (not attempts)."""
         found: set[int] = set()
         for process in self.processes:
             stack = [process.pid]
             while stack:
                 pid = stack.pop()
-                if SUPERVISOR in _cmdline(pid):
-                    continue  # an attempt's tree: the cluster must not keep it
                 found.add(pid)
+                if SUPERVISOR in _cmdline(pid):
+                    continue  # a worker's zygote stays; the attempts it forked must not
                 stack.extend(procs.children(pid))
         return found
 

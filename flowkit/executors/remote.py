@@ -26,8 +26,10 @@ import os
 import pickle
 import selectors
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -189,23 +191,14 @@ class _Supervised:
         output_read, output_write = os.pipe()
         self.started_at = time.time()
         self.ended_at: float | None = None
-        # pass_fds keeps the numbers: the supervisor is told them on its command line.
-        command = [sys.executable, "-m", "flowkit.executors.remote"]
-        # What this worker can import, the attempt can: its sys.path, not just its install.
-        path = os.pathsep.join(entry for entry in sys.path if entry)
-        self.process = subprocess.Popen(
-            [*command, str(outcome_write), str(status_write)],
-            env={**os.environ, "PYTHONPATH": path},
-            stdin=subprocess.PIPE,
-            stdout=output_write,
-            stderr=output_write,
-            pass_fds=(outcome_write, status_write),
-            close_fds=True,
-        )
-        for fd in (outcome_write, status_write, output_write):
-            os.close(fd)
-        assert self.process.stdin is not None
-        self.lifeline = self.process.stdin
+        lifeline_read, lifeline_write = os.pipe()
+        fds = [outcome_write, status_write, output_write, lifeline_read]
+        try:
+            self.pid = Zygote.spawn(fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.lifeline = open(lifeline_write, "wb")  # noqa: SIM115 - closed in close()
         self.selector = selectors.DefaultSelector()
         for fd, buffer in (
             (output_read, self.output),
@@ -243,21 +236,132 @@ class _Supervised:
 
     def signal(self, signal_number: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal_number)
+            os.kill(self.pid, signal_number)
 
     def kill_everything(self) -> None:
         from flowkit.executors import procs
 
-        procs.kill_tree(self.process.pid)
+        procs.kill_tree(self.pid)
 
     def close(self) -> None:
+        # The three EOFs: the supervisor has written the status and is exiting, its
+        # attempt and everything below gone; the zygote reaps it.
         self.ended_at = time.time()
         with contextlib.suppress(OSError):
             self.lifeline.close()
-        self.process.wait()
         for key in list(self.selector.get_map().values()):
             os.close(key.fd)
         self.selector.close()
+
+
+# -- the zygote: a warm interpreter per worker process ------------------------------------
+class Zygote:
+    """``python -m flowkit.executors.remote --serve``: forks one supervisor per attempt.
+
+    Started by the first attempt a worker process runs, with that worker's
+    ``sys.path``, it imports flowkit once; each attempt then costs a ``fork``,
+    not an interpreter start. Its stdin is a lifeline: it exits with its worker.
+    A request is one byte on a socket with four descriptors (outcome, status and
+    output write ends, lifeline read end); the answer is the supervisor's pid.
+    """
+
+    _lock = threading.Lock()
+    _current: Zygote | None = None
+
+    def __init__(self) -> None:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.pathsep.join(entry for entry in sys.path if entry)
+        command = [sys.executable, "-m", "flowkit.executors.remote", "--serve"]
+        self.process = subprocess.Popen(
+            [*command, str(child_end.fileno())],
+            env={**os.environ, "PYTHONPATH": path},  # what the worker imports, it does
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(child_end.fileno(),),
+        )
+        child_end.close()
+        self.control = parent_end
+        self.control.settimeout(60)
+
+    @classmethod
+    def spawn(cls, fds: list[int]) -> int:
+        """Have this worker's zygote fork a supervisor with ``fds``; its pid."""
+        with cls._lock:
+            try:
+                return cls._running().request(fds)
+            except OSError:  # it died since the last attempt: a new one, once
+                cls._running().close()
+                cls._current = None
+                return cls._running().request(fds)
+
+    @classmethod
+    def _running(cls) -> Zygote:
+        if cls._current is None or cls._current.process.poll() is not None:
+            cls._current = Zygote()
+        return cls._current
+
+    def request(self, fds: list[int]) -> int:
+        socket.send_fds(self.control, [b"s"], fds)
+        answer = b""
+        while len(answer) < 8:
+            chunk = self.control.recv(8 - len(answer))
+            if not chunk:
+                msg = "the zygote exited"
+                raise ConnectionError(msg)
+            answer += chunk
+        return int.from_bytes(answer, "big")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.control.close()
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=5)
+
+
+def serve(control_fd: int) -> None:
+    """The zygote's loop: one forked supervisor per request, until its worker is gone."""
+    import gc
+
+    # Imported here, once, so that every supervisor and attempt forks with them loaded.
+    import flowkit  # noqa: F401
+    from flowkit.executors import forkserver  # noqa: F401
+
+    control = socket.socket(fileno=control_fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ, "control")
+    selector.register(0, selectors.EVENT_READ, "lifeline")
+    gc.freeze()
+    while True:
+        for key, _ in selector.select():
+            if key.data == "lifeline":
+                if not os.read(0, 4096):
+                    os._exit(0)
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(control, 16, 4)
+            except OSError:
+                os._exit(0)
+            if not data:
+                os._exit(0)
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                selector.close()
+                control.close()
+                outcome_fd, status_fd, output_fd, lifeline_fd = fds
+                for source, target in ((lifeline_fd, 0), (output_fd, 1), (output_fd, 2)):
+                    os.dup2(source, target)
+                os.close(lifeline_fd)
+                os.close(output_fd)
+                supervise(outcome_fd, status_fd)
+            for fd in fds:
+                os.close(fd)
+            control.sendall(pid.to_bytes(8, "big"))
 
 
 # -- the supervisor process ---------------------------------------------------------------
@@ -306,8 +410,11 @@ def supervise(outcome_fd: int, status_fd: int) -> None:
                 for child, child_status in procs.reap_children():
                     if child == pid:
                         status = child_status
-        # The attempt is over: whatever it left behind goes with it.
-        for child, child_status in procs.kill_descendants(os.getpid(), settle=0.01):
+        # The attempt is over: whatever it left behind goes with it. One that exited
+        # cleanly has killed its own; after a crash, look again for late adoptions.
+        clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        settle = 0.0 if clean else 0.01
+        for child, child_status in procs.kill_descendants(os.getpid(), settle=settle):
             if child == pid and status is None:
                 status = child_status
     finally:
@@ -371,4 +478,4 @@ def _fail(outcome_fd: int, fields: dict[str, Any], type_name: str, message: str)
 
 
 if __name__ == "__main__":
-    supervise(int(sys.argv[1]), int(sys.argv[2]))
+    serve(int(sys.argv[2]))

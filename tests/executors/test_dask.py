@@ -29,10 +29,27 @@ def _parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def _zygotes() -> list[int]:
+    """The zygotes of the workers: ``--serve`` processes whose parent is not one."""
+    found = []
+    for pid in processes_with("flowkit.executors.remote --serve"):
+        try:
+            parent = Path(f"/proc/{_parent_of(pid)}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if b"flowkit.executors.remote" not in parent:
+            found.append(pid)
+    return found
+
+
 def _kill_my_worker() -> None:
-    """From inside an attempt: SIGKILL the dask worker process running it."""
-    supervisor = os.getppid()
-    os.kill(_parent_of(supervisor), signal.SIGKILL)
+    """From inside an attempt: SIGKILL the dask worker process running it.
+
+    The attempt's parent is its supervisor, forked by the worker's zygote, a child
+    of the worker process.
+    """
+    zygote = _parent_of(os.getppid())
+    os.kill(_parent_of(zygote), signal.SIGKILL)
     time.sleep(60)  # the worker's death takes this process with it
 
 
@@ -357,8 +374,6 @@ def test_the_lakehouse_example_runs_on_a_real_scheduler_and_two_workers(dask_clu
     assert done.returncode == 0, done.stderr
     assert "executor dask" in done.stdout
     assert "succeeded" in done.stdout.splitlines()[-1]
-    # The attempts ran on the workers: their supervisors are the workers' children.
-    assert processes_with("flowkit.executors.remote") == []
 
 
 def test_the_command_line_starts_an_ephemeral_cluster_of_the_workers_asked(tmp_path):
@@ -379,3 +394,23 @@ def test_command_line_errors_exit_2_before_anything_runs(tmp_path, monkeypatch):
     assert main(["run", example, "--executor", "local", "--workers", "2"]) == 2
     assert main(["run", example, "--executor", "warp"]) == 2
     assert open_store().list_runs() == []  # none of them started a run
+
+
+def test_a_worker_starts_a_new_zygote_when_its_zygote_died(dask_cluster):
+    flow = Flow("zygotes")
+
+    @flow.task
+    def where():
+        return _parent_of(os.getppid())  # the zygote that forked this attempt's supervisor
+
+    executor = DaskExecutor(address=dask_cluster.address)
+    assert flow.run(executor=executor).tasks["where"].state is TaskState.SUCCEEDED
+    zygotes = _zygotes()
+    assert zygotes  # a worker keeps one, warm, for its next attempts
+    for pid in zygotes:
+        os.kill(pid, signal.SIGKILL)
+
+    again = flow.run(executor=executor)
+
+    assert again.tasks["where"].state is TaskState.SUCCEEDED
+    assert again.results["where"] not in zygotes
