@@ -1,5 +1,5 @@
 """``python -m flowkit``: the command line."""
 
-from flowkit.cli import main
+from flowkit.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

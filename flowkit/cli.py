@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from loguru import logger
 
@@ -70,6 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("flowkit: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def entry_point() -> NoReturn:
+    """The ``flowkit`` command and ``python -m flowkit``: ``main``, then exit with its code."""
+    code = main()
+    # The run is over and reported: a late Ctrl-C, while the interpreter tears down
+    # (threads, exit handlers), must not turn the exit code into a death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(code)
 
 
 def build_parser() -> argparse.ArgumentParser:

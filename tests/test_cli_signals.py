@@ -16,9 +16,19 @@ from proctools import processes_with, wait_until_gone
 FLOW = Path(__file__).parent / "flows" / "signals_sleepy.py"
 
 
-@pytest.fixture
-def started_run(tmp_path):
-    """A real orchestrator whose task has started its grandchildren."""
+@pytest.fixture(params=["local", "dask-ephemeral", "dask-address"])
+def started_run(tmp_path, request):
+    """A real orchestrator whose task has started its grandchildren, on each executor.
+
+    On dask, in an ephemeral cluster of the orchestrator's, or on the session's cluster.
+    """
+    options = {
+        "local": [],
+        "dask-ephemeral": ["--workers", "1"],
+        "dask-address": ["--address", ""],
+    }[request.param]
+    if request.param == "dask-address":
+        options[-1] = request.getfixturevalue("dask_cluster").address
     marker = f"flowkit-test-{uuid.uuid4().hex[:12]}"
     started = tmp_path / "started"
     env = {
@@ -28,7 +38,7 @@ def started_run(tmp_path):
         "FLOWKIT_TEST_STARTED": str(started),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "flowkit", "run", str(FLOW), "--grace-period", "1"],
+        [sys.executable, "-m", "flowkit", "run", str(FLOW), "--grace-period", "1", *options],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -78,5 +88,6 @@ def test_killing_the_orchestrator_with_sigkill_leaves_no_process(started_run):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
 
-    # The fork server sees its orchestrator gone and kills every attempt's tree.
+    # The fork server sees its orchestrator gone and kills every attempt's tree; on dask,
+    # the workers (or, on a running cluster, the tasks released by the scheduler) do.
     assert wait_until_gone(marker, seconds=10) == []

@@ -24,7 +24,9 @@ import os
 import pickle
 import queue
 import re
+import signal
 import sys
+import threading
 import time
 import types
 import uuid
@@ -246,10 +248,27 @@ class DaskExecutor:
         self._finished = [outcome for outcome in self._finished if outcome.task_key != task_key]
 
     def shutdown(self) -> None:
-        """Cancel what still runs, close the client, and close an ephemeral cluster."""
+        """Cancel what still runs, close the client, and close an ephemeral cluster.
+
+        Ctrl-C is held off meanwhile (each step has a time limit): an interrupted
+        close would leave the cluster half closed, and dask's exit handler waiting
+        on it. Should one land anyway, the cluster's workers are killed at once.
+        """
+        held = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if held else None
+        try:
+            self._shutdown()
+        except KeyboardInterrupt:
+            if self._cluster is not None:
+                _kill_workers(self._cluster)
+            self._client = self._cluster = None
+        finally:
+            if held:
+                signal.signal(signal.SIGINT, previous)
+
+    def _shutdown(self) -> None:
         futures = [attempt.future for attempt in self._attempts.values()]
         client, cluster = self._client, self._cluster
-        self._client = self._cluster = None
         self._attempts.clear()
         if client is not None and client.status == "running":
             with contextlib.suppress(Exception):
@@ -265,8 +284,12 @@ class DaskExecutor:
             with contextlib.suppress(Exception):
                 client.close(timeout=1 if lost else 10)
         if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=30)
+            try:
+                with contextlib.suppress(Exception):
+                    cluster.close(timeout=30)
+            except KeyboardInterrupt:  # Ctrl-C again: no more grace for the workers
+                _kill_workers(cluster)
+        self._client = self._cluster = None
         if self._cluster_started is not None:
             self.cluster_report = ClusterReport(
                 address=self.address or "ephemeral",
@@ -514,6 +537,13 @@ class DaskExecutor:
         path = self._run_log_dir / f"{attempt.task_key}.{attempt.attempt}.log"
         path.write_bytes(output)
         return str(path)
+
+
+def _kill_workers(cluster: Any) -> None:
+    """SIGKILL the worker processes of a LocalCluster, and everything below them."""
+    for nanny in list(getattr(cluster, "workers", {}).values()):
+        with contextlib.suppress(Exception):
+            procs.kill_tree(nanny.process.process.pid)
 
 
 def _pickle_functions(plan: Plan) -> dict[str, bytes]:
