@@ -3,7 +3,13 @@
 An executor is a small back end (hamilton's init / submit / finalize): the
 scheduler calls ``start`` once, ``submit`` for each attempt, ``wait`` to
 collect finished attempts, ``kill`` to stop one early (timeout, cancel), and
-``shutdown`` at the end, whatever happened.
+``shutdown`` at the end, whatever happened. ``start`` comes before the run is
+recorded, so an executor that cannot start (``ExecutorError``) leaves no run
+behind; its ``capacity`` is read after it. An executor with compute to set up
+may have ``provision()``: called once, when the first task is ready, before
+that task's attempt is timed (the dask executor's ephemeral cluster). An
+``ExecutorError`` from ``wait`` or ``kill`` (its workers are lost) cancels the
+run with that reason.
 """
 
 from __future__ import annotations

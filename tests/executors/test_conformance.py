@@ -158,3 +158,19 @@ def test_inline_and_local_reach_the_same_final_states(tasks):
         name: task.state for name, task in inline.tasks.items()
     }
     assert local.state is inline.state
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tasks=small_flows())
+def test_dask_reaches_the_same_final_states_as_inline(tasks, dask_cluster):
+    from flowkit.executors.dask import DaskExecutor
+
+    inline = _build(tasks).run(executor="inline")
+    dask = _build(tasks).run(executor=DaskExecutor(address=dask_cluster.address))
+
+    assert {name: task.state for name, task in dask.tasks.items()} == {
+        name: task.state for name, task in inline.tasks.items()
+    }
+    assert dask.state is inline.state
