@@ -191,7 +191,7 @@ def _positive_int(text: str) -> int:
     return number
 
 
-def _executor(args: argparse.Namespace) -> Any:
+def _executor(args: argparse.Namespace, flow_name: str) -> Any:
     """What ``runtime.run`` gets as ``executor``: a name, an executor object, or None.
 
     The executor options (``--grace-period``, ``--address``, ``--workers``) turn the
@@ -220,7 +220,9 @@ def _executor(args: argparse.Namespace) -> Any:
     if name == "dask":
         from flowkit.executors import dask_executor
 
-        return dask_executor(address=args.address, workers=args.workers, **options)
+        return dask_executor(
+            flow_name=flow_name, address=args.address, workers=args.workers, **options
+        )
     if options:
         from flowkit.executors.local import LocalExecutor
 
@@ -253,7 +255,7 @@ def _run(args: argparse.Namespace) -> int:
             flow,
             params=dict(args.params),
             params_from_text=True,
-            executor=_executor(args),
+            executor=_executor(args, flow.name),
             max_parallel=args.max_parallel,
             listeners=[printer],
         )
@@ -564,7 +566,7 @@ def _repair(args: argparse.Namespace) -> int:
                 rerun_dependents=args.rerun_dependents,
                 params=dict(args.params),
                 params_from_text=True,
-                executor=_executor(args),
+                executor=_executor(args, flow.name),
                 max_parallel=args.max_parallel,
                 store=store,
                 listeners=[progress_listener(plan)],

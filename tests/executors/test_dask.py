@@ -414,3 +414,15 @@ def test_a_worker_starts_a_new_zygote_when_its_zygote_died(dask_cluster):
 
     assert again.tasks["where"].state is TaskState.SUCCEEDED
     assert again.results["where"] not in zygotes
+
+
+def test_the_command_line_names_the_flow_and_the_extra_without_distributed(monkeypatch, capsys):
+    from flowkit.cli import main
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    example = str(ROOT / "examples" / "lakehouse.py")
+
+    assert main(["run", example, "--workers", "2"]) == 2
+    assert "flow 'lakehouse'" in capsys.readouterr().err
+    assert main(["run", example, "--executor", "dask"]) == 2
+    assert "pip install 'flowkit[dask]'" in capsys.readouterr().err
