@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import attrs
 from hypothesis import strategies as st
 
-from flowkit import Flow, RunIf, RunListener, TaskRun
+from flowkit import FakeClock, Flow, RunIf, RunListener, TaskRun
 from flowkit.executors import InlineExecutor
 from flowkit.state import ClusterReport
 
@@ -237,3 +237,27 @@ class ClusterExecutor(ShuffledExecutor):
     def shutdown(self) -> None:
         super().shutdown()
         self.cluster_report = self._report
+
+
+def metered_flow(clock: FakeClock, broken: dict[str, bool] | None = None) -> Flow:
+    """``flaky`` takes 3s an attempt and succeeds on its third; ``steady`` takes 2s.
+
+    With ``broken``, ``steady`` fails while ``broken["steady"]`` is true.
+    """
+    flow = Flow("metered")
+    calls: list[int] = []
+
+    @flow.task(retries=3, retry_delay=10)
+    def flaky() -> None:
+        calls.append(1)
+        clock.advance(3)
+        if len(calls) < 3:
+            raise RuntimeError("not yet")
+
+    @flow.task(depends_on=[flaky])
+    def steady() -> None:
+        clock.advance(2)
+        if broken and broken["steady"]:
+            raise RuntimeError("broken")
+
+    return flow

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from strategies import ClusterExecutor
+from strategies import ClusterExecutor, metered_flow
 
-from flowkit import FakeClock, Flow
+from flowkit import FakeClock
 from flowkit.cli import format_summary, main
 from flowkit.history import format_cluster, format_compute
 from flowkit.state import ClusterReport, RunState
@@ -36,30 +36,6 @@ def store(flowkit_home: Path) -> Iterator[SqliteStore]:
     opened = open_store()
     yield opened
     opened.close()
-
-
-def metered_flow(clock: FakeClock, broken: dict[str, bool] | None = None) -> Flow:
-    """``flaky`` takes 3s an attempt and succeeds on its third; ``steady`` takes 2s.
-
-    With ``broken``, ``steady`` fails while ``broken["steady"]`` is true.
-    """
-    flow = Flow("metered")
-    calls: list[int] = []
-
-    @flow.task(retries=3, retry_delay=10)
-    def flaky() -> None:
-        calls.append(1)
-        clock.advance(3)
-        if len(calls) < 3:
-            raise RuntimeError("not yet")
-
-    @flow.task(depends_on=[flaky])
-    def steady() -> None:
-        clock.advance(2)
-        if broken and broken["steady"]:
-            raise RuntimeError("broken")
-
-    return flow
 
 
 # -- the closing lines -------------------------------------------------------------------

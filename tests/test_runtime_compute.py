@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from strategies import ClusterExecutor, EventRecorder, HangingExecutor
+from strategies import ClusterExecutor, EventRecorder, HangingExecutor, metered_flow
 
 from flowkit import FakeClock, Flow, RunState, TaskState
 from flowkit.state import ClusterReport
@@ -34,27 +34,8 @@ class SlowToKillExecutor(HangingExecutor):
         self._clock.advance(self.grace)
 
 
-def _retried_flow(clock: FakeClock) -> Flow:
-    """``flaky`` takes 3s an attempt and succeeds on the third; ``steady`` takes 2s once."""
-    flow = Flow("metered")
-    calls: list[int] = []
-
-    @flow.task(retries=3, retry_delay=10)
-    def flaky() -> None:
-        calls.append(1)
-        clock.advance(3)
-        if len(calls) < 3:
-            raise RuntimeError("not yet")
-
-    @flow.task(depends_on=[flaky])
-    def steady() -> None:
-        clock.advance(2)
-
-    return flow
-
-
 def test_compute_sums_the_attempts_and_not_the_waits_between_retries(clock: FakeClock) -> None:
-    result = _retried_flow(clock).run(executor="inline", clock=clock, store=False)
+    result = metered_flow(clock).run(executor="inline", clock=clock, store=False)
 
     flaky = result.tasks["flaky"]
     assert flaky.attempts == 3
@@ -115,7 +96,7 @@ def test_the_store_records_each_attempt_as_long_as_the_scheduler_measured_it(
     clock: FakeClock,
 ) -> None:
     store = MemoryStore()
-    flow = _retried_flow(clock)
+    flow = metered_flow(clock)
     recorder = EventRecorder()
 
     result = flow.run(executor="inline", clock=clock, store=store, listeners=[recorder])
@@ -146,7 +127,7 @@ class TickingClock(FakeClock):
 
 def test_the_store_agrees_when_every_reading_of_the_clock_differs() -> None:
     clock = TickingClock()
-    flow = _retried_flow(clock)
+    flow = metered_flow(clock)
     store = MemoryStore()
 
     result = flow.run(executor="inline", clock=clock, store=store)

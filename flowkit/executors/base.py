@@ -14,6 +14,7 @@ run with that reason.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -104,3 +105,23 @@ class Executor(Protocol):
         ...
 
     def shutdown(self) -> None: ...
+
+
+class PumpedWait:
+    """``wait`` for an executor whose ``_pump(timeout)`` handles events into ``_finished``."""
+
+    _finished: list[AttemptOutcome]
+
+    def _pump(self, timeout: float | None) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None) -> list[AttemptOutcome]:
+        """Block until an attempt ends or ``timeout`` seconds pass; return what ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            self._pump(remaining)
+        finished, self._finished = self._finished, []
+        return finished

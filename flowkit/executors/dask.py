@@ -39,8 +39,8 @@ import cloudpickle
 
 from flowkit.errors import DefinitionError, ExecutorError
 from flowkit.executors import procs
-from flowkit.executors.base import AttemptOutcome, AttemptRequest
-from flowkit.executors.local import default_log_dir
+from flowkit.executors.base import AttemptOutcome, AttemptRequest, PumpedWait
+from flowkit.executors.local import default_log_dir, unpicklable_arguments
 from flowkit.executors.remote import import_attribute, run_on_worker
 from flowkit.state import ClusterReport, ErrorInfo, TaskState
 
@@ -67,7 +67,7 @@ class _Attempt:
     killed: bool = False
 
 
-class DaskExecutor:
+class DaskExecutor(PumpedWait):
     """Runs attempts on a dask cluster; see the module docstring.
 
     Args:
@@ -187,7 +187,7 @@ class DaskExecutor:
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
         except Exception as error:  # the attempt fails; the run goes on per run_if
-            self._finished.append(_unpicklable(request, error))
+            self._finished.append(unpicklable_arguments(request, error))
             return
         token = uuid.uuid4().hex
         attempt_name = f"{request.task_key}-{request.attempt}"
@@ -214,16 +214,6 @@ class DaskExecutor:
         self._attempts[request.task_key] = attempt
         self._by_token[token] = attempt
         future.add_done_callback(lambda done, token=token: self._events.put(("done", token)))
-
-    def wait(self, timeout: float | None) -> list[AttemptOutcome]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._finished:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            self._pump(remaining)
-        finished, self._finished = self._finished, []
-        return finished
 
     def kill(self, task_key: str) -> None:
         """Cancel the attempt's dask task and wait until the worker has stopped its processes."""
@@ -600,6 +590,7 @@ def _importable_objects(fn: Callable[..., Any]) -> dict[int, tuple[str, str]]:
     for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
         with contextlib.suppress(ValueError):  # an empty cell
             candidates.append((name, cell.cell_contents))
+    by_value = cloudpickle.list_registry_pickle_by_value()  # the flow files' modules
     found = {}
     for name, value in candidates:
         if isinstance(value, (type, types.ModuleType, types.FunctionType)):
@@ -609,7 +600,7 @@ def _importable_objects(fn: Callable[..., Any]) -> dict[int, tuple[str, str]]:
             module = sys.modules.get(candidate)
             if module is None or candidate in ("builtins", "__main__", fn.__module__):
                 continue
-            if candidate in cloudpickle.cloudpickle._PICKLE_BY_VALUE_MODULES:
+            if candidate in by_value:
                 continue
             if getattr(module, name, None) is value:
                 found[id(value)] = (candidate, name)
@@ -639,21 +630,4 @@ def _failed(
         log_path=log_path,
         exit_code=exit_code,
         signal=signal,
-    )
-
-
-def _unpicklable(request: AttemptRequest, error: Exception) -> AttemptOutcome:
-    now = time.time()
-    message = (
-        f"task {request.task_key!r}: its arguments or parameters cannot be pickled to send "
-        f"them to a dask worker ({type(error).__name__}: {error}). Pass plain data: have the "
-        "upstream task return it, or write the object to a file and pass its path"
-    )
-    return AttemptOutcome(
-        task_key=request.task_key,
-        attempt=request.attempt,
-        state=TaskState.FAILED,
-        started_at=now,
-        ended_at=now,
-        error=ErrorInfo(type_name="PicklingError", message=message),
     )

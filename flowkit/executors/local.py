@@ -28,7 +28,7 @@ import attrs
 
 from flowkit.errors import ExecutorError
 from flowkit.executors import procs
-from flowkit.executors.base import AttemptOutcome, AttemptRequest
+from flowkit.executors.base import AttemptOutcome, AttemptRequest, PumpedWait
 from flowkit.executors.forkserver import FrameReader, dumps_arguments, frame, write_all
 from flowkit.state import ErrorInfo, TaskState
 
@@ -62,7 +62,7 @@ class _Attempt:
         return self.output == -1 and self.outcome == -1
 
 
-class LocalExecutor:
+class LocalExecutor(PumpedWait):
     """Runs each attempt in an isolated subprocess; see the module docstring.
 
     Args:
@@ -145,7 +145,7 @@ class LocalExecutor:
         try:
             payload = frame((*message, dumps_arguments(request.arguments)))
         except Exception as error:  # the attempt fails; the run goes on per run_if
-            self._finished.append(_unpicklable_arguments(request, error))
+            self._finished.append(unpicklable_arguments(request, error))
             return
         output_read, output_write = os.pipe()
         outcome_read, outcome_write = os.pipe()
@@ -170,16 +170,6 @@ class LocalExecutor:
         finally:
             os.close(output_write)
             os.close(outcome_write)
-
-    def wait(self, timeout: float | None) -> list[AttemptOutcome]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._finished:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            self._pump(remaining)
-        finished, self._finished = self._finished, []
-        return finished
 
     def kill(self, task_key: str) -> None:
         """Stop an attempt: SIGTERM its process group, then SIGKILL after the grace period."""
@@ -354,7 +344,7 @@ class LocalExecutor:
             os.close(attempt.log)
 
 
-def _unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
+def unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
     culprits = []
     for name, value in {**request.params, **request.arguments}.items():
         try:

@@ -1,19 +1,20 @@
 """The worker side of the dask executor: each attempt in its own supervised subprocess.
 
 ``run_on_worker`` is the function the dask executor submits, once per attempt.
-It runs in a worker thread and starts ``python -m flowkit.executors.remote``,
-the supervisor: a fresh interpreter that becomes a child subreaper, reads the
-attempt's payload from its stdin and forks the attempt process, which runs
-``forkserver.run_attempt`` — the entry point of the local executor, so an
-attempt on a worker is isolated, reports and cleans up exactly as a local one.
+It runs in a worker thread and asks the worker process's ``Zygote`` (a warm
+``python -m flowkit.executors.remote --serve``) to fork a supervisor: a child
+subreaper that reads the attempt's payload from its stdin and forks the attempt
+process, which runs ``forkserver.run_attempt`` — the entry point of the local
+executor, so an attempt on a worker is isolated, reports and cleans up exactly
+as a local one.
 
 Pipes between the worker thread and the supervisor:
 
     stdin    the payload (4-byte length, then the pickle), then held open as a
              lifeline: at EOF (the worker died) the supervisor kills everything
     stdout   the attempt's stdout and stderr, streamed back as ``log_event``s
-    outcome  the attempt's pickled ``AttemptOutcome`` (its fd number is argv[1])
-    status   the attempt process's wait status, as text, once it has ended (argv[2])
+    outcome  the attempt's pickled ``AttemptOutcome``
+    status   the attempt process's wait status, as text, once it has ended
 
 Signals to the supervisor: SIGTERM is passed on to the attempt's process group
 (its ``finally`` blocks run); SIGUSR1 kills every descendant at once.
