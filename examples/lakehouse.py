@@ -16,7 +16,7 @@ from __future__ import annotations
 from loguru import logger
 
 from flowkit import Flow, params, task_values
-from flowkit.context import current_context
+from flowkit._context import current_context
 
 flow = Flow("lakehouse", max_parallel=4, params={"date": "2026-11-23"})
 

@@ -29,19 +29,19 @@ Importing flowkit configures no logging sinks; the command line does.
 
 from loguru import logger
 
-from flowkit.clock import FakeClock
-from flowkit.context import params, task_values
-from flowkit.dsl import Flow, Task, task
-from flowkit.errors import (
+from flowkit._clock import FakeClock
+from flowkit._context import params, task_values
+from flowkit._definition.spec import RunIf
+from flowkit._engine.runtime import RunListener
+from flowkit._errors import (
     DefinitionError,
     ExecutorError,
     FlowkitError,
     RunError,
     TaskValueError,
 )
-from flowkit.runtime import RunListener
-from flowkit.spec import RunIf
-from flowkit.state import ErrorInfo, RunResult, RunState, TaskRun, TaskState
+from flowkit._flow import Flow, Task, task
+from flowkit._state import ErrorInfo, RunResult, RunState, TaskRun, TaskState
 
 __version__ = "0.1.0"
 

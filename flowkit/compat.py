@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowkit.context import MISSING, task_values
+from flowkit._context import MISSING, task_values
 
 __all__ = ["dbutils"]
 

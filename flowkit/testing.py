@@ -13,17 +13,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowkit import rules
-from flowkit.context import TaskContext, encode_value, installed
-from flowkit.errors import DefinitionError, TaskValueError
-from flowkit.plan import Plan, build_plan
-from flowkit.spec import FlowSpec
-from flowkit.state import TaskState
+from flowkit._context import TaskContext, encode_value, installed
+from flowkit._definition.spec import FlowSpec
+from flowkit._errors import DefinitionError, TaskValueError
+from flowkit._planning import rules
+from flowkit._planning.plan import Plan, build_plan
+from flowkit._state import TaskState
 
 if TYPE_CHECKING:
-    from flowkit.dsl import Flow
-    from flowkit.state import RunResult
-    from flowkit.store import SqliteStore
+    from flowkit._flow import Flow
+    from flowkit._state import RunResult
+    from flowkit._store import SqliteStore
 
 __all__ = ["FlowRunner", "simulate", "task_context"]
 
@@ -116,7 +116,7 @@ class FlowRunner:
     def store(self) -> SqliteStore:
         """The store the runs are recorded in (opened on first use)."""
         if self._store is None:
-            from flowkit.store import SqliteStore
+            from flowkit._store import SqliteStore
 
             self.home.mkdir(parents=True, exist_ok=True)
             self._store = SqliteStore(self.home / "flowkit.db")
@@ -127,9 +127,11 @@ class FlowRunner:
     ) -> RunResult:
         """Run ``flow`` to its end, inline unless ``executor=`` says otherwise.
 
-        ``options`` go to ``flowkit.runtime.run`` (``clock=``, ``max_parallel=``, ...).
+        ``options`` go to ``flowkit._engine.runtime.run`` (``clock=``, ``max_parallel=``, ...).
         """
-        from flowkit.runtime import run  # runtime sits above plan; imported when first needed
+        from flowkit._engine.runtime import (
+            run,  # runtime sits above plan; imported when first needed
+        )
 
         options.setdefault("executor", "inline")
         options.setdefault("echo_output", False)

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from flowkit.executors import procs
+from flowkit.executors import _processes as procs
 
 TESTS = Path(__file__).parent
 #: A worker's zygote: part of the cluster; the supervisors it forks are not.
-SUPERVISOR = "flowkit.executors.remote"
+SUPERVISOR = "flowkit.executors.dask._worker"
 TRACKER = "multiprocessing.resource_tracker"
 
 

@@ -18,8 +18,8 @@ import attrs
 from hypothesis import strategies as st
 
 from flowkit import FakeClock, Flow, RunIf, RunListener, TaskRun
+from flowkit._state import ClusterReport
 from flowkit.executors import InlineExecutor
-from flowkit.state import ClusterReport
 
 #: The exceptions a failing attempt raises; SystemExit in a task is a failure too.
 FAILURE_TYPES: tuple[type[BaseException], ...] = (RuntimeError, ValueError, SystemExit)

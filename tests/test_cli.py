@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import flowkit
-from flowkit.cli import format_duration, main
+from flowkit.cli import main
+from flowkit.cli._render.progress import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "tests" / "flows"

@@ -11,11 +11,11 @@ import pytest
 from strategies import ClusterExecutor, metered_flow
 
 from flowkit import FakeClock
+from flowkit._state import ClusterReport, RunState
+from flowkit._store import AttemptRecord, RunRecord, SqliteStore, TaskRecord, open_store
+from flowkit._store.liveness import this_host
 from flowkit.cli import format_summary, main
-from flowkit.history import format_cluster, format_compute
-from flowkit.state import ClusterReport, RunState
-from flowkit.store import AttemptRecord, RunRecord, SqliteStore, TaskRecord, open_store
-from flowkit.store.liveness import this_host
+from flowkit.cli._render.history import format_cluster, format_compute
 
 EPHEMERAL = ClusterReport(
     address="ephemeral", ephemeral=True, workers=2, startup_seconds=1.25, lifetime_seconds=8.5

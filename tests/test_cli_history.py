@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from flowkit._state import RunState
+from flowkit._store import RunRecord, SqliteStore, open_store
+from flowkit._store.liveness import this_host
 from flowkit.cli import main
-from flowkit.state import RunState
-from flowkit.store import RunRecord, SqliteStore, open_store
-from flowkit.store.liveness import this_host
 
 FLOWS = Path(__file__).parent / "flows"
 
@@ -307,7 +307,7 @@ def test_a_read_only_home_is_a_usage_error_even_for_root(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """As the test above, with the folder's permission check answering "read-only"."""
-    from flowkit.store import schema
+    from flowkit._store import schema
 
     flowkit_home.mkdir()
     real_access = os.access

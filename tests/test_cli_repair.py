@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from proctools import processes_with, wait_until_gone
 
+from flowkit._state import RunState, TaskState
+from flowkit._store import RunRecord, SqliteStore, open_store
+from flowkit._store.liveness import this_host
 from flowkit.cli import main
-from flowkit.state import RunState, TaskState
-from flowkit.store import RunRecord, SqliteStore, open_store
-from flowkit.store.liveness import this_host
 
 FLOWS = Path(__file__).parent / "flows"
 REPAIRABLE = str(FLOWS / "history_repairable.py")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from flowkit import DefinitionError, Flow, RunIf, RunState, TaskState, task_values
-from flowkit.conditions import OPERATORS, Comparison, condition_task
-from flowkit.errors import FlowkitError
+from flowkit._definition.kinds.compare import OPERATORS, Comparison, condition_task
+from flowkit._errors import FlowkitError
 from flowkit.testing import task_context
 
 

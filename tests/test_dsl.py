@@ -7,7 +7,7 @@ import math
 import pytest
 
 from flowkit import DefinitionError, Flow, RunIf, Task, task
-from flowkit.spec import TaskSpec
+from flowkit._definition.spec import TaskSpec
 
 RUN_IF_VALUES = [
     "all_success",

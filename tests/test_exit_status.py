@@ -6,7 +6,7 @@ import os
 import signal
 
 from flowkit import Flow, TaskState
-from flowkit.store import SqliteStore
+from flowkit._store import SqliteStore
 
 
 def test_exit_codes_and_signals_of_attempts_are_recorded(tmp_path):

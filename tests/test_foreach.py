@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
-from flowkit.store import open_store
+from flowkit._store import open_store
 
 
 @pytest.fixture

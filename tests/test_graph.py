@@ -1,4 +1,4 @@
-"""flowkit.graph: exact drawings of known shapes, and random DAGs read back edge for edge."""
+"""The graph renderer: exact drawings of known shapes, and random DAGs read back edge for edge."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from strategies import DagCase, build_flow, dag_cases
 
 from flowkit import Flow
-from flowkit.graph import render
-from flowkit.loader import load_flow
-from flowkit.plan import Plan
+from flowkit._engine.loader import load_flow
+from flowkit._planning.plan import Plan
+from flowkit.cli._render.graph import render
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lakehouse.py"
 

@@ -1,4 +1,4 @@
-"""flowkit.loader: targets, loading by path and by module, picking the flow, bad targets."""
+"""flowkit._engine.loader: targets, loading by path and by module, picking the flow, bad targets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import cloudpickle
 import pytest
 
 from flowkit import DefinitionError
-from flowkit.loader import Target, load_flow, module_name_for, parse_target
+from flowkit._engine.loader import Target, load_flow, module_name_for, parse_target
 
 FLOWS = Path(__file__).resolve().parent / "flows"
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from flowkit import Flow
+from flowkit._state import TaskRun, TaskState
 from flowkit.cli import main
-from flowkit.progress import (
+from flowkit.cli._render.progress import (
     LiveDisplay,
     ProgressPrinter,
     progress_listener,
     render_display,
     wants_live_display,
 )
-from flowkit.state import TaskRun, TaskState
 
 FLOWS = Path(__file__).parent / "flows"
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from flowkit import DefinitionError
-from flowkit.context import TaskContext
-from flowkit.errors import TaskValueError
-from flowkit.refs import find_references, render, resolve, validate_references
+from flowkit._context import TaskContext
+from flowkit._definition.refs import find_references, render, resolve, validate_references
+from flowkit._errors import TaskValueError
 
 #: 2026-11-23 09:30:15.250 UTC, a Monday.
 STARTED_AT = datetime.datetime(

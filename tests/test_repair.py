@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
-from flowkit.errors import StoreError
-from flowkit.plan import build_plan
-from flowkit.repair import select_tasks
-from flowkit.store import RunRecord, SqliteStore
-from flowkit.store.liveness import this_host
+from flowkit._engine.repair import select_tasks
+from flowkit._errors import StoreError
+from flowkit._planning.plan import build_plan
+from flowkit._store import RunRecord, SqliteStore
+from flowkit._store.liveness import this_host
 
 
 def _counting_flow(tmp_path: Path) -> Flow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowkit import RunIf, RunState, TaskState
-from flowkit.rules import Decision, decide, run_state
+from flowkit._planning.rules import Decision, decide, run_state
 
 S = TaskState.SUCCEEDED
 F = TaskState.FAILED

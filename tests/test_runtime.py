@@ -25,7 +25,7 @@ OK = {"succeeded", "excluded"}
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 
 
-# -- the reference: DESIGN.md §2 written out plainly, without flowkit.rules --------------
+# -- the reference: DESIGN.md §2 written out plainly, without flowkit._planning.rules --------------
 def reference_decision(run_if: str, dependency_states: list[str]) -> str:
     """'run', 'upstream_failed' or 'excluded', straight from the table."""
     if not dependency_states:

@@ -13,9 +13,9 @@ import pytest
 from strategies import ClusterExecutor, EventRecorder, HangingExecutor, metered_flow
 
 from flowkit import FakeClock, Flow, RunState, TaskState
-from flowkit.state import ClusterReport
-from flowkit.store import MemoryStore
-from flowkit.store.base import compute_by_task
+from flowkit._state import ClusterReport
+from flowkit._store import MemoryStore
+from flowkit._store.base import compute_by_task
 
 REPORT = ClusterReport(
     address="ephemeral", ephemeral=True, workers=2, startup_seconds=1.25, lifetime_seconds=8.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from flowkit import FakeClock, Flow, RunListener, RunState, TaskRun, TaskState, task_values
-from flowkit.state import KeptTask
+from flowkit._state import KeptTask
 
 
 def _lakehouse(calls: list[str], *, train_fails: bool) -> Flow:

@@ -13,9 +13,14 @@ import pytest
 from proctools import processes_with, wait_until_gone
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
-from flowkit.errors import FlowkitError
-from flowkit.plan import build_plan
-from flowkit.shell import ShellCommand, ShellCommandFailed, shell_problems, shell_task
+from flowkit._definition.kinds.shell import (
+    ShellCommand,
+    ShellCommandFailed,
+    shell_problems,
+    shell_task,
+)
+from flowkit._errors import FlowkitError
+from flowkit._planning.plan import build_plan
 from flowkit.testing import task_context
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from strategies import DagCase, HangingExecutor, dag_cases
 
 from flowkit import DefinitionError, FakeClock, Flow, TaskState
-from flowkit.spec import Dependency
+from flowkit._definition.spec import Dependency
 from flowkit.testing import simulate
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)

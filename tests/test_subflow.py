@@ -12,12 +12,12 @@ from daskcluster import cluster_pids
 from proctools import processes_with, wait_until_gone
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, params, task_values
+from flowkit._definition.kinds.run_flow import RunFlow, run_flow_task
+from flowkit._definition.kinds.shell import shell_task
+from flowkit._errors import FlowkitError
+from flowkit._store import open_store
 from flowkit.cli import main
-from flowkit.errors import FlowkitError
-from flowkit.executors import procs
-from flowkit.shell import shell_task
-from flowkit.store import open_store
-from flowkit.subflow import RunFlow, run_flow_task
+from flowkit.executors import _processes as procs
 from flowkit.testing import task_context
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flowkit import Flow, RunState, TaskState, TaskValueError, params, task_values
-from flowkit.context import current_context
-from flowkit.store import SqliteStore
+from flowkit._context import current_context
+from flowkit._store import SqliteStore
 from flowkit.testing import FlowRunner, task_context
 
 flow = Flow("under_test_flow", params={"date": "2026-11-23", "limit": 10})

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowkit.errors import DefinitionError
-from flowkit.executors.base import AttemptOutcome, AttemptRequest, Executor
-from flowkit.executors.inline import InlineExecutor
+from flowkit._errors import DefinitionError
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, Executor
+from flowkit.executors._inline import InlineExecutor
 
 __all__ = [
     "EXECUTOR_NAMES",
@@ -39,7 +39,7 @@ def resolve(executor: Any, *, flow_name: str) -> Executor:
         if executor == "inline":
             return InlineExecutor()
         if executor == "local":
-            from flowkit.executors.local import LocalExecutor
+            from flowkit.executors._local import LocalExecutor
 
             return LocalExecutor()
         if executor == "dask":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from daskcluster import cluster_pids
 
-from flowkit.executors import procs
+from flowkit.executors import _processes as procs
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def isolating(request: pytest.FixtureRequest):
     "dask" runs on the session's real cluster: the same guarantees, on workers.
     """
     if request.param == "local":
-        from flowkit.executors.local import LocalExecutor
+        from flowkit.executors._local import LocalExecutor
 
         return LocalExecutor
     from flowkit.executors.dask import DaskExecutor

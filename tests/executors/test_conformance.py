@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowkit import FakeClock, Flow, RunState, TaskState, params, task_values
-from flowkit.errors import TaskValueError
+from flowkit._errors import TaskValueError
 
 
 def _attempt_number(counter: Path) -> int:

@@ -16,11 +16,11 @@ from daskcluster import DaskCluster
 from proctools import processes_with, wait_until_gone
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
-from flowkit.errors import ExecutorError
+from flowkit._engine.listeners import RunListener
+from flowkit._errors import ExecutorError
+from flowkit._store import open_store
 from flowkit.executors import resolve
 from flowkit.executors.dask import DaskExecutor
-from flowkit.listeners import RunListener
-from flowkit.store import open_store
 
 ROOT = Path(__file__).parents[2]
 
@@ -32,12 +32,12 @@ def _parent_of(pid: int) -> int:
 def _zygotes() -> list[int]:
     """The zygotes of the workers: ``--serve`` processes whose parent is not one."""
     found = []
-    for pid in processes_with("flowkit.executors.remote --serve"):
+    for pid in processes_with("flowkit.executors.dask._worker --serve"):
         try:
             parent = Path(f"/proc/{_parent_of(pid)}/cmdline").read_bytes()
         except OSError:
             continue  # gone meanwhile
-        if b"flowkit.executors.remote" not in parent:
+        if b"flowkit.executors.dask._worker" not in parent:
             found.append(pid)
     return found
 

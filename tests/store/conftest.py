@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowkit.store import MemoryStore, RunStore, SqliteStore
+from flowkit._store import MemoryStore, RunStore, SqliteStore
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from flowkit import Flow, task_values
-from flowkit.store import SqliteStore, StoreRecorder
+from flowkit._store import SqliteStore, StoreRecorder
 
 flow = Flow("doomed", params={"day": "2026-11-23"})
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from flowkit import Flow, task_values
-from flowkit.store import SqliteStore, StoreRecorder
+from flowkit._store import SqliteStore, StoreRecorder
 
 
 def build(name: str, count: int) -> Flow:

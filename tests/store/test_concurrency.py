@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flowkit.state import RunState, TaskState
-from flowkit.store import SqliteStore
+from flowkit._state import RunState, TaskState
+from flowkit._store import SqliteStore
 
 HERE = Path(__file__).parent
 TASKS = 600  # long enough that the two runs overlap

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from flowkit.state import RunState, TaskState
-from flowkit.store import SqliteStore
+from flowkit._state import RunState, TaskState
+from flowkit._store import SqliteStore
 
 HERE = Path(__file__).parent
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from flowkit import FakeClock, Flow, RunListener, RunState, TaskState, task_values
-from flowkit.errors import StoreError
-from flowkit.store import MemoryStore, RunRecord, RunStore, StoreRecorder
-from flowkit.store.liveness import this_host
+from flowkit._errors import StoreError
+from flowkit._store import MemoryStore, RunRecord, RunStore, StoreRecorder
+from flowkit._store.liveness import this_host
 
 
 def test_the_recorder_implements_every_run_listener_hook() -> None:

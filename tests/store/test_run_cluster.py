@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from flowkit.state import ClusterReport, RunState
-from flowkit.store import AttemptRecord, RunRecord, RunStore
-from flowkit.store.base import compute_by_task
-from flowkit.store.liveness import this_host
+from flowkit._state import ClusterReport, RunState
+from flowkit._store import AttemptRecord, RunRecord, RunStore
+from flowkit._store.base import compute_by_task
+from flowkit._store.liveness import this_host
 
 EPHEMERAL = ClusterReport(
     address="ephemeral", ephemeral=True, workers=2, startup_seconds=1.25, lifetime_seconds=8.5

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from flowkit._errors import StoreError
+from flowkit._state import ClusterReport, RunState, TaskState
+from flowkit._store import SqliteStore, schema
+from flowkit._store.liveness import this_host
 from flowkit.cli import main
-from flowkit.errors import StoreError
-from flowkit.state import ClusterReport, RunState, TaskState
-from flowkit.store import SqliteStore, schema
-from flowkit.store.liveness import this_host
 
 #: flowkit/store/schema.py's SCHEMA at version 1, word for word.
 V1_SCHEMA = """

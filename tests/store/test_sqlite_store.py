@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from flowkit.errors import StoreError
-from flowkit.state import RunState, TaskState
-from flowkit.store import RunRecord, SqliteStore, TaskRecord, default_path, open_store, schema
-from flowkit.store.liveness import this_host
+from flowkit._errors import StoreError
+from flowkit._state import RunState, TaskState
+from flowkit._store import RunRecord, SqliteStore, TaskRecord, default_path, open_store, schema
+from flowkit._store.liveness import this_host
 
 
 def a_run(run_id: str = "run-1", **changes: object) -> RunRecord:

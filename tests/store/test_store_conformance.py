@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from flowkit.errors import StoreError
-from flowkit.state import ErrorInfo, RunState, TaskState
-from flowkit.store import AttemptRecord, RunRecord, RunStore, TaskRecord
-from flowkit.store.liveness import STALE_AFTER, this_host
+from flowkit._errors import StoreError
+from flowkit._state import ErrorInfo, RunState, TaskState
+from flowkit._store import AttemptRecord, RunRecord, RunStore, TaskRecord
+from flowkit._store.liveness import STALE_AFTER, this_host
 
 
 def a_run(run_id: str = "run-1", **changes: object) -> RunRecord:

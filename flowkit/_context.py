@@ -1,0 +1,221 @@
+"""The task context of the running attempt: task_values and params (DESIGN.md §3).
+
+A context is plain data (``TaskContext``) installed in a contextvar for the
+duration of one attempt, in whatever process runs it; ``task_values`` and
+``params`` read it. Outside a run there is no context, and both say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from flowkit._errors import TaskValueError
+
+#: The most a task value may take, as UTF-8 JSON (Databricks' limit).
+MAX_VALUE_BYTES = 48 * 1024
+
+
+@attrs.define
+class TaskContext:
+    """What one attempt may see: its run, its params and its upstream tasks' values."""
+
+    run_id: str
+    flow_name: str
+    task_key: str
+    attempt: int = 1
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    #: task_key -> {key: value} for the upstream tasks (direct or transitive) that set any.
+    upstream_values: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    #: Every task's direct dependencies; None when only ``upstream_values`` are upstream.
+    upstream_edges: Mapping[str, tuple[str, ...]] | None = None
+    #: Which repair of the run this is (0: the first run), and when the run started.
+    repair_count: int = 0
+    run_started_at: float = 0.0
+    #: Values this attempt has set, in the order set.
+    values_set: dict[str, Any] = attrs.field(factory=dict)
+    _ancestors: set[str] | None = attrs.field(default=None, init=False, repr=False)
+
+    def is_upstream(self, task_key: str) -> bool:
+        """Whether ``task_key`` is a direct or transitive dependency of this task."""
+        if task_key in self.upstream_values:
+            return True
+        if self.upstream_edges is None:
+            return False
+        if self._ancestors is None:  # walked once, on the first read that needs it
+            seen: set[str] = set()
+            stack = list(self.upstream_edges.get(self.task_key, ()))
+            while stack:
+                name = stack.pop()
+                if name not in seen:
+                    seen.add(name)
+                    stack.extend(self.upstream_edges.get(name, ()))
+            self._ancestors = seen
+        return task_key in self._ancestors
+
+
+_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "flowkit_task_context", default=None
+)
+
+
+def current_context() -> TaskContext | None:
+    """The context of the attempt running in this thread, or None outside a run."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def installed(context: TaskContext) -> Iterator[TaskContext]:
+    """Make ``context`` current for the body of the ``with``."""
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+def encode_value(key: Any, value: Any, *, where: str) -> Any:
+    """Check a task value against the rules and return it as JSON gives it back.
+
+    Returning the decoded JSON (a tuple becomes a list) makes every executor
+    hand downstream tasks exactly the same value.
+    """
+    if not isinstance(key, str) or not key:
+        msg = f"{where}: task value key {key!r} is invalid; use a non-empty string"
+        raise TaskValueError(msg)
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as error:
+        msg = (
+            f"{where}: task value {key!r} is not JSON-serialisable ({error}); "
+            "set a str, int, float, bool, None, or a list/dict of those"
+        )
+        raise TaskValueError(msg) from None
+    size = len(text.encode())
+    if size > MAX_VALUE_BYTES:
+        msg = (
+            f"{where}: task value {key!r} takes {size:,} bytes as JSON, over the "
+            f"{MAX_VALUE_BYTES:,}-byte limit; store the data elsewhere and pass its path"
+        )
+        raise TaskValueError(msg)
+    return json.loads(text)
+
+
+class TaskValues:
+    """Small JSON values passed between tasks, like Databricks' ``dbutils.jobs.taskValues``."""
+
+    def __init__(self) -> None:
+        #: What ``set`` kept when called outside a run, for inspection in tests.
+        self.set_outside_run: dict[str, Any] = {}
+
+    def set(self, key: str, value: Any) -> None:
+        """Set ``key`` to ``value`` for downstream tasks to read.
+
+        Raises:
+            TaskValueError: the key is not a non-empty string, or the value is
+                not JSON-serialisable or is over 48 KiB as JSON.
+        """
+        context = current_context()
+        if context is None:
+            self.set_outside_run[key] = encode_value(key, value, where="task_values.set")
+            return
+        where = f"flow {context.flow_name!r}, task {context.task_key!r}: task_values.set"
+        context.values_set[key] = encode_value(key, value, where=where)
+
+    def get(
+        self,
+        task_key: str,
+        key: str,
+        default: Any = MISSING,
+        debug_value: Any = MISSING,
+    ) -> Any:
+        """Read the value ``key`` set by the upstream task ``task_key``.
+
+        Outside a run returns ``debug_value`` (a test should say what it expects).
+
+        Raises:
+            TaskValueError: ``task_key`` is not upstream of the calling task; the
+                key is missing and no default is given; or, outside a run, no
+                debug_value is given.
+        """
+        context = current_context()
+        if context is None:
+            if debug_value is MISSING:
+                msg = (
+                    f"task_values.get(task_key={task_key!r}, key={key!r}) was called outside "
+                    "a run and has no debug_value; pass debug_value=... to say what a test "
+                    "expects, or use flowkit.testing.task_context(values=...)"
+                )
+                raise TaskValueError(msg)
+            return debug_value
+        where = f"flow {context.flow_name!r}, task {context.task_key!r}: task_values.get"
+        if not context.is_upstream(task_key):
+            msg = (
+                f"{where}(task_key={task_key!r}): {task_key!r} is not upstream of "
+                f"{context.task_key!r}; only a direct or transitive dependency can be read. "
+                f"Add {task_key!r} to depends_on of {context.task_key!r}"
+            )
+            raise TaskValueError(msg)
+        values = context.upstream_values.get(task_key, {})
+        if key in values:
+            return values[key]
+        if default is MISSING:
+            known = ", ".join(sorted(values)) or "none"
+            msg = (
+                f"{where}(task_key={task_key!r}, key={key!r}): task {task_key!r} set no "
+                f"value {key!r} (it set: {known}); pass default=... to allow that"
+            )
+            raise TaskValueError(msg)
+        return default
+
+
+class Params(Mapping[str, Any]):
+    """The running flow's parameters, read-only; empty outside a run."""
+
+    def _params(self) -> Mapping[str, Any]:
+        context = current_context()
+        return context.params if context is not None else {}
+
+    def __getitem__(self, key: str) -> Any:
+        params = self._params()
+        if key in params:
+            return params[key]
+        context = current_context()
+        if context is None:
+            msg = (
+                f"params[{key!r}] was read outside a run; run the flow, or use "
+                "flowkit.testing.task_context(params=...) in a test"
+            )
+        else:
+            known = ", ".join(sorted(params)) or "none"
+            msg = (
+                f"flow {context.flow_name!r}, task {context.task_key!r}: no parameter "
+                f"{key!r}; declared: {known}. Declare it in Flow(..., params={{...}})"
+            )
+        raise KeyError(msg)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params())
+
+    def __len__(self) -> int:
+        return len(self._params())
+
+    def __repr__(self) -> str:
+        return f"params({dict(self._params())!r})"
+
+
+task_values = TaskValues()
+params = Params()

@@ -1,0 +1,228 @@
+"""Frozen data that describes a flow: TaskSpec, FlowSpec, RetryPolicy, RunIf, Dependency.
+
+Every task option is declared once, here, as an attrs field with its validator;
+the decorators in ``dsl`` only collect keyword arguments and hand them over.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from flowkit._errors import DefinitionError
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+class RunIf(str, enum.Enum):
+    """When a task runs, judged once every dependency is final (DESIGN.md §2)."""
+
+    ALL_SUCCESS = "all_success"
+    AT_LEAST_ONE_SUCCESS = "at_least_one_success"
+    NONE_FAILED = "none_failed"
+    ALL_DONE = "all_done"
+    AT_LEAST_ONE_FAILED = "at_least_one_failed"
+    ALL_FAILED = "all_failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+RUN_IF_VALUES = ", ".join(member.value for member in RunIf)
+
+
+def _where(flow_name: str | None, task_name: str | None) -> str:
+    flow_part = f"flow {flow_name!r}" if flow_name else "no flow"
+    return f"{flow_part}, task {task_name!r}" if task_name else flow_part
+
+
+def option_error(instance: Any, option: str, given: Any, allowed: str) -> DefinitionError:
+    """Build the one message shape every invalid option gets."""
+    where = _where(getattr(instance, "flow_name", None), getattr(instance, "name", None))
+    msg = f"{where}: option {option}={given!r} is invalid; allowed: {allowed}"
+    return DefinitionError(msg)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@attrs.frozen
+class Dependency:
+    """An edge into a task: the upstream task's key, its flow, and a condition's outcome.
+
+    With ``outcome`` (True or False) the upstream task is a condition task and the
+    edge is followed only when the condition came out that way; otherwise the
+    dependent sees it as ``excluded`` (the branch not taken).
+    """
+
+    task_key: str
+    flow_name: str | None = None
+    outcome: bool | None = None
+
+    def __str__(self) -> str:
+        if self.outcome is None:
+            return self.task_key
+        return f"{self.task_key}.{'if_true' if self.outcome else 'if_false'}"
+
+
+def _convert_run_if(value: Any) -> Any:
+    if isinstance(value, RunIf):
+        return value
+    try:
+        return RunIf(value)
+    except ValueError:
+        return value  # left for the validator, which names flow and task
+
+
+def _validate_run_if(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, RunIf):
+        raise option_error(instance, "run_if", value, RUN_IF_VALUES)
+
+
+def _validate_retries(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+        raise option_error(instance, "retries", value, "an integer >= 0, or -1 for unlimited")
+
+
+def _validate_non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not _is_number(value) or value < 0:
+        raise option_error(instance, attribute.name, value, "a finite number of seconds >= 0")
+
+
+def _validate_backoff(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not _is_number(value) or value < 1:
+        raise option_error(instance, "retry_backoff", value, "a finite number >= 1.0")
+
+
+def _validate_timeout(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not _is_number(value) or value <= 0):
+        raise option_error(instance, "timeout", value, "None, or a number of seconds > 0")
+
+
+def _validate_bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise option_error(instance, attribute.name, value, "True or False")
+
+
+def _validate_name(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise option_error(instance, "name", value, "a non-empty string of [A-Za-z0-9_.-]")
+
+
+def _validate_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not callable(value):
+        where = _where(instance.flow_name, instance.name)
+        msg = (
+            f"{where}: @task decorates {value!r} of type {type(value).__name__}, "
+            "which is not callable; decorate a function (def ...)"
+        )
+        raise DefinitionError(msg)
+
+
+@attrs.frozen
+class TaskSpec:
+    """One task: its function and every option of ``@task`` (DESIGN.md §1)."""
+
+    flow_name: str | None
+    fn: Callable[..., Any] = attrs.field(validator=_validate_callable)
+    name: str = attrs.field(validator=_validate_name)
+    depends_on: tuple[Dependency, ...] = ()
+    run_if: RunIf = attrs.field(
+        default=RunIf.ALL_SUCCESS, converter=_convert_run_if, validator=_validate_run_if
+    )
+    retries: int = attrs.field(default=0, validator=_validate_retries)
+    retry_delay: float = attrs.field(default=0, validator=_validate_non_negative)
+    retry_backoff: float = attrs.field(default=1.0, validator=_validate_backoff)
+    retry_on_timeout: bool = attrs.field(default=False, validator=_validate_bool)
+    timeout: float | None = attrs.field(default=None, validator=_validate_timeout)
+    #: A condition task returns a bool; dependents may follow ``.if_true`` or ``.if_false``.
+    condition: bool = attrs.field(default=False, validator=_validate_bool)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            retries=self.retries,
+            delay=self.retry_delay,
+            backoff=self.retry_backoff,
+            on_timeout=self.retry_on_timeout,
+        )
+
+    @property
+    def upstream_names(self) -> tuple[str, ...]:
+        return tuple(dependency.task_key for dependency in self.depends_on)
+
+
+#: The options ``@task`` accepts, in the order they are documented.
+TASK_OPTIONS = tuple(
+    field.name for field in attrs.fields(TaskSpec) if field.name not in ("flow_name", "fn")
+)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often and after how long a failed attempt is tried again."""
+
+    retries: int = 0
+    delay: float = 0.0
+    backoff: float = 1.0
+    on_timeout: bool = False
+
+    def allows(self, attempts_made: int, *, timed_out: bool) -> bool:
+        """Whether another attempt may follow ``attempts_made`` attempts, the last failed."""
+        if timed_out and not self.on_timeout:
+            return False
+        return self.retries == -1 or attempts_made <= self.retries
+
+    def delay_before(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        return self.delay * self.backoff ** (retry_number - 1)
+
+
+def _validate_max_parallel(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        msg = f"flow {instance.name!r}: max_parallel={value!r} is invalid; allowed: an integer >= 1"
+        raise DefinitionError(msg)
+
+
+def validate_flow_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        msg = f"Flow name {name!r} is invalid; allowed: a non-empty string of [A-Za-z0-9_.-]"
+        raise DefinitionError(msg)
+
+
+def validate_params(flow_name: str, params: Any) -> dict[str, Any]:
+    """Check declared parameters: a mapping of [A-Za-z0-9_.-] keys."""
+    if not isinstance(params, Mapping):
+        msg = (
+            f"flow {flow_name!r}: params={params!r} is invalid; "
+            "allowed: a mapping of parameter name to default value"
+        )
+        raise DefinitionError(msg)
+    bad = [key for key in params if not isinstance(key, str) or not NAME_PATTERN.fullmatch(key)]
+    if bad:
+        msg = (
+            f"flow {flow_name!r}: parameter names {bad!r} are invalid; "
+            "allowed: letters, digits, '_', '-' and '.'"
+        )
+        raise DefinitionError(msg)
+    return dict(params)
+
+
+@attrs.frozen
+class FlowSpec:
+    """A whole flow: its name, declared parameters, concurrency and tasks in definition order.
+
+    ``tasks`` may hold two specs of one name: the plan reports duplicates
+    together with every other problem instead of failing at the first.
+    """
+
+    name: str
+    tasks: tuple[TaskSpec, ...] = ()
+    max_parallel: int = attrs.field(default=4, validator=_validate_max_parallel)
+    params: Mapping[str, Any] = attrs.field(factory=dict)

@@ -1,0 +1,306 @@
+"""Flow, the @task decorators and the active-flow context: they build specs.
+
+``@flow.task`` (bare or called) and ``@task`` inside ``with Flow(...)`` turn a
+function into a ``Task``: a thin callable that keeps the function plain (the
+unit-testing path calls it in-process) and carries its ``TaskSpec``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, overload
+
+from flowkit._definition.spec import (
+    TASK_OPTIONS,
+    Dependency,
+    FlowSpec,
+    TaskSpec,
+    validate_flow_name,
+    validate_params,
+)
+from flowkit._errors import DefinitionError
+
+if TYPE_CHECKING:
+    from flowkit._planning.plan import Plan
+    from flowkit._state import RunResult
+
+_active_flows: contextvars.ContextVar[tuple[Flow, ...]] = contextvars.ContextVar(
+    "flowkit_active_flows", default=()
+)
+
+
+class Task:
+    """A function registered as a task; calling it calls the function in this process."""
+
+    def __init__(self, spec: TaskSpec, flow: Flow) -> None:
+        self.spec = spec
+        self.flow = flow
+        functools.update_wrapper(self, spec.fn)
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return self.spec.fn
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.spec.fn(*args, **kwargs)
+
+    @property
+    def if_true(self) -> Dependency:
+        """A dependency followed when this condition task returned True."""
+        return self._outcome(outcome=True)
+
+    @property
+    def if_false(self) -> Dependency:
+        """A dependency followed when this condition task returned False."""
+        return self._outcome(outcome=False)
+
+    def _outcome(self, *, outcome: bool) -> Dependency:
+        if not self.spec.condition:
+            branch = "if_true" if outcome else "if_false"
+            msg = (
+                f"flow {self.flow.name!r}, task {self.name!r} is not a condition task, so "
+                f"it has no {branch} outcome to depend on; declare it with "
+                f"@{self.flow.name}.condition, or depend on the task itself"
+            )
+            raise DefinitionError(msg)
+        return Dependency(self.name, self.flow.name, outcome=outcome)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.flow.name}.{self.name}>"
+
+
+def _dependencies(flow_name: str, task_name: str, depends_on: Any) -> tuple[Dependency, ...]:
+    if isinstance(depends_on, str | Task) or not isinstance(depends_on, Iterable):
+        msg = (
+            f"flow {flow_name!r}, task {task_name!r}: option depends_on={depends_on!r} is "
+            "invalid; allowed: a list of tasks or task names, e.g. depends_on=[ingest]"
+        )
+        raise DefinitionError(msg)
+    dependencies = []
+    for entry in depends_on:
+        if isinstance(entry, Dependency):
+            dependencies.append(entry)
+        elif isinstance(entry, Task):
+            dependencies.append(Dependency(entry.name, entry.flow.name))
+        elif isinstance(entry, str) and entry:
+            dependencies.append(Dependency(entry, None))
+        else:
+            msg = (
+                f"flow {flow_name!r}, task {task_name!r}: depends_on entry {entry!r} of type "
+                f"{type(entry).__name__} is neither a task nor a task name; pass the "
+                "decorated function or its name"
+            )
+            raise DefinitionError(msg)
+    return tuple(dependencies)
+
+
+class Flow:
+    """A named DAG of tasks with declared parameters.
+
+    Args:
+        name: the flow's name, ``[A-Za-z0-9_.-]+``.
+        max_parallel: how many tasks may run at once.
+        params: declared parameters and their defaults; runs may override them.
+    """
+
+    def __init__(
+        self, name: str, *, max_parallel: int = 4, params: Mapping[str, Any] | None = None
+    ) -> None:
+        validate_flow_name(name)
+        self.name = name
+        self.max_parallel = max_parallel
+        self.params = validate_params(name, params if params is not None else {})
+        FlowSpec(name=name, max_parallel=max_parallel)  # validates max_parallel now
+        self._tasks: list[Task] = []
+        self._token: contextvars.Token[tuple[Flow, ...]] | None = None
+
+    # -- registration ---------------------------------------------------------------
+    @overload
+    def task(self, fn: Callable[..., Any], /) -> Task: ...
+    @overload
+    def task(self, fn: None = None, /, **options: Any) -> Callable[[Callable[..., Any]], Task]: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Register a function as a task: ``@flow.task`` or ``@flow.task(retries=3, ...)``."""
+        if fn is not None:
+            if options:
+                msg = f"flow {self.name!r}: use @flow.task(...) with options as keywords only"
+                raise DefinitionError(msg)
+            return self._register(fn, options)
+        self._check_options(options)
+        return lambda function: self._register(function, options)
+
+    def condition(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Register a condition task (Databricks If/else): its function returns a bool.
+
+        Dependents follow ``task.if_true`` or ``task.if_false``; the branch not taken
+        is ``excluded``. Same options as ``@flow.task``.
+        """
+        options = {**options, "condition": True}
+        if fn is not None:
+            return self._register(fn, options)
+        self._check_options(options)
+        return lambda function: self._register(function, options)
+
+    def _check_options(self, options: Mapping[str, Any]) -> None:
+        unknown = sorted(set(options) - set(TASK_OPTIONS))
+        if unknown:
+            task_name = options.get("name")
+            where = f"flow {self.name!r}" + (f", task {task_name!r}" if task_name else "")
+            msg = (
+                f"{where}: unknown task option(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(TASK_OPTIONS)}"
+            )
+            raise DefinitionError(msg)
+
+    def _register(self, fn: Any, options: Mapping[str, Any]) -> Task:
+        self._check_options(options)
+        name = options.get("name", getattr(fn, "__name__", None))
+        if isinstance(fn, Task):
+            msg = (
+                f"flow {self.name!r}, task {name!r}: {fn!r} is already a task; "
+                "decorate the plain function once per flow"
+            )
+            raise DefinitionError(msg)
+        fields = dict(options)
+        fields["name"] = name
+        fields["depends_on"] = _dependencies(self.name, str(name), options.get("depends_on", ()))
+        task = Task(TaskSpec(flow_name=self.name, fn=fn, **fields), self)
+        self._tasks.append(task)
+        return task
+
+    # -- the active-flow context ---------------------------------------------------
+    def __enter__(self) -> Flow:
+        self._token = _active_flows.set((*_active_flows.get(), self))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _active_flows.reset(self._token)
+            self._token = None
+
+    # -- views -----------------------------------------------------------------------
+    @property
+    def tasks(self) -> dict[str, Task]:
+        """The tasks by name, in definition order."""
+        return {task.name: task for task in self._tasks}
+
+    def spec(self) -> FlowSpec:
+        return FlowSpec(
+            name=self.name,
+            tasks=tuple(task.spec for task in self._tasks),
+            max_parallel=self.max_parallel,
+            params=dict(self.params),
+        )
+
+    def plan(self) -> Plan:
+        """Validate the flow and return its topological plan.
+
+        Raises:
+            DefinitionError: listing every problem found.
+        """
+        from flowkit._planning.plan import build_plan
+
+        return build_plan(self.spec())
+
+    def run(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        max_parallel: int | None = None,
+        **options: Any,
+    ) -> RunResult:
+        """Run the flow to its end and return the result; see ``flowkit._engine.runtime.run``."""
+        from flowkit._engine.runtime import run  # runtime sits above dsl (DESIGN.md §4)
+
+        return run(self, params=params, executor=executor, max_parallel=max_parallel, **options)
+
+    def shell(self, name: str, command: str, **options: Any) -> Task:
+        """Register a shell task: ``command`` runs through ``/bin/sh`` as the task.
+
+        ``{{job.parameters.NAME}}``, ``{{tasks.NAME.values.KEY}}`` and the other
+        references in ``command``, ``env`` and ``cwd`` are filled in when the attempt
+        starts; see ``shell_task`` in ``_definition/kinds/shell.py`` for ``depends_on``,
+        ``env``, ``cwd`` and the task options.
+        """
+        from flowkit._definition.kinds.shell import shell_task
+
+        return shell_task(self, name, command, **options)
+
+    def compare(self, name: str, left: Any, op: str, right: Any, **options: Any) -> Task:
+        """Register a declarative condition task: ``left op right`` (Databricks If/else).
+
+        ``==`` and ``!=`` compare as text, ``>``, ``>=``, ``<``, ``<=`` as numbers;
+        either side may be a ``{{...}}`` reference. See ``flowkit._definition.kinds.compare``.
+        """
+        from flowkit._definition.kinds.compare import condition_task
+
+        return condition_task(self, name, left, op, right, **options)
+
+    def run_flow(self, name: str, child: Flow, **options: Any) -> Task:
+        """Register a task that runs ``child`` as a child run (Databricks Run Job).
+
+        See ``run_flow_task`` (``_definition/kinds/run_flow.py``) for ``params``, ``executor``
+        and the options.
+        """
+        from flowkit._definition.kinds.run_flow import run_flow_task
+
+        return run_flow_task(self, name, child, **options)
+
+    def for_each(self, *, over: Any, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+        """Register a for-each task: ``@flow.for_each(over=[...], concurrency=4)``.
+
+        The function runs once per input, which it receives as ``item``; see
+        ``flowkit._definition.kinds.for_each.for_each_task`` for ``over`` and the options.
+        """
+        from flowkit._definition.kinds.for_each import for_each_task
+
+        return lambda body: for_each_task(self, body, over=over, **options)
+
+    def simulate(self, **options: Any) -> dict[str, Any]:
+        """Every task's final state for given failures, without running anything.
+
+        See ``flowkit.testing.simulate``: ``fail=``, ``timed_out=``, ``condition_outcomes=``.
+        """
+        from flowkit.testing import simulate
+
+        return simulate(self, **options)
+
+    def repair(self, run_id: str, **options: Any) -> RunResult:
+        """Re-run what failed or never ran in the stored run ``run_id`` (``_engine/repair.py``)."""
+        from flowkit._engine.repair import repair  # repair sits above dsl (DESIGN.md §4)
+
+        return repair(self, run_id, **options)
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
+
+
+def active_flow() -> Flow | None:
+    """The innermost flow entered with ``with Flow(...)``, if any."""
+    flows = _active_flows.get()
+    return flows[-1] if flows else None
+
+
+def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Register a function into the innermost ``with Flow(...)`` block.
+
+    ``@task`` or ``@task(retries=2, ...)``; the options are those of ``@flow.task``.
+    """
+    flow = active_flow()
+    if flow is None:
+        name = options.get("name", getattr(fn, "__name__", None))
+        where = f"task {name!r}: " if name else ""
+        msg = (
+            f"{where}@task is used outside a flow; put it inside `with Flow('name') as flow:` "
+            "or use @flow.task"
+        )
+        raise DefinitionError(msg)
+    return flow.task(fn, **options) if fn is not None else flow.task(**options)

@@ -1,0 +1,46 @@
+"""Run history: what ran, when, how it ended, and the values it left, in a store.
+
+base       the RunStore protocol and its records: RunRecord, TaskRecord, AttemptRecord
+liveness   when a running run's orchestrator is gone (the run is then interrupted)
+schema     the SQLite file: location, schema, version check, errors in words
+sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db
+memory     MemoryStore, its in-memory twin for tests
+recorder   StoreRecorder, the run listener that writes a run as it happens
+
+``open_store`` is the front door: the default store, or the one under ``home``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
+from flowkit._store.liveness import HEARTBEAT_INTERVAL, STALE_AFTER
+from flowkit._store.memory import MemoryStore
+from flowkit._store.recorder import StoreRecorder
+from flowkit._store.schema import SCHEMA_VERSION, default_path
+from flowkit._store.sqlite import SqliteStore
+
+__all__ = [
+    "HEARTBEAT_INTERVAL",
+    "SCHEMA_VERSION",
+    "STALE_AFTER",
+    "AttemptRecord",
+    "MemoryStore",
+    "RunRecord",
+    "RunStore",
+    "SqliteStore",
+    "StoreRecorder",
+    "TaskRecord",
+    "default_path",
+    "open_store",
+]
+
+
+def open_store(home: str | os.PathLike[str] | None = None, *, create: bool = True) -> SqliteStore:
+    """The SQLite store in ``home`` (else ``$FLOWKIT_HOME``, else ``./.flowkit``).
+
+    Raises:
+        StoreError: it cannot be opened; the message says why and what to do.
+    """
+    return SqliteStore(default_path(home), create=create)

@@ -1,0 +1,302 @@
+"""StoreRecorder: a run listener that writes the run into a store as it happens.
+
+Every state change is written (and committed) from inside the scheduler's
+``task_changed`` call, so it is on disk before the next task is dispatched; a
+task's values are written before the change that makes it ``succeeded``, so a
+crash between the two leaves a task to re-run, never a succeeded task without
+its values.
+
+It implements the ``flowkit._engine.runtime.RunListener`` hooks without importing the
+runtime, which sits above the store (DESIGN.md §4): the runtime may import the
+store, never the other way round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+from loguru import logger
+
+from flowkit._state import RunState, TaskRun, TaskState
+from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
+from flowkit._store.liveness import HEARTBEAT_INTERVAL, this_host
+
+if TYPE_CHECKING:
+    from flowkit._engine.runtime import ActiveRun
+    from flowkit._state import RunResult
+
+#: Task states that mean the attempt that was running is over.
+_ATTEMPT_ENDS = frozenset(
+    {
+        TaskState.WAITING_FOR_RETRY,
+        TaskState.SUCCEEDED,
+        TaskState.FAILED,
+        TaskState.TIMED_OUT,
+        TaskState.CANCELLED,
+    }
+)
+
+
+class StoreRecorder:
+    """Writes runs, tasks, attempts, task values and heartbeats into ``store``.
+
+    Args:
+        store: where to write.
+        heartbeat_interval: the least time between two heartbeats, in seconds.
+        parent_run_id: recorded with a run this recorder creates.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        parent_run_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.heartbeat_interval = heartbeat_interval
+        self.parent_run_id = parent_run_id
+        self._last_beat: dict[str, float] = {}  # run id -> time.monotonic()
+        self._repair: dict[str, int] = {}  # run id -> which repair pass this is
+        # (run id, task) -> the running attempt, its start, and the task's compute before it.
+        self._running: dict[tuple[str, str], tuple[int, float, float]] = {}
+        self._last_log_path: dict[tuple[str, str], str | None] = {}
+        self._rerun: set[tuple[str, str]] = set()  # tasks a repair has started again
+        self._pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+
+    # -- RunListener -------------------------------------------------------------------
+    def run_started(self, run: ActiveRun) -> None:
+        """Record the run and its tasks, or, for a repair, take the stored run over."""
+        stored = self.store.get_run(run.run_id)
+        if stored is None:
+            self.store.create_run(
+                RunRecord(
+                    run_id=run.run_id,
+                    flow_name=run.plan.name,
+                    params=_json_safe(run.params),
+                    state=RunState.RUNNING,
+                    started_at=run.started_at,
+                    pid=os.getpid(),
+                    hostname=this_host(),
+                    heartbeat_at=time.time(),
+                    parent_run_id=self.parent_run_id,
+                    executor=_executor_name(run),
+                ),
+                task_keys=list(run.tasks),
+            )
+            self._repair[run.run_id] = 0
+        else:
+            if stored.state is not RunState.RUNNING or stored.pid != os.getpid():
+                stored = self.store.increment_repair_count(
+                    run.run_id,
+                    pid=os.getpid(),
+                    hostname=this_host(),
+                    params=_json_safe(run.params),
+                    executor=_executor_name(run),
+                )
+            self._repair[run.run_id] = stored.repair_count
+            known = self.store.get_tasks(run.run_id)
+            for name in run.tasks:  # tasks the flow's current code added since
+                if name not in known:
+                    self.store.record_task(TaskRecord(run_id=run.run_id, task_key=name))
+        self._last_beat[run.run_id] = time.monotonic()
+
+    def flush(self, run: ActiveRun) -> None:
+        """Commit what this scheduler step changed, in one transaction.
+
+        The runtime calls it before it waits and before it dispatches an attempt,
+        so every change is on disk before the next attempt starts. Changes wait in
+        memory until then: no write lock is held between two calls, so two
+        recorders (two stores, two processes) can never wait on each other.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        batch = getattr(self.store, "batch", None)
+        with batch() if batch is not None else contextlib.nullcontext():
+            for write, args, kwargs in _latest_only(pending):
+                write(*args, **kwargs)
+
+    def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
+        self._pending.append((write, args, kwargs))
+
+    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
+        key = (run.run_id, task.name)
+        if task.state is TaskState.RUNNING:
+            if self._repair.get(run.run_id) and key not in self._rerun:
+                # A task re-run by a repair drops what an earlier pass left.
+                self._rerun.add(key)
+                self._defer(self.store.set_task_values, run.run_id, task.name, {})
+            started_at = run.clock.time()
+            self._running[key] = (task.attempts, started_at, task.compute_seconds)
+            self._record_attempt(run, task, state=TaskState.RUNNING, started_at=started_at)
+        elif task.state in _ATTEMPT_ENDS and key in self._running:
+            attempt, started_at, compute_before = self._running.pop(key)
+            # The scheduler measured the attempt (its compute seconds): the stored attempt
+            # lasts exactly that long, so `show` and the run's summary agree.
+            self._record_attempt(
+                run,
+                task,
+                state=_attempt_state(task),
+                started_at=started_at,
+                attempt=attempt,
+                ended_at=started_at + (task.compute_seconds - compute_before),
+            )
+        if task.state is TaskState.SUCCEEDED:
+            self._defer(
+                self.store.set_task_values, run.run_id, task.name, run.values.get(task.name) or {}
+            )
+            self._persist_result(run, task.name)
+        self._defer(
+            self.store.record_task,
+            TaskRecord(
+                run_id=run.run_id,
+                task_key=task.name,
+                state=task.state,
+                attempts=task.attempts,
+                started_at=task.started_at,
+                ended_at=task.ended_at,
+                error=task.error if task.state is not TaskState.SUCCEEDED else None,
+            ),
+        )
+        self.heartbeat(run)
+
+    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
+        self.heartbeat(run)
+
+    def run_finished(self, run: ActiveRun, result: RunResult) -> None:
+        self.flush(run)
+        self.store.update_run_state(
+            run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
+        )
+        self._last_beat.pop(run.run_id, None)
+        self._repair.pop(run.run_id, None)
+        for key in [key for key in self._last_log_path if key[0] == run.run_id]:
+            del self._last_log_path[key]
+        self._rerun = {key for key in self._rerun if key[0] != run.run_id}
+
+    # -- the periodic hook -------------------------------------------------------------
+    @property
+    def tick_interval(self) -> float | None:
+        """The scheduler calls ``tick`` this often, even while every task is quiet."""
+        return self.heartbeat_interval or None
+
+    def tick(self, run: ActiveRun) -> None:
+        self.heartbeat(run, force=True)
+        self.flush(run)
+
+    def heartbeat(self, run: ActiveRun, *, force: bool = False) -> None:
+        """Write the run's heartbeat if ``heartbeat_interval`` has passed (or ``force``)."""
+        now = time.monotonic()
+        last = self._last_beat.get(run.run_id)
+        if force or last is None or now - last >= self.heartbeat_interval:
+            self._last_beat[run.run_id] = now
+            self._defer(self.store.heartbeat, run.run_id)
+
+    # -- internals ---------------------------------------------------------------------
+    def _persist_result(self, run: ActiveRun, task_key: str) -> None:
+        """Pickle a task's return value next to the store, so a repair can hand it on."""
+        result = run.results.get(task_key)
+        folder = self._results_folder()
+        if result is None or folder is None:
+            return
+        path = folder / run.run_id / f"{task_key}.pkl"
+        try:
+            data = cloudpickle.dumps(result)
+        except Exception as error:
+            logger.warning("task {}: return value not kept ({}): {}", task_key, type(error), error)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+        self._defer(self.store.set_result_ref, run.run_id, task_key, str(path))
+
+    def _results_folder(self) -> Path | None:
+        store_path = getattr(self.store, "path", None)
+        return Path(store_path).parent / "results" if store_path is not None else None
+
+    def _record_attempt(
+        self,
+        run: ActiveRun,
+        task: TaskRun,
+        *,
+        state: TaskState,
+        started_at: float,
+        attempt: int | None = None,
+        ended_at: float | None = None,
+    ) -> None:
+        key = (run.run_id, task.name)
+        ended = ended_at is not None
+        log_path = None
+        if ended:
+            # A cancelled attempt leaves the task's log_path as the previous attempt's.
+            fresh = state is not TaskState.CANCELLED or task.log_path != self._last_log_path.get(
+                key
+            )
+            log_path = task.log_path if fresh else None
+            self._last_log_path[key] = task.log_path
+        failed = ended and state not in (TaskState.SUCCEEDED, TaskState.CANCELLED)
+        self._defer(
+            self.store.record_attempt,
+            AttemptRecord(
+                run_id=run.run_id,
+                task_key=task.name,
+                attempt=attempt if attempt is not None else task.attempts,
+                state=state,
+                started_at=started_at,
+                ended_at=ended_at,
+                error=task.error if failed else None,
+                log_path=log_path,
+                exit_code=task.exit_code if ended else None,
+                signal=task.signal if ended else None,
+                repair=self._repair.get(run.run_id, 0),
+            ),
+        )
+
+
+def _attempt_state(task: TaskRun) -> TaskState:
+    """How the attempt that just ended ended, from the state its task moved to."""
+    if task.state is not TaskState.WAITING_FOR_RETRY:
+        return task.state
+    # The scheduler reports a timed-out attempt as a TimeoutError before retrying it.
+    timed_out = task.error is not None and task.error.type_name == "TimeoutError"
+    return TaskState.TIMED_OUT if timed_out else TaskState.FAILED
+
+
+def _executor_name(run: ActiveRun) -> str | None:
+    name = getattr(run.executor, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def _json_safe(params: Any) -> dict[str, Any]:
+    """Params as JSON data; a value JSON cannot hold is stored as its repr."""
+    return json.loads(json.dumps(dict(params), default=repr))
+
+
+def _latest_only(
+    pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]],
+) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
+    """The writes of one transaction, each row written once: its last version.
+
+    A task queued and started in one scheduler step is one upsert of its final
+    row; the transaction makes both changes visible at once anyway.
+    """
+    last: dict[Any, int] = {}
+    for index, (_, args, _) in enumerate(pending):
+        record = args[0] if args else None
+        if isinstance(record, TaskRecord):
+            last[("task", record.run_id, record.task_key)] = index
+        elif isinstance(record, AttemptRecord):
+            key = ("attempt", record.run_id, record.task_key, record.attempt, record.repair)
+            last[key] = index
+        else:
+            last[("other", index)] = index
+    keep = set(last.values())
+    return [item for index, item in enumerate(pending) if index in keep]

@@ -1,0 +1,116 @@
+"""SQLite rows to and from store records: the column lists and the conversions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from flowkit._state import ClusterReport, ErrorInfo
+from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord
+
+RUN_COLUMNS = (
+    "run_id, flow_name, params, state, started_at, ended_at, repair_count, pid, hostname, "
+    "heartbeat_at, parent_run_id, executor, cluster_address, cluster_ephemeral, "
+    "cluster_workers, cluster_startup_seconds, cluster_lifetime_seconds"
+)
+#: The runs columns that hold a ClusterReport, in cluster_columns' order.
+CLUSTER_COLUMNS = (
+    "cluster_address, cluster_ephemeral, cluster_workers, cluster_startup_seconds, "
+    "cluster_lifetime_seconds"
+)
+TASK_COLUMNS = (
+    "run_id, task_key, state, attempts, started_at, ended_at, error_type, error_message, "
+    "error_traceback, task_values, result_ref"
+)
+ATTEMPT_COLUMNS = (
+    "run_id, task_key, attempt, state, started_at, ended_at, exit_code, signal, error_type, "
+    "error_message, error_traceback, log_path, repair"
+)
+
+
+def error_columns(error: ErrorInfo | None) -> tuple[str | None, str | None, str | None]:
+    if error is None:
+        return None, None, None
+    return error.type_name, error.message, error.traceback
+
+
+def _error(type_name: str | None, message: str | None, traceback: str | None) -> ErrorInfo | None:
+    if type_name is None:
+        return None
+    return ErrorInfo(type_name=type_name, message=message or "", traceback=traceback or "")
+
+
+def cluster_columns(
+    cluster: ClusterReport | None,
+) -> tuple[str | None, int | None, int | None, float | None, float | None]:
+    if cluster is None:
+        return None, None, None, None, None
+    return (
+        cluster.address,
+        int(cluster.ephemeral),
+        cluster.workers,
+        cluster.startup_seconds,
+        cluster.lifetime_seconds,
+    )
+
+
+def _cluster(row: Sequence[Any]) -> ClusterReport | None:
+    address, ephemeral, workers, startup_seconds, lifetime_seconds = row
+    if address is None:
+        return None
+    return ClusterReport(
+        address=address,
+        ephemeral=bool(ephemeral),
+        workers=workers or 0,
+        startup_seconds=startup_seconds or 0.0,
+        lifetime_seconds=lifetime_seconds or 0.0,
+    )
+
+
+def run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        flow_name=row[1],
+        params=json.loads(row[2]),
+        state=row[3],
+        started_at=row[4],
+        ended_at=row[5],
+        repair_count=row[6],
+        pid=row[7],
+        hostname=row[8],
+        heartbeat_at=row[9],
+        parent_run_id=row[10],
+        executor=row[11],
+        cluster=_cluster(row[12:17]),
+    )
+
+
+def task_record(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(
+        run_id=row[0],
+        task_key=row[1],
+        state=row[2],
+        attempts=row[3],
+        started_at=row[4],
+        ended_at=row[5],
+        error=_error(row[6], row[7], row[8]),
+        values=json.loads(row[9]) if row[9] is not None else {},
+        result_ref=row[10],
+    )
+
+
+def attempt_record(row: Sequence[Any]) -> AttemptRecord:
+    return AttemptRecord(
+        run_id=row[0],
+        task_key=row[1],
+        attempt=row[2],
+        state=row[3],
+        started_at=row[4],
+        ended_at=row[5],
+        exit_code=row[6],
+        signal=row[7],
+        error=_error(row[8], row[9], row[10]),
+        log_path=row[11],
+        repair=row[12],
+    )

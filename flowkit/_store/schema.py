@@ -1,0 +1,274 @@
+"""The SQLite file: where it lives, its schema and version, and sqlite errors as StoreErrors.
+
+A flowkit store is marked with ``PRAGMA application_id`` and carries its
+schema version in ``PRAGMA user_version``; both sit in the file's header, so
+they are read before anything else and a file that is not a flowkit store is
+never written to. A store of an older version is upgraded in place, in one
+transaction (``UPGRADES``); one of a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from flowkit._errors import StoreError
+
+#: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
+#: add the statements that bring the previous version up to it to UPGRADES.
+SCHEMA_VERSION = 2
+#: "fkit": marks a SQLite file as a flowkit run store.
+APPLICATION_ID = 0x666B6974
+DATABASE_NAME = "flowkit.db"
+
+#: One statement per ``;`` (run one by one, inside the transaction that sets up a store).
+SCHEMA = """
+CREATE TABLE runs (
+    run_id        TEXT PRIMARY KEY,
+    flow_name     TEXT NOT NULL,
+    params        TEXT NOT NULL DEFAULT '{}',   -- JSON object
+    state         TEXT NOT NULL,                -- RunState value
+    started_at    REAL NOT NULL,                -- seconds since the epoch
+    ended_at      REAL,
+    repair_count  INTEGER NOT NULL DEFAULT 0,
+    pid           INTEGER,                      -- the orchestrator's process
+    hostname      TEXT,                         -- ... and its host
+    heartbeat_at  REAL,                         -- its last sign of life
+    parent_run_id TEXT,
+    -- Version 2: the executor of the latest pass and the cluster it held (dask).
+    executor                 TEXT,
+    cluster_address          TEXT,              -- NULL: no cluster
+    cluster_ephemeral        INTEGER,           -- 1 started for the run, 0 an external one
+    cluster_workers          INTEGER,
+    cluster_startup_seconds  REAL,
+    cluster_lifetime_seconds REAL
+);
+CREATE INDEX runs_by_start ON runs (started_at DESC);
+CREATE INDEX runs_by_flow ON runs (flow_name, started_at DESC);
+CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
+
+CREATE TABLE tasks (
+    run_id          TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    task_key        TEXT NOT NULL,
+    state           TEXT NOT NULL,              -- TaskState value
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    started_at      REAL,
+    ended_at        REAL,
+    error_type      TEXT,
+    error_message   TEXT,
+    error_traceback TEXT,
+    task_values     TEXT,                       -- JSON object, set when the task succeeds
+    result_ref      TEXT,                       -- where its return value was persisted
+    PRIMARY KEY (run_id, task_key)
+);
+
+CREATE TABLE attempts (
+    run_id          TEXT NOT NULL,
+    task_key        TEXT NOT NULL,
+    repair          INTEGER NOT NULL DEFAULT 0, -- 0 the original run, n the n-th repair
+    attempt         INTEGER NOT NULL,           -- 1-based
+    state           TEXT NOT NULL,
+    started_at      REAL,
+    ended_at        REAL,
+    exit_code       INTEGER,
+    signal          INTEGER,
+    error_type      TEXT,
+    error_message   TEXT,
+    error_traceback TEXT,
+    log_path        TEXT,
+    PRIMARY KEY (run_id, task_key, repair, attempt),  -- a repair never overwrites
+    FOREIGN KEY (run_id, task_key) REFERENCES tasks (run_id, task_key) ON DELETE CASCADE
+);
+"""
+
+#: version -> the statements that upgrade a store of that version to the next one.
+#: The columns they add come last in SCHEMA's tables too, so an upgraded store and a
+#: new one have the same layout.
+UPGRADES: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN executor TEXT",
+        "ALTER TABLE runs ADD COLUMN cluster_address TEXT",
+        "ALTER TABLE runs ADD COLUMN cluster_ephemeral INTEGER",
+        "ALTER TABLE runs ADD COLUMN cluster_workers INTEGER",
+        "ALTER TABLE runs ADD COLUMN cluster_startup_seconds REAL",
+        "ALTER TABLE runs ADD COLUMN cluster_lifetime_seconds REAL",
+    ),
+}
+
+_HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"
+
+
+def default_path(home: str | os.PathLike[str] | None = None) -> Path:
+    """``HOME/flowkit.db``: ``home``, else ``$FLOWKIT_HOME``, else ``.flowkit`` here."""
+    folder = Path(home) if home is not None else Path(os.environ.get("FLOWKIT_HOME") or ".flowkit")
+    return (folder / DATABASE_NAME).absolute()
+
+
+def make_folder(path: Path, *, create: bool) -> None:
+    """Check the store's file and folder; create the folder (mode 0700) when allowed.
+
+    Raises:
+        StoreError: the path is a folder, the store is missing and ``create`` is
+            false, or the folder cannot be created or written.
+    """
+    folder = path.parent
+    if path.is_dir():
+        msg = f"run store {path} is a folder, not a file; {_HOME_HINT}"
+        raise StoreError(msg)
+    if path.exists():
+        return
+    if not create:
+        msg = (
+            f"no run store at {path}: nothing has been recorded there yet. "
+            f"Runs are recorded by `flowkit run`; to read another store, {_HOME_HINT}"
+        )
+        raise StoreError(msg)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        msg = f"cannot create the run store folder {folder}: {error.strerror}; {_HOME_HINT}"
+        raise StoreError(msg) from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(read_only_message(path, "creating it"))
+
+
+def prepare(connection: sqlite3.Connection, path: Path, *, busy_timeout: float) -> None:
+    """Check that ``path`` is a flowkit store of this schema version; set up a new one.
+
+    A store of an older version that ``UPGRADES`` can bring up to this one is
+    upgraded first, in one transaction: it is either upgraded whole or left as it was.
+
+    Raises:
+        StoreError: another application's database, or a schema version this
+            flowkit does not read. Nothing is written in either case.
+    """
+    application_id, version, objects = _header(connection)
+    if (application_id, version, objects) == (0, 0, 0):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have set the store up while this one waited.
+            application_id, version, objects = _header(connection)
+            if (application_id, version, objects) == (0, 0, 0):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        application_id, version, _ = _header(connection)
+    if application_id == APPLICATION_ID and _can_upgrade(version):
+        _upgrade(connection)
+        application_id, version, _ = _header(connection)
+    check_version(path, application_id, version)
+    _set_wal(connection, busy_timeout)
+
+
+def _can_upgrade(version: int) -> bool:
+    """Whether UPGRADES has every step from ``version`` up to SCHEMA_VERSION."""
+    return 0 < version < SCHEMA_VERSION and all(
+        step in UPGRADES for step in range(version, SCHEMA_VERSION)
+    )
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Bring an older store up to SCHEMA_VERSION, every step in one transaction."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have upgraded it while this one waited for the lock.
+        application_id, version, _ = _header(connection)
+        if application_id == APPLICATION_ID and _can_upgrade(version):
+            for step in range(version, SCHEMA_VERSION):
+                for statement in UPGRADES[step]:
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def check_version(path: Path, application_id: int, version: int) -> None:
+    if application_id != APPLICATION_ID:
+        msg = (
+            f"{path} is a SQLite database, but not a flowkit run store (its application id "
+            f"is {application_id:#x}). flowkit has not changed it; {_HOME_HINT}"
+        )
+        raise StoreError(msg)
+    if version < SCHEMA_VERSION:
+        msg = (
+            f"run store {path} has schema version {version}, older than this flowkit's "
+            f"{SCHEMA_VERSION}, and flowkit cannot upgrade it in place. flowkit has not "
+            f"changed it: move it aside (its history stays readable with the flowkit that "
+            f"wrote it) to start a new one, or {_HOME_HINT}"
+        )
+        raise StoreError(msg)
+    if version > SCHEMA_VERSION:
+        msg = (
+            f"run store {path} has schema version {version}, which this flowkit (schema "
+            f"{SCHEMA_VERSION}) does not know: a newer flowkit wrote it. Upgrade flowkit, "
+            f"or {_HOME_HINT}"
+        )
+        raise StoreError(msg)
+
+
+def translate(error: sqlite3.Error, path: Path, *, doing: str, busy_timeout: float) -> StoreError:
+    """A StoreError that says what went wrong with ``path`` in words, and what to do."""
+    text = str(error)
+    lowered = text.lower()
+    if _is_busy(error):
+        msg = (
+            f"run store {path} stayed locked by another process for more than "
+            f"{busy_timeout:g}s while {doing}; another flowkit is holding it. "
+            "Try again once it is done"
+        )
+    elif any(word in lowered for word in ("readonly", "read-only", "unable to open", "permission")):
+        msg = read_only_message(path, doing, detail=text)
+    elif any(word in lowered for word in ("not a database", "malformed", "corrupt")):
+        msg = (
+            f"run store {path} is damaged or not a database (sqlite says: {text}) "
+            f"while {doing}. flowkit has not changed it: move it aside (for example "
+            f"to {path.name}.bad) to start a new history, or {_HOME_HINT}"
+        )
+    else:
+        msg = f"run store {path}: {doing} failed: {type(error).__name__}: {text}"
+    return StoreError(msg)
+
+
+def read_only_message(path: Path, doing: str, *, detail: str = "") -> str:
+    said = f" (sqlite says: {detail})" if detail else ""
+    return (
+        f"cannot write the run store {path} while {doing}: its folder {path.parent} or the "
+        f"file is read-only{said}. Make it writable, or point FLOWKIT_HOME (or --home) at "
+        "a writable folder"
+    )
+
+
+def _header(connection: sqlite3.Connection) -> tuple[int, int, int]:
+    """Application id, schema version and how many schema objects: one consistent read."""
+    row = connection.execute(
+        "SELECT a.application_id, v.user_version, (SELECT count(*) FROM sqlite_master) "
+        "FROM pragma_application_id() AS a, pragma_user_version() AS v"
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _set_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch to WAL, once per file; the switch does not wait on a busy file, so retry it."""
+    deadline = time.monotonic() + busy_timeout
+    while connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text

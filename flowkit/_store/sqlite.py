@@ -1,0 +1,478 @@
+"""The default run store: one SQLite file in WAL mode, every change committed as it happens.
+
+WAL lets readers (``flowkit runs``) go on while a run writes, and several runs
+write one file at once: each write is a short ``BEGIN IMMEDIATE`` transaction,
+and a writer that finds the file busy waits up to ``busy_timeout`` seconds.
+``synchronous=NORMAL`` keeps every commit through a killed process (a power
+cut may lose the last few, never corrupt the file). Each thread, and each
+process after a fork, opens its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flowkit._errors import StoreError
+from flowkit._state import ClusterReport, RunState
+from flowkit._store import liveness, rows, schema
+from flowkit._store.base import (
+    AttemptRecord,
+    RunRecord,
+    TaskRecord,
+    check_limit,
+    check_prefix,
+    pick_run_id,
+    repair_refusal,
+    to_json,
+)
+
+#: Connections inherited through a fork: never used, and never closed in the child,
+#: since closing one could checkpoint or unlock on behalf of the parent.
+_FORKED_AWAY: list[sqlite3.Connection] = []
+
+
+class SqliteStore:
+    """A ``RunStore`` in a SQLite file; see the module docstring.
+
+    Args:
+        path: the database file; ``$FLOWKIT_HOME/flowkit.db`` when None.
+        busy_timeout: seconds a write waits for another writer before failing.
+        stale_after: seconds without a heartbeat after which a run from another
+            host counts as interrupted.
+        create: create the file (and its folder, mode 0700) when missing.
+
+    Raises:
+        StoreError: the file cannot be created, is not a flowkit store, has
+            another schema version, is damaged, or its folder is read-only.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout: float = 10.0,
+        stale_after: float = liveness.STALE_AFTER,
+        create: bool = True,
+    ) -> None:
+        self.path = Path(path).absolute() if path is not None else schema.default_path()
+        self.busy_timeout = busy_timeout
+        self.stale_after = stale_after
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        schema.make_folder(self.path, create=create)
+        created = not self.path.exists()
+        self._connect()
+        if created:
+            with contextlib.suppress(OSError):
+                self.path.chmod(0o600)
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {self.path}>"
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes ------------------------------------------------------------------------
+    def create_run(self, run: RunRecord, task_keys: Sequence[str] = ()) -> None:
+        params = to_json(dict(run.params), what=f"the params of run {run.run_id}")
+        heartbeat_at = run.heartbeat_at if run.heartbeat_at is not None else time.time()
+        with self._write(f"recording run {run.run_id}") as db:
+            if _exists(db, run.run_id):
+                msg = f"run {run.run_id} is already recorded in {self.path}"
+                raise StoreError(msg)
+            db.execute(
+                f"INSERT INTO runs ({rows.RUN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.run_id,
+                    run.flow_name,
+                    params,
+                    run.state.value,
+                    run.started_at,
+                    run.ended_at,
+                    run.repair_count,
+                    run.pid,
+                    run.hostname,
+                    heartbeat_at,
+                    run.parent_run_id,
+                    run.executor,
+                    *rows.cluster_columns(run.cluster),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO tasks (run_id, task_key, state) VALUES (?, ?, 'pending')",
+                [(run.run_id, key) for key in task_keys],
+            )
+
+    def update_run_state(
+        self,
+        run_id: str,
+        state: RunState,
+        *,
+        ended_at: float | None = None,
+        cluster: ClusterReport | None = None,
+    ) -> None:
+        with self._write(f"setting run {run_id} {RunState(state).value}") as db:
+            self._check_run(db, run_id)
+            db.execute(
+                "UPDATE runs SET state = ?, ended_at = ? WHERE run_id = ?",
+                (RunState(state).value, ended_at, run_id),
+            )
+            if cluster is not None:
+                placeholders = ", ".join(
+                    f"{column.strip()} = ?" for column in rows.CLUSTER_COLUMNS.split(",")
+                )
+                db.execute(
+                    f"UPDATE runs SET {placeholders} WHERE run_id = ?",
+                    (*rows.cluster_columns(cluster), run_id),
+                )
+
+    def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
+        with self._write(f"writing the heartbeat of run {run_id}") as db:
+            self._check_run(db, run_id)
+            # A heartbeat proves the orchestrator alive: undo an interrupted mark.
+            db.execute(
+                "UPDATE runs SET heartbeat_at = ?, "
+                "ended_at = CASE WHEN state = 'interrupted' THEN NULL ELSE ended_at END, "
+                "state = CASE WHEN state = 'interrupted' THEN 'running' ELSE state END "
+                "WHERE run_id = ?",
+                (time.time() if at is None else at, run_id),
+            )
+
+    def increment_repair_count(
+        self,
+        run_id: str,
+        *,
+        pid: int,
+        hostname: str,
+        params: Mapping[str, Any] | None = None,
+        executor: str | None = None,
+    ) -> RunRecord:
+        new_params = None
+        if params is not None:
+            new_params = to_json(dict(params), what=f"the params of run {run_id}")
+        self.get_run(run_id)  # settles the run if its orchestrator is gone
+        with self._write(f"starting a repair of run {run_id}") as db:
+            run = self._require_run(db, run_id)
+            if run.state is RunState.RUNNING:
+                raise StoreError(repair_refusal(run))
+            repaired = attrs.evolve(
+                run,
+                state=RunState.RUNNING,
+                ended_at=None,
+                repair_count=run.repair_count + 1,
+                pid=pid,
+                hostname=hostname,
+                heartbeat_at=time.time(),
+                params=run.params if new_params is None else json.loads(new_params),
+                executor=run.executor if executor is None else executor,
+                cluster=None,
+            )
+            cleared = ", ".join(
+                f"{column.strip()} = NULL" for column in rows.CLUSTER_COLUMNS.split(",")
+            )
+            db.execute(
+                "UPDATE runs SET state = 'running', ended_at = NULL, repair_count = ?, "
+                "pid = ?, hostname = ?, heartbeat_at = ?, params = coalesce(?, params), "
+                f"executor = ?, {cleared} WHERE run_id = ?",
+                (
+                    repaired.repair_count,
+                    pid,
+                    hostname,
+                    repaired.heartbeat_at,
+                    new_params,
+                    repaired.executor,
+                    run_id,
+                ),
+            )
+            return repaired
+
+    def record_task(self, task: TaskRecord) -> None:
+        error = task.error
+        with self._write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
+            self._check_run(db, task.run_id)
+            db.execute(
+                "INSERT INTO tasks (run_id, task_key, state, attempts, started_at, ended_at, "
+                "error_type, error_message, error_traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, task_key) DO UPDATE SET state = excluded.state, "
+                "attempts = excluded.attempts, started_at = excluded.started_at, "
+                "ended_at = excluded.ended_at, error_type = excluded.error_type, "
+                "error_message = excluded.error_message, "
+                "error_traceback = excluded.error_traceback",
+                (
+                    task.run_id,
+                    task.task_key,
+                    task.state.value,
+                    task.attempts,
+                    task.started_at,
+                    task.ended_at,
+                    *rows.error_columns(error),
+                ),
+            )
+
+    def record_attempt(self, attempt: AttemptRecord) -> None:
+        doing = f"recording attempt {attempt.attempt} of {attempt.task_key!r}"
+        with self._write(f"{doing} in run {attempt.run_id}") as db:
+            self._check_run(db, attempt.run_id)
+            _ensure_task(db, attempt.run_id, attempt.task_key)
+            db.execute(
+                f"INSERT OR REPLACE INTO attempts ({rows.ATTEMPT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.run_id,
+                    attempt.task_key,
+                    attempt.attempt,
+                    attempt.state.value,
+                    attempt.started_at,
+                    attempt.ended_at,
+                    attempt.exit_code,
+                    attempt.signal,
+                    *rows.error_columns(attempt.error),
+                    attempt.log_path,
+                    attempt.repair,
+                ),
+            )
+
+    def set_task_values(self, run_id: str, task_key: str, values: Mapping[str, Any]) -> None:
+        text = to_json(dict(values), what=f"the task values of {task_key!r} in run {run_id}")
+        self._update_task(run_id, task_key, "task_values", text if values else None)
+
+    def set_result_ref(self, run_id: str, task_key: str, result_ref: str | None) -> None:
+        self._update_task(run_id, task_key, "result_ref", result_ref)
+
+    def mark_interrupted_runs(self) -> list[str]:
+        with self._read("looking for interrupted runs") as db:
+            fetched = db.execute(
+                f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE state = 'running'"
+            ).fetchall()
+        settled = self._settle([rows.run_record(row) for row in fetched])
+        return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
+
+    def close(self) -> None:
+        """Close this process's connections; the next operation opens a new one."""
+        with self._lock:
+            mine = [(pid, db) for pid, db in self._connections if pid == os.getpid()]
+            self._connections = []
+            self._local = threading.local()
+        for _, db in mine:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
+    # -- reads -------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read(f"reading run {run_id}") as db:
+            row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+            found = row.fetchone()
+        return None if found is None else self._settle([rows.run_record(found)])[0]
+
+    def resolve_run_id(self, prefix: str) -> str:
+        check_prefix(prefix)
+        with self._read(f"looking up run id {prefix!r}") as db:
+            fetched = db.execute(
+                f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE substr(run_id, 1, ?) = ? "
+                "ORDER BY started_at DESC, rowid DESC",
+                (len(prefix), prefix),
+            ).fetchall()
+        return pick_run_id(prefix, [rows.run_record(row) for row in fetched], where=str(self.path))
+
+    def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        check_limit(limit)
+        where, arguments = ("WHERE flow_name = ?", [flow]) if flow is not None else ("", [])
+        with self._read("listing runs") as db:
+            fetched = db.execute(
+                f"SELECT {rows.RUN_COLUMNS} FROM runs {where} "
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (*arguments, -1 if limit is None else limit),
+            ).fetchall()
+        return self._settle([rows.run_record(row) for row in fetched])
+
+    def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+        with self._read(f"reading the tasks of run {run_id}") as db:
+            fetched = db.execute(
+                f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
+            ).fetchall()
+        return {row[1]: rows.task_record(row) for row in fetched}
+
+    def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
+        only_task = "AND a.task_key = ?" if task_key is not None else ""
+        arguments = (run_id, task_key) if task_key is not None else (run_id,)
+        columns = ", ".join(f"a.{column.strip()}" for column in rows.ATTEMPT_COLUMNS.split(","))
+        with self._read(f"reading the attempts of run {run_id}") as db:
+            fetched = db.execute(
+                f"SELECT {columns} FROM attempts a JOIN tasks t "
+                "ON t.run_id = a.run_id AND t.task_key = a.task_key "
+                f"WHERE a.run_id = ? {only_task} ORDER BY t.rowid, a.repair, a.attempt",
+                arguments,
+            ).fetchall()
+        return [rows.attempt_record(row) for row in fetched]
+
+    def get_values(self, run_id: str) -> dict[str, dict[str, Any]]:
+        with self._read(f"reading the task values of run {run_id}") as db:
+            fetched = db.execute(
+                "SELECT task_key, task_values FROM tasks "
+                "WHERE run_id = ? AND task_values IS NOT NULL ORDER BY rowid",
+                (run_id,),
+            ).fetchall()
+        return {key: json.loads(text) for key, text in fetched}
+
+    # -- internals ---------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        """This thread's connection in this process, opened (and checked) on first use."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            return connection
+        if connection is not None:
+            _FORKED_AWAY.append(connection)
+        with self._translated("opening it"):
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE .. COMMIT
+                check_same_thread=False,  # only so close() may close every thread's
+            )
+            try:
+                connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                connection.execute("PRAGMA foreign_keys = ON")
+                schema.prepare(connection, self.path, busy_timeout=self.busy_timeout)
+                connection.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                connection.close()
+                raise
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._connections.append((os.getpid(), connection))
+        return connection
+
+    @contextlib.contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise schema.translate(
+                error, self.path, doing=doing, busy_timeout=self.busy_timeout
+            ) from error
+
+    @contextlib.contextmanager
+    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._translated(doing):
+            yield self._connect()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside share one transaction, committed when the block ends.
+
+        A scheduler step (a task succeeds, the next is queued and dispatched) is
+        then one commit, not one per change. Keep the block short: it holds the
+        write lock.
+        """
+        if getattr(self._local, "batching", False):
+            yield
+            return
+        with self._write("recording a batch of changes"):
+            self._local.batching = True
+            self._local.checked = set()  # runs seen to exist in this transaction
+            try:
+                yield
+            finally:
+                self._local.batching = False
+                self._local.checked = None
+
+    @contextlib.contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One short transaction: it takes the write lock first, so it never deadlocks."""
+        if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
+            with self._translated(doing):
+                yield self._connect()  # part of the batch's transaction
+            return
+        with self._translated(doing):
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # never leave one open: the next BEGIN would fail
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+
+    def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
+        """That ``run_id`` is stored, without reading it (once per batch is enough)."""
+        checked = getattr(self._local, "checked", None)
+        if checked is not None and run_id in checked:
+            return
+        if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            msg = f"no run {run_id!r} in {self.path}"
+            raise StoreError(msg)
+        if checked is not None:
+            checked.add(run_id)
+
+    def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
+        row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        found = row.fetchone()
+        if found is None:
+            msg = f"no run {run_id!r} in {self.path}"
+            raise StoreError(msg)
+        return rows.run_record(found)
+
+    def _update_task(self, run_id: str, task_key: str, column: str, value: Any) -> None:
+        with self._write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
+            self._check_run(db, run_id)
+            _ensure_task(db, run_id, task_key)
+            db.execute(
+                f"UPDATE tasks SET {column} = ? WHERE run_id = ? AND task_key = ?",
+                (value, run_id, task_key),
+            )
+
+    def _settle(self, runs: list[RunRecord]) -> list[RunRecord]:
+        """``runs``, each marked interrupted (and stored so) if its orchestrator is gone."""
+        now = time.time()
+        settled = []
+        for run in runs:
+            if liveness.orchestrator_gone(run, now=now, stale_after=self.stale_after):
+                run = self._mark_interrupted(run)  # noqa: PLW2901 - the settled record
+            settled.append(run)
+        return settled
+
+    def _mark_interrupted(self, run: RunRecord) -> RunRecord:
+        interrupted = liveness.as_interrupted(run)
+        try:
+            with self._write(f"marking run {run.run_id} interrupted") as db:
+                # Only if nothing changed since it was read: a heartbeat or a repair wins.
+                changed = db.execute(
+                    "UPDATE runs SET state = 'interrupted', ended_at = ? WHERE run_id = ? "
+                    "AND state = 'running' AND repair_count = ? AND pid IS ? "
+                    "AND heartbeat_at IS ?",
+                    (interrupted.ended_at, run.run_id, run.repair_count, run.pid, run.heartbeat_at),
+                ).rowcount
+                if not changed:
+                    return self._require_run(db, run.run_id)
+        except StoreError:
+            pass  # a read-only or busy store still shows the run as it is
+        return interrupted
+
+
+def _exists(db: sqlite3.Connection, run_id: str) -> bool:
+    return db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+
+def _ensure_task(db: sqlite3.Connection, run_id: str, task_key: str) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO tasks (run_id, task_key, state) VALUES (?, ?, 'pending')",
+        (run_id, task_key),
+    )

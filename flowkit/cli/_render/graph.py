@@ -1,0 +1,420 @@
+"""Drawing a plan in the terminal: boxes, one row per level, and box-drawing arrows.
+
+``render(plan)`` is pure: the same plan gives the same text. The layout is a
+small Sugiyama: an edge that skips levels becomes a vertical line through the
+levels it passes; the edges between two neighbouring rows are grouped into
+stars (one task fanning out, or many fanning in), each drawn as one horizontal
+line on its own track; a task in several stars gets one attachment point per
+star, so lines meet only where the edges really do. Where two lines cross, the
+vertical one is drawn through (``─│─``), never a junction.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+
+import attrs
+
+from flowkit._definition.spec import RunIf
+from flowkit._planning.plan import Plan
+
+GAP = 3  # columns between neighbouring items of a row
+ARROW = "▼"
+_GLYPHS = {
+    frozenset("ud"): "│",
+    frozenset("lr"): "─",
+    frozenset("dr"): "┌",
+    frozenset("dl"): "┐",
+    frozenset("ur"): "└",
+    frozenset("ul"): "┘",
+    frozenset("udr"): "├",
+    frozenset("udl"): "┤",
+    frozenset("lrd"): "┬",
+    frozenset("lru"): "┴",
+    frozenset("udlr"): "┼",
+    frozenset("u"): "│",
+    frozenset("d"): "│",
+    frozenset("l"): "─",
+    frozenset("r"): "─",
+}
+
+
+@attrs.define
+class _Item:
+    """A box for a task, or a one-column pass-through for an edge that skips this level."""
+
+    index: int
+    level: int
+    task: str | None  # None for a pass-through
+    width: int = 1
+    x: int = 0
+    top: list[int] = attrs.Factory(list)  # attachment columns, one per star above
+    bottom: list[int] = attrs.Factory(list)  # attachment columns, one per star below
+
+    @property
+    def center(self) -> int:
+        return self.x + (self.width - 1) // 2
+
+
+@attrs.define(eq=False)  # stars are told apart by identity
+class _Star:
+    """Edges between two neighbouring rows that share one end: one line on one track."""
+
+    sources: list[int]
+    targets: list[int]
+    source_columns: list[int] = attrs.Factory(list)
+    target_columns: list[int] = attrs.Factory(list)
+    track: int = -1  # -1: a straight vertical, which needs no track of its own
+
+    @property
+    def span(self) -> tuple[int, int]:
+        columns = self.source_columns + self.target_columns
+        return min(columns), max(columns)
+
+
+def render(plan: Plan, width: int | None = None) -> str:
+    """Draw ``plan`` as boxes and arrows, one row per level.
+
+    Args:
+        plan: the validated flow.
+        width: the columns available; a drawing wider than this falls back to
+            a listing of the tasks by level with their dependencies.
+
+    Returns:
+        The drawing, lines joined by newlines, with no trailing newline.
+    """
+    items, rows, channels = _layout(plan)
+    canvas_width = max(item.x + item.width for item in items)
+    if width is not None and canvas_width > width:
+        return _listing(plan, width, canvas_width)
+    lines = _draw(items, rows, channels, canvas_width)
+    notes = [
+        f"{name}: run_if={spec.run_if.value}"
+        for name, spec in ((name, plan.tasks[name]) for level in plan.levels for name in level)
+        if spec.run_if is not RunIf.ALL_SUCCESS
+    ]
+    return "\n".join([*lines, *(["", *notes] if notes else [])])
+
+
+# -- layout ------------------------------------------------------------------------------
+def _layout(plan: Plan) -> tuple[list[_Item], list[list[int]], list[list[_Star]]]:
+    """Items by row, the stars of each channel between rows, and every column."""
+    items: list[_Item] = []
+    rows: list[list[int]] = [[] for _ in plan.levels]
+    box: dict[str, int] = {}
+    for level, names in enumerate(plan.levels):
+        for name in names:
+            box[name] = len(items)
+            items.append(_Item(index=len(items), level=level, task=name))
+            rows[level].append(box[name])
+    # Edges between neighbouring rows, in level order; a long edge passes through new items.
+    edges: list[list[tuple[int, int]]] = [[] for _ in range(len(plan.levels) - 1)]
+    for names in plan.levels:
+        for name in names:
+            for dependent in plan.downstream[name]:
+                upper = box[name]
+                for level in range(items[upper].level + 1, items[box[dependent]].level):
+                    passing = _Item(index=len(items), level=level, task=None)
+                    items.append(passing)
+                    rows[level].append(passing.index)
+                    edges[level - 1].append((upper, passing.index))
+                    upper = passing.index
+                edges[items[upper].level].append((upper, box[dependent]))
+    channels = [_stars(channel_edges) for channel_edges in edges]
+    # A box is wide enough for its name and for one attachment, two columns apart, per star.
+    stars_below: Counter[int] = Counter()
+    stars_above: Counter[int] = Counter()
+    for star in itertools.chain.from_iterable(channels):
+        stars_below.update(star.sources)
+        stars_above.update(star.targets)
+    for item in items:
+        if item.task is not None:
+            attachments = max(stars_below[item.index], stars_above[item.index])
+            item.width = max(len(item.task) + 4, 2 * attachments + 1)
+    _place(items, rows, edges)
+    for channel in channels:
+        _attach(items, channel)
+        _assign_tracks(channel)
+    return items, rows, channels
+
+
+def _stars(edges: Sequence[tuple[int, int]]) -> list[_Star]:
+    """Cover the edges with stars, greedily taking the end with the most edges left."""
+    ends: dict[tuple[int, int], list[int]] = {}  # (side, item) -> the other ends
+    for upper, lower in edges:
+        ends.setdefault((0, upper), []).append(lower)
+        ends.setdefault((1, lower), []).append(upper)
+    uncovered = set(edges)
+    heap = [(-len(others), side, item) for (side, item), others in ends.items()]
+    heapq.heapify(heap)
+    stars = []
+    while uncovered:
+        count, side, item = heapq.heappop(heap)
+        pairs = [(item, other) if side == 0 else (other, item) for other in ends[(side, item)]]
+        pairs = [pair for pair in pairs if pair in uncovered]
+        if not pairs:
+            continue
+        if len(pairs) != -count:  # stale: some were taken by another star; try again later
+            heapq.heappush(heap, (-len(pairs), side, item))
+            continue
+        uncovered.difference_update(pairs)
+        if side == 0:
+            stars.append(_Star(sources=[item], targets=[lower for _, lower in pairs]))
+        else:
+            stars.append(_Star(sources=[upper for upper, _ in pairs], targets=[item]))
+    return stars
+
+
+def _place(items: list[_Item], rows: list[list[int]], edges: list[list[tuple[int, int]]]) -> None:
+    """Order each row by its parents' columns and place it as close under them as it fits."""
+    x = 0
+    for index in rows[0]:
+        items[index].x = x
+        x += items[index].width + GAP
+    for level in range(1, len(rows)):
+        parents: dict[int, list[int]] = {}
+        for upper, lower in edges[level - 1]:
+            parents.setdefault(lower, []).append(items[upper].center)
+        wanted = {index: _mean(parents[index]) for index in rows[level]}
+        rows[level].sort(key=lambda index: (wanted[index], items[index].task is None, index))
+        _pack([items[index] for index in rows[level]], [wanted[index] for index in rows[level]])
+    shift = min(item.x for item in items)
+    for item in items:
+        item.x -= shift
+
+
+def _pack(row: list[_Item], wanted_centers: list[int]) -> None:
+    """Place ``row`` left to right, each item as near its wanted centre as the gaps allow.
+
+    Overlapping neighbours merge into a block centred on the mean of what its
+    members want (pool-adjacent-violators), so a fan-out is centred under its parent.
+    """
+    blocks: list[tuple[int, int, int]] = []  # (first, last, sum of wanted block starts)
+    offsets = []
+    for index, item in enumerate(row):
+        offsets.append(offsets[-1] + row[index - 1].width + GAP if index else 0)
+        wanted_start = wanted_centers[index] - (item.width - 1) // 2 - offsets[index]
+        first, total = index, wanted_start
+        while blocks:
+            previous_first, previous_last, previous_total = blocks[-1]
+            previous_start = _mean_of(previous_total, previous_last - previous_first + 1)
+            if previous_start <= _mean_of(total, index - first + 1):
+                break
+            blocks.pop()
+            first, total = previous_first, total + previous_total
+        blocks.append((first, index, total))
+    for first, last, total in blocks:
+        start = _mean_of(total, last - first + 1)
+        for index in range(first, last + 1):
+            row[index].x = start + offsets[index]
+
+
+def _mean(values: Sequence[int]) -> int:
+    return _mean_of(sum(values), len(values))
+
+
+def _mean_of(total: int, count: int) -> int:
+    """``total / count`` rounded half up, in integers so the layout is exact."""
+    return (2 * total + count) // (2 * count)
+
+
+def _attach(items: list[_Item], channel: list[_Star]) -> None:
+    """Give every star its own attachment column on each item it touches.
+
+    A column where one star leaves the upper row is avoided by every other star
+    entering the lower row, so that lines meet only where edges do.
+    """
+    below: dict[int, list[_Star]] = {}
+    above: dict[int, list[_Star]] = {}
+    for star in channel:
+        for source in star.sources:
+            below.setdefault(source, []).append(star)
+        for target in star.targets:
+            above.setdefault(target, []).append(star)
+    # A pass-through cannot move: the boxes above keep clear of it.
+    taken = {items[t].x: star for star in channel for t in star.targets if items[t].task is None}
+    for index, stars in below.items():
+        far_ends = [_far_end(items, star.targets) for star in stars]
+        items[index].bottom = _columns(items[index], stars, far_ends, taken, align=False)
+    taken = {items[i].bottom[below[i].index(star)]: star for star in channel for i in star.sources}
+    for index, stars in above.items():
+        far_ends = [_far_end(items, star.sources) for star in stars]
+        items[index].top = _columns(items[index], stars, far_ends, taken, align=True)
+    for star in channel:
+        star.source_columns = [items[i].bottom[below[i].index(star)] for i in star.sources]
+        star.target_columns = [items[i].top[above[i].index(star)] for i in star.targets]
+
+
+def _far_end(items: list[_Item], members: list[int]) -> int:
+    return _mean([items[index].center for index in members])
+
+
+def _columns(
+    item: _Item,
+    stars: list[_Star],
+    far_ends: list[int],
+    taken: dict[int, _Star],
+    *,
+    align: bool,
+) -> list[int]:
+    """Attachment columns for ``stars`` on ``item``, left to right as their far ends lie.
+
+    Ideally two apart around the centre or, with ``align``, straight under the
+    star's own column in ``taken``; never a column ``taken`` by another star
+    while the box has room.
+    """
+    if item.task is None:
+        return [item.x]
+    count = len(stars)
+    ranked = sorted(range(count), key=lambda star: (far_ends[star], star))
+    columns = [0] * count
+    low, last = item.x + 1, item.x + item.width - 2
+    for rank, number in enumerate(ranked):
+        star = stars[number]
+        high = last - 2 * (count - 1 - rank)
+        own = [column for column, other in taken.items() if other is star] if align else []
+        ideal = item.center - (count - 1) + 2 * rank
+        if len(own) == 1 and low <= own[0] <= high:
+            ideal = own[0]
+        free = [column for column in range(low, high + 1) if taken.get(column, star) is star]
+        columns[number] = (
+            min(free, key=lambda column: (abs(column - ideal), column))
+            if free
+            else max(low, min(ideal, high))
+        )
+        low = columns[number] + 2
+    return columns
+
+
+def _assign_tracks(channel: list[_Star]) -> None:
+    """Put each bent star on the first track where it fits below the stars it must follow.
+
+    A star that leaves an item at column c must end its vertical above any star
+    that enters an item at column c, or the two lines would merge into one.
+    """
+    bent = sorted(
+        (star for star in channel if star.span[0] != star.span[1]), key=lambda star: star.span
+    )
+    entering: dict[int, list[int]] = {}
+    for position, star in enumerate(bent):
+        for column in star.target_columns:
+            entering.setdefault(column, []).append(position)
+    follows: dict[int, set[int]] = {position: set() for position in range(len(bent))}
+    for position, star in enumerate(bent):
+        for column in star.source_columns:
+            for later in entering.get(column, []):
+                if later != position:
+                    follows[later].add(position)
+    try:
+        order = list(graphlib.TopologicalSorter(follows).static_order())
+    except graphlib.CycleError:  # two stars each needing to be above the other: let them touch
+        order = list(range(len(bent)))
+    occupied: list[list[tuple[int, int]]] = []
+    for position in order:
+        star = bent[position]
+        low, high = star.span
+        track = max((bent[before].track + 1 for before in follows[position]), default=0)
+        while track < len(occupied) and any(
+            low <= other_high + 1 and other_low <= high + 1
+            for other_low, other_high in occupied[track]
+        ):
+            track += 1
+        occupied.extend([] for _ in range(track + 1 - len(occupied)))
+        occupied[track].append(star.span)
+        star.track = track
+
+
+# -- drawing -----------------------------------------------------------------------------
+def _draw(
+    items: list[_Item], rows: list[list[int]], channels: list[list[_Star]], width: int
+) -> list[str]:
+    lines: list[str] = []
+    for level, row in enumerate(rows):
+        box_lines = [[" "] * width for _ in range(3)]
+        for index in row:
+            _draw_item(items[index], box_lines)
+        lines.extend("".join(line).rstrip() for line in box_lines)
+        if level < len(channels):
+            lines.extend(_draw_channel(items, channels[level], width))
+    return lines
+
+
+def _draw_item(item: _Item, box_lines: list[list[str]]) -> None:
+    x, width = item.x, item.width
+    if item.task is None:
+        for line in box_lines:
+            line[x] = "│"
+        return
+    label = item.task.center(width - 2)
+    box_lines[0][x : x + width] = ["┌", *("─" * (width - 2)), "┐"]
+    box_lines[1][x : x + width] = ["│", *label, "│"]
+    box_lines[2][x : x + width] = ["└", *("─" * (width - 2)), "┘"]
+    for column in item.bottom:
+        box_lines[2][column] = "┬"
+
+
+def _draw_channel(items: list[_Item], channel: list[_Star], width: int) -> list[str]:
+    tracks = 1 + max((star.track for star in channel), default=-1)
+    cells: dict[tuple[int, int], dict[int, set[str]]] = {}
+
+    def mark(row: int, column: int, star: int, directions: str) -> None:
+        cells.setdefault((row, column), {}).setdefault(star, set()).update(directions)
+
+    arrows: dict[int, str] = {}
+    for number, star in enumerate(channel):
+        if star.track < 0:  # straight down, through every track
+            for row in range(tracks):
+                mark(row, star.source_columns[0], number, "ud")
+        else:
+            for column in star.source_columns:
+                for row in range(star.track):
+                    mark(row, column, number, "ud")
+                mark(star.track, column, number, "u")
+            for column in star.target_columns:
+                mark(star.track, column, number, "d")
+                for row in range(star.track + 1, tracks):
+                    mark(row, column, number, "ud")
+            low, high = star.span
+            for column in range(low, high + 1):
+                directions = ("l" if column > low else "") + ("r" if column < high else "")
+                mark(star.track, column, number, directions)
+        for target, column in zip(star.targets, star.target_columns, strict=True):
+            arrows[column] = ARROW if items[target].task is not None else "│"
+    grid = [[" "] * width for _ in range(tracks + 1)]
+    for (row, column), by_star in cells.items():
+        if len(by_star) == 1:
+            (directions,) = by_star.values()
+            grid[row][column] = _GLYPHS[frozenset(directions)]
+        elif all(_GLYPHS[frozenset(d)] in "│─" for d in by_star.values()):
+            grid[row][column] = "│"  # a crossing: the vertical passes over the horizontal
+        else:
+            merged = set().union(*by_star.values())
+            grid[row][column] = _GLYPHS[frozenset(merged)]
+    for column, arrow in arrows.items():
+        grid[tracks][column] = arrow
+    return ["".join(line).rstrip() for line in grid]
+
+
+# -- the fallback for flows too wide to draw -------------------------------------------------
+def _listing(plan: Plan, width: int, needed: int) -> str:
+    """Tasks by level with their dependencies: what a too-wide drawing would show."""
+    name_width = max(len(name) for name in plan.order)
+    lines = [
+        f"flow {plan.name!r} needs {needed} columns to draw and {width} are available; "
+        "its tasks by level:"
+    ]
+    for level, names in enumerate(plan.levels):
+        for position, name in enumerate(names):
+            prefix = f"level {level}" if position == 0 else ""
+            line = f"{prefix:<9}{name:<{name_width}}"
+            if plan.upstream[name]:
+                line += f"  <- {', '.join(plan.upstream[name])}"
+            run_if = plan.tasks[name].run_if
+            if run_if is not RunIf.ALL_SUCCESS:
+                line += f"  (run_if={run_if.value})"
+            lines.append(line.rstrip())
+    return "\n".join(lines)

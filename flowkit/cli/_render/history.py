@@ -1,0 +1,211 @@
+"""Run history as text: the tables and pages of ``flowkit runs``, ``show`` and ``logs``.
+
+Pure formatting of store records (``flowkit._store.base``); the command line
+reads the store and prints what these functions return. Times are shown in
+local time, durations as ``format_duration`` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from flowkit._state import ClusterReport, RunState
+from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord, compute_by_task
+from flowkit.cli._render.progress import format_duration
+
+#: Characters of a run id shown in lists; any unique prefix is accepted back.
+SHORT_ID = 12
+
+
+def format_time(seconds: float | None) -> str:
+    """``2026-11-23 04:05:06`` in local time, or ``-``."""
+    if seconds is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _duration(started_at: float | None, ended_at: float | None) -> str:
+    if started_at is None or ended_at is None:
+        return "-"
+    return format_duration(max(0.0, ended_at - started_at))
+
+
+def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
+    """Rows as aligned columns (``right``: columns aligned right); the last column is not padded."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[column]) if column in right else cell.ljust(widths[column])
+            for column, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def format_runs(runs: Sequence[RunRecord]) -> str:
+    """The ``flowkit runs`` table: id (short), flow, state, start, duration; newest first."""
+    if not runs:
+        return "no runs recorded yet"
+    rows = [("run", "flow", "state", "started", "duration", "repairs")]
+    for run in runs:
+        rows.append(
+            (
+                run.run_id[:SHORT_ID],
+                run.flow_name,
+                run.state.value,
+                format_time(run.started_at),
+                _duration(run.started_at, run.ended_at),
+                str(run.repair_count) if run.repair_count else "",
+            )
+        )
+    return "\n".join(_table(rows, right=(4,)))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def format_compute(seconds: float, attempts: int) -> str:
+    """``compute: 12.3s in 5 attempts``: the attempts' wall seconds, summed."""
+    return f"compute: {format_duration(seconds)} in {_count(attempts, 'attempt')}"
+
+
+def format_cluster(cluster: ClusterReport) -> str:
+    """``cluster: ephemeral, 2 workers, up 8.1s (start-up 1.2s)``.
+
+    An external cluster (``--address``) was up before the run and stays up after
+    it: it shows its address and how long the run held it, connecting included.
+    """
+    workers = _count(cluster.workers, "worker")
+    if cluster.ephemeral:
+        held = f"up {format_duration(cluster.lifetime_seconds)}"
+        setup = f"start-up {format_duration(cluster.startup_seconds)}"
+        return f"cluster: ephemeral, {workers}, {held} ({setup})"
+    held = f"used {format_duration(cluster.lifetime_seconds)}"
+    setup = f"connecting {format_duration(cluster.startup_seconds)}"
+    return f"cluster: {cluster.address}, {workers}, {held} ({setup})"
+
+
+def compact_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else ""
+
+
+def format_run(
+    run: RunRecord, tasks: Mapping[str, TaskRecord], attempts: Sequence[AttemptRecord]
+) -> str:
+    """The ``flowkit show`` page: the run's header, one row per task, the compute it took.
+
+    Compute seconds count every attempt of every pass (run and repairs) that has
+    ended: what the run has cost so far.
+    """
+    params = ", ".join(f"{key}={compact_json(value)}" for key, value in run.params.items())
+    header = [
+        f"run       {run.run_id}",
+        f"flow      {run.flow_name}",
+        f"state     {run.state.value}",
+        f"params    {params or 'none'}",
+        f"started   {format_time(run.started_at)}",
+        f"ended     {format_time(run.ended_at)}",
+        f"duration  {_duration(run.started_at, run.ended_at)}",
+        f"repairs   {run.repair_count}",
+        f"executor  {run.executor or '-'}",
+    ]
+    if run.state is RunState.RUNNING:
+        header.append(f"orchestrator  pid {run.pid} on {run.hostname}")
+    compute = compute_by_task(attempts)
+    rows = [("task", "state", "attempts", "duration", "compute", "error", "values")]
+    for name, task in tasks.items():
+        error = ""
+        if task.error is not None:
+            message = first_line(task.error.message)
+            error = f"{task.error.type_name}: {message}" if message else task.error.type_name
+        rows.append(
+            (
+                name,
+                task.state.value,
+                str(task.attempts),
+                _duration(task.started_at, task.ended_at),
+                format_duration(compute[name]) if name in compute else "-",
+                error,
+                compact_json(dict(task.values)) if task.values else "",
+            )
+        )
+    ended = sum(1 for attempt in attempts if attempt.duration is not None)
+    footer = [format_compute(sum(compute.values()), ended)]
+    if ended < len(attempts):  # running, or cut off when the orchestrator died
+        footer[0] += f" ({_count(len(attempts) - ended, 'attempt')} without an end not counted)"
+    if run.cluster is not None:
+        footer.append(format_cluster(run.cluster))
+    if len({attempt.repair for attempt in attempts}) > 1:
+        footer.append(f"attempts by pass: {_attempts_by_pass(attempts)}")
+    return "\n".join([*header, "", *_table(rows, right=(2, 3, 4)), "", *footer])
+
+
+def _attempts_by_pass(attempts: Sequence[AttemptRecord]) -> str:
+    counts: dict[int, int] = {}
+    for attempt in attempts:
+        counts[attempt.repair] = counts.get(attempt.repair, 0) + 1
+    return ", ".join(
+        f"{'run' if repair == 0 else f'repair {repair}'}: {count}"
+        for repair, count in sorted(counts.items())
+    )
+
+
+def latest_attempts(attempts: Sequence[AttemptRecord]) -> dict[str, AttemptRecord]:
+    """The latest attempt of each task (the last pass, the highest number), in task order."""
+    latest: dict[str, AttemptRecord] = {}
+    for attempt in attempts:
+        known = latest.get(attempt.task_key)
+        if known is None or (attempt.repair, attempt.attempt) > (known.repair, known.attempt):
+            latest[attempt.task_key] = attempt
+    return latest
+
+
+def log_file(attempt: AttemptRecord, home: Path) -> Path | None:
+    """Where ``attempt``'s output is: its recorded log path, else the local executor's place.
+
+    An attempt whose orchestrator was killed while it ran has no recorded log
+    path (it is recorded when the attempt ends), but the local executor wrote
+    its output to ``HOME/logs/RUN_ID[/repair-N]/TASK.ATTEMPT.log`` as it went.
+    """
+    if attempt.log_path:
+        return Path(attempt.log_path)
+    folder = home / "logs" / attempt.run_id
+    if attempt.repair:
+        folder = folder / f"repair-{attempt.repair}"
+    guess = folder / f"{attempt.task_key}.{attempt.attempt}.log"
+    return guess if guess.is_file() else None
+
+
+def attempt_heading(attempt: AttemptRecord) -> str:
+    which = f"attempt {attempt.attempt}"
+    if attempt.repair:
+        which += f" (repair {attempt.repair})"
+    return f"== {attempt.task_key}, {which}: {attempt.state.value} =="
+
+
+def read_log(attempt: AttemptRecord, home: Path) -> str:
+    """The attempt's captured output, or a line that says why there is none."""
+    path = log_file(attempt, home)
+    if path is None:
+        return "(no output captured)"
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        return f"(its log {path} cannot be read: {error.strerror or error})"
+    return text.rstrip("\n") if text.strip() else "(no output captured)"
+
+
+def home_folder() -> Path:
+    """The folder of the store and logs: ``$FLOWKIT_HOME``, else ``.flowkit`` here."""
+    return Path(os.environ.get("FLOWKIT_HOME") or ".flowkit").absolute()

@@ -1,0 +1,373 @@
+"""The local executor: every attempt in its own subprocess, forked from a pre-warmed server.
+
+The orchestrator side: it forks the fork server (``forkserver.serve``) at the
+start of a run and sends it one request per attempt, with the write ends of two
+pipes: one for the attempt's stdout and stderr, streamed line by line to
+``on_output`` and to a per-attempt log file, one for its pickled outcome. An
+attempt is over at EOF on both; a crashed one, when the server reports its
+exit status. A timeout or a cancel signals the attempt's process group with
+SIGTERM, waits ``grace_period`` seconds, then SIGKILLs it; the server kills
+whatever the attempt left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from flowkit._errors import ExecutorError
+from flowkit._state import ErrorInfo, TaskState
+from flowkit.executors import _processes as procs
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait
+from flowkit.executors._forkserver import FrameReader, dumps_arguments, frame, write_all
+
+if TYPE_CHECKING:
+    from flowkit._clock import Clock
+    from flowkit._planning.plan import Plan
+
+#: Called with (task_key, attempt, line) for every line an attempt prints.
+OutputSink = Callable[[str, int, str], None]
+
+_CHUNK = 65536
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
+@attrs.define
+class _Attempt:
+    task_key: str
+    attempt: int
+    output: int  # read end of the output pipe; -1 once at EOF
+    outcome: int  # read end of the outcome pipe; -1 once at EOF
+    log_path: Path
+    started_at: float
+    log: int = -1  # opened at the first byte of output
+    outcome_data: bytearray = attrs.field(factory=bytearray)
+    partial: bytes = b""
+    status: int | None = None
+    exited_at: float | None = None
+
+    @property
+    def at_eof(self) -> bool:
+        return self.output == -1 and self.outcome == -1
+
+
+class LocalExecutor(PumpedWait):
+    """Runs each attempt in an isolated subprocess; see the module docstring.
+
+    Args:
+        grace_period: seconds between SIGTERM and SIGKILL when an attempt is stopped.
+        log_dir: where per-attempt logs go, as ``RUN_ID/TASK.ATTEMPT.log`` (a repair's in
+            ``RUN_ID/repair-N/``);
+            ``$FLOWKIT_HOME/logs`` by default (``FLOWKIT_HOME`` defaults to ``.flowkit``).
+    """
+
+    name: ClassVar[str] = "local"
+    can_preempt: ClassVar[bool] = True
+
+    def __init__(
+        self, *, grace_period: float = 5.0, log_dir: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.grace_period = grace_period
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.on_output: OutputSink | None = None
+        self._server_pid: int | None = None
+        self._control: socket.socket | None = None
+        self._reader: FrameReader | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._attempts: dict[str, _Attempt] = {}
+        self._finished: list[AttemptOutcome] = []
+        self._run_log_dir: Path | None = None
+
+    @property
+    def capacity(self) -> None:
+        return None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(
+        self,
+        plan: Plan,
+        clock: Clock,
+        *,
+        run_id: str,
+        repair_count: int = 0,
+        on_output: OutputSink | None = None,
+    ) -> None:
+        from flowkit.executors import _forkserver as forkserver
+
+        self.on_output = on_output
+        base = self.log_dir if self.log_dir is not None else default_log_dir()
+        self._run_log_dir = base / (run_id or "unknown")
+        if repair_count:  # a repair's attempts count from 1 again: keep the first logs
+            self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"
+        self._run_log_dir.mkdir(parents=True, exist_ok=True)
+        parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered may print twice
+            with contextlib.suppress(Exception):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            parent_end.close()
+            try:
+                forkserver.serve(plan, run_id, server_end)
+            finally:
+                os._exit(0)
+        server_end.close()
+        self._server_pid = pid
+        self._control = parent_end
+        self._reader = FrameReader(parent_end)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(parent_end, selectors.EVENT_READ, None)
+
+    def submit(self, request: AttemptRequest) -> None:
+        if self._control is None or self._selector is None or self._run_log_dir is None:
+            msg = "the local executor was not started; call start() first"
+            raise ExecutorError(msg)
+        message = (
+            "start",
+            request.task_key,
+            request.attempt,
+            dict(request.params),
+            {key: dict(values) for key, values in request.upstream_values.items()},
+            request.repair_count,
+            request.run_started_at,
+        )
+        try:
+            payload = frame((*message, dumps_arguments(request.arguments)))
+        except Exception as error:  # the attempt fails; the run goes on per run_if
+            self._finished.append(unpicklable_arguments(request, error))
+            return
+        output_read, output_write = os.pipe()
+        outcome_read, outcome_write = os.pipe()
+        os.set_blocking(output_read, False)
+        os.set_blocking(outcome_read, False)
+        attempt = _Attempt(
+            task_key=request.task_key,
+            attempt=request.attempt,
+            output=output_read,
+            outcome=outcome_read,
+            log_path=self._run_log_dir / f"{request.task_key}.{request.attempt}.log",
+            started_at=time.time(),
+        )
+        self._attempts[request.task_key] = attempt
+        self._selector.register(output_read, selectors.EVENT_READ, (attempt, "output"))
+        self._selector.register(outcome_read, selectors.EVENT_READ, (attempt, "outcome"))
+        try:
+            socket.send_fds(self._control, [payload], [output_write, outcome_write])
+        except OSError as error:
+            msg = f"the local executor's fork server is gone ({error}); the run cannot go on"
+            raise ExecutorError(msg) from error
+        finally:
+            os.close(output_write)
+            os.close(outcome_write)
+
+    def kill(self, task_key: str) -> None:
+        """Stop an attempt: SIGTERM its process group, then SIGKILL after the grace period."""
+        attempt = self._attempts.get(task_key)
+        if attempt is None:
+            return
+        self._signal(attempt, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_period
+        while not self._over(attempt) and time.monotonic() < deadline:
+            self._pump(deadline - time.monotonic())
+        if not self._over(attempt):
+            self._signal(attempt, signal.SIGKILL)
+        while not self._over(attempt) and self._server_pid is not None:
+            self._pump(0.5)  # the server reports the exit once it has killed the orphans
+        # The scheduler records this attempt as killed; drop what it reported.
+        self._finished = [o for o in self._finished if o.task_key != task_key]
+        self._close_attempt(attempt)
+
+    def shutdown(self) -> None:
+        """Kill every attempt still running and stop the fork server; safe to call twice."""
+        if self._control is not None:
+            with contextlib.suppress(OSError):
+                self._control.sendall(frame(("exit",)))  # the server kills what is left
+        if self._server_pid is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._server_pid, 0)
+            self._server_pid = None
+        for attempt in list(self._attempts.values()):
+            self._close_attempt(attempt)
+        for resource in (self._control, self._selector):
+            if resource is not None:
+                with contextlib.suppress(OSError):
+                    resource.close()
+        self._control = self._selector = self._reader = None
+
+    # -- events --------------------------------------------------------------------------
+    def _pump(self, timeout: float | None) -> None:
+        """Handle whatever is ready within ``timeout``: output, outcomes and exits."""
+        assert self._selector is not None
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._read_control()
+                continue
+            attempt, kind = key.data
+            if kind == "output":
+                self._read_output(attempt)
+            else:
+                self._read_outcome(attempt)
+
+    def _read_control(self) -> None:
+        assert self._reader is not None
+        if not self._reader.fill():
+            self._server_pid = None
+            msg = "the local executor's fork server died; the run cannot go on"
+            raise ExecutorError(msg)
+        for kind, task_key, attempt_number, status in self._reader.messages():
+            attempt = self._attempts.get(task_key)
+            if kind != "exited" or attempt is None or attempt.attempt != attempt_number:
+                continue  # the exit of an attempt already over
+            attempt.status = status
+            attempt.exited_at = time.time()
+            self._maybe_finish(attempt)
+
+    def _read_output(self, attempt: _Attempt) -> None:
+        try:
+            data = os.read(attempt.output, _CHUNK)
+        except BlockingIOError:
+            return
+        if data:
+            if attempt.log == -1:
+                attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o644)
+            write_all(attempt.log, data)
+            self._emit(attempt, data)
+            return
+        self._emit(attempt, b"", final=True)
+        attempt.output = self._close_pipe(attempt.output)
+        self._maybe_finish(attempt)
+
+    def _read_outcome(self, attempt: _Attempt) -> None:
+        try:
+            data = os.read(attempt.outcome, _CHUNK * 4)
+        except BlockingIOError:
+            return
+        if data:
+            attempt.outcome_data += data
+            return
+        attempt.outcome = self._close_pipe(attempt.outcome)
+        self._maybe_finish(attempt)
+
+    def _emit(self, attempt: _Attempt, data: bytes, *, final: bool = False) -> None:
+        if self.on_output is None:
+            return
+        lines = (attempt.partial + data).split(b"\n")
+        if final:
+            attempt.partial = b""
+            if not lines[-1]:
+                lines.pop()
+        else:
+            attempt.partial = lines.pop()
+            if len(attempt.partial) > _CHUNK:  # a very long line is shown in pieces
+                lines.append(attempt.partial)
+                attempt.partial = b""
+        for line in lines:
+            self.on_output(attempt.task_key, attempt.attempt, line.decode(errors="replace"))
+
+    def _over(self, attempt: _Attempt) -> bool:
+        return attempt.status is not None or (attempt.at_eof and bool(attempt.outcome_data))
+
+    def _maybe_finish(self, attempt: _Attempt) -> None:
+        """Finish at both EOFs with an outcome; without one (a crash), at the exit status."""
+        if self._attempts.get(attempt.task_key) is not attempt or not attempt.at_eof:
+            return
+        if not attempt.outcome_data and attempt.status is None:
+            return
+        self._finished.append(self._outcome(attempt))
+        self._close_attempt(attempt)
+
+    def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
+        log_path = str(attempt.log_path) if attempt.log != -1 else None
+        exit_code, signal_number = procs.exit_of(attempt.status)
+        if attempt.outcome_data:
+            try:
+                outcome = pickle.loads(attempt.outcome_data)
+                # An attempt process that wrote its outcome exits 0 right after.
+                return attrs.evolve(
+                    outcome,
+                    log_path=log_path,
+                    exit_code=0 if attempt.status is None else exit_code,
+                    signal=signal_number,
+                )
+            except Exception as error:
+                crash = f"sent an outcome that could not be read ({type(error).__name__}: {error})"
+        else:
+            status = procs.describe_status(attempt.status or 0)
+            crash = f"{status} without reporting a result"
+        return AttemptOutcome(
+            task_key=attempt.task_key,
+            attempt=attempt.attempt,
+            state=TaskState.FAILED,
+            started_at=attempt.started_at,
+            ended_at=attempt.exited_at or time.time(),
+            error=ErrorInfo(
+                type_name="ProcessCrashed",
+                message=f"the process of task {attempt.task_key!r} attempt {attempt.attempt} "
+                f"{crash}",
+            ),
+            log_path=log_path,
+            exit_code=exit_code,
+            signal=signal_number,
+        )
+
+    def _signal(self, attempt: _Attempt, signal_number: int) -> None:
+        if self._control is not None:
+            message = ("signal", attempt.task_key, attempt.attempt, signal_number)
+            with contextlib.suppress(OSError):
+                self._control.sendall(frame(message))
+
+    def _close_pipe(self, fd: int) -> int:
+        if fd != -1:
+            if self._selector is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(fd)
+            os.close(fd)
+        return -1
+
+    def _close_attempt(self, attempt: _Attempt) -> None:
+        if self._attempts.get(attempt.task_key) is attempt:
+            del self._attempts[attempt.task_key]
+        attempt.output = self._close_pipe(attempt.output)
+        attempt.outcome = self._close_pipe(attempt.outcome)
+        if attempt.log != -1:
+            os.close(attempt.log)
+
+
+def unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
+    culprits = []
+    for name, value in {**request.params, **request.arguments}.items():
+        try:
+            dumps_arguments({name: value})
+        except Exception:
+            culprits.append(f"{name}={type(value).__name__}")
+    now = time.time()
+    message = (
+        f"task {request.task_key!r}: its arguments or parameters "
+        f"({', '.join(culprits) or 'all together'}) cannot be pickled to send them to its "
+        f"process ({type(error).__name__}: {error}). Pass plain data: have the upstream task "
+        "return it, or write the object to a file and pass its path"
+    )
+    return AttemptOutcome(
+        task_key=request.task_key,
+        attempt=request.attempt,
+        state=TaskState.FAILED,
+        started_at=now,
+        ended_at=now,
+        error=ErrorInfo(type_name="PicklingError", message=message),
+    )
+
+
+def default_log_dir() -> Path:
+    """``$FLOWKIT_HOME/logs``; FLOWKIT_HOME defaults to ``.flowkit`` in the working directory."""
+    return Path(os.environ.get("FLOWKIT_HOME") or ".flowkit") / "logs"
