@@ -1,8 +1,13 @@
-"""The task context of the running attempt: task_values and params (DESIGN.md §3).
+"""The task context of the running attempt: task_values, params and child runs (DESIGN.md §3).
 
 A context is plain data (``TaskContext``) installed in a contextvar for the
 duration of one attempt, in whatever process runs it; ``task_values`` and
 ``params`` read it. Outside a run there is no context, and both say so.
+
+For-each and run-flow tasks start child runs from inside an attempt. They sit
+in the definition layer, below the engine, so they reach it through the
+``ChildRuns`` protocol declared here: the engine provides its implementation
+when it is imported (``provide_child_runs``), and ``child_runs()`` returns it.
 """
 
 from __future__ import annotations
@@ -11,14 +16,62 @@ import contextlib
 import contextvars
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from flowkit._errors import TaskValueError
+from flowkit._errors import FlowkitError, TaskValueError
+
+if TYPE_CHECKING:
+    from flowkit._state import RunResult
 
 #: The most a task value may take, as UTF-8 JSON (Databricks' limit).
 MAX_VALUE_BYTES = 48 * 1024
+
+
+class ChildRuns(Protocol):
+    """How a task starts, repairs and finds child runs: the engine's side of it."""
+
+    def run(
+        self,
+        flow: Any,
+        *,
+        parent_run_id: str | None,
+        executor: str,
+        params: Mapping[str, Any] | None = None,
+        params_from_text: bool = False,
+    ) -> RunResult:
+        """Run ``flow`` (a ``Flow`` or ``FlowSpec``) to its end, recorded as a child run."""
+        ...
+
+    def repair(self, flow: Any, run_id: str, *, executor: str) -> RunResult:
+        """Repair the child run ``run_id`` of ``flow``: only what did not succeed runs."""
+        ...
+
+    def failed_child_run(self, flow_name: str, parent_run_id: str) -> str | None:
+        """The latest child run of ``flow_name`` in ``parent_run_id``, if it did not succeed."""
+        ...
+
+
+_child_runs: ChildRuns | None = None
+
+
+def provide_child_runs(provider: ChildRuns) -> None:
+    """Install the engine's ``ChildRuns``; the engine calls it when it is imported."""
+    global _child_runs
+    _child_runs = provider
+
+
+def child_runs() -> ChildRuns:
+    """The installed ``ChildRuns``.
+
+    Raises:
+        FlowkitError: no engine is loaded in this process (it is whenever flowkit is).
+    """
+    if _child_runs is None:
+        msg = "no flowkit engine is loaded in this process to start a child run; import flowkit"
+        raise FlowkitError(msg)
+    return _child_runs
 
 
 @attrs.define

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
+from flowkit._definition.kinds import compare, for_each, run_flow, shell
 from flowkit._definition.spec import (
     TASK_OPTIONS,
     Dependency,
@@ -21,9 +23,10 @@ from flowkit._definition.spec import (
     validate_params,
 )
 from flowkit._errors import DefinitionError
+from flowkit._planning.plan import Plan, build_plan
+from flowkit._planning.simulate import simulate
 
 if TYPE_CHECKING:
-    from flowkit._planning.plan import Plan
     from flowkit._state import RunResult
 
 _active_flows: contextvars.ContextVar[tuple[Flow, ...]] = contextvars.ContextVar(
@@ -205,8 +208,6 @@ class Flow:
         Raises:
             DefinitionError: listing every problem found.
         """
-        from flowkit._planning.plan import build_plan
-
         return build_plan(self.spec())
 
     def run(
@@ -217,67 +218,138 @@ class Flow:
         max_parallel: int | None = None,
         **options: Any,
     ) -> RunResult:
-        """Run the flow to its end and return the result; see ``flowkit._engine.runtime.run``."""
-        from flowkit._engine.runtime import run  # runtime sits above dsl (DESIGN.md §4)
+        """Run the flow to its end and return the result (the engine's ``run``).
 
-        return run(self, params=params, executor=executor, max_parallel=max_parallel, **options)
+        Raises:
+            DefinitionError: the flow, its parameters or the executor are invalid.
+            KeyboardInterrupt: Ctrl-C, once the run was cancelled and recorded.
+        """
+        # The one import of the engine from below it (DESIGN.md §4): a facade that
+        # starts the engine, as Dagster's execute_in_process does.
+        from flowkit import _engine
 
-    def shell(self, name: str, command: str, **options: Any) -> Task:
+        return _engine.run(
+            self, params=params, executor=executor, max_parallel=max_parallel, **options
+        )
+
+    def repair(self, run_id: str, **options: Any) -> RunResult:
+        """Re-run what failed or never ran in the stored run ``run_id`` (the engine's repair)."""
+        from flowkit import _engine
+
+        return _engine.repair(self, run_id, **options)
+
+    def shell(
+        self,
+        name: str,
+        command: str,
+        *,
+        depends_on: Iterable[Any] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Task:
         """Register a shell task: ``command`` runs through ``/bin/sh`` as the task.
 
         ``{{job.parameters.NAME}}``, ``{{tasks.NAME.values.KEY}}`` and the other
         references in ``command``, ``env`` and ``cwd`` are filled in when the attempt
-        starts; see ``shell_task`` in ``_definition/kinds/shell.py`` for ``depends_on``,
-        ``env``, ``cwd`` and the task options.
+        starts (in ``command`` each as one quoted shell word); ``env`` adds variables
+        to the attempt's environment, ``cwd`` sets its directory; ``options`` are those
+        of ``@flow.task``.
         """
-        from flowkit._definition.kinds.shell import shell_task
+        function = shell.shell_command(
+            self.name, name, command, env=env, cwd=cwd, task_options=options
+        )
+        return self.task(name=name, depends_on=depends_on, **options)(function)
 
-        return shell_task(self, name, command, **options)
-
-    def compare(self, name: str, left: Any, op: str, right: Any, **options: Any) -> Task:
+    def compare(
+        self,
+        name: str,
+        left: Any,
+        op: str,
+        right: Any,
+        *,
+        depends_on: Iterable[Any] = (),
+        **options: Any,
+    ) -> Task:
         """Register a declarative condition task: ``left op right`` (Databricks If/else).
 
         ``==`` and ``!=`` compare as text, ``>``, ``>=``, ``<``, ``<=`` as numbers;
-        either side may be a ``{{...}}`` reference. See ``flowkit._definition.kinds.compare``.
+        either side may be a ``{{...}}`` reference. Dependents follow ``.if_true`` or
+        ``.if_false``; ``options`` are those of ``@flow.task``.
         """
-        from flowkit._definition.kinds.compare import condition_task
+        function = compare.comparison(self.name, name, left, op, right)
+        return self.condition(name=name, depends_on=depends_on, **options)(function)
 
-        return condition_task(self, name, left, op, right, **options)
-
-    def run_flow(self, name: str, child: Flow, **options: Any) -> Task:
+    def run_flow(
+        self,
+        name: str,
+        child: Flow,
+        *,
+        params: Mapping[str, Any] | None = None,
+        depends_on: Iterable[Any] = (),
+        executor: Any = "local",
+        **options: Any,
+    ) -> Task:
         """Register a task that runs ``child`` as a child run (Databricks Run Job).
 
-        See ``run_flow_task`` (``_definition/kinds/run_flow.py``) for ``params``, ``executor``
-        and the options.
+        ``params`` override the child's parameters (string values may hold
+        references); ``executor`` is where the child's tasks run (``"local"`` or
+        ``"inline"``); ``options`` are those of ``@flow.task``. The task returns
+        ``{"flow", "run_id", "state"}`` and sets the values ``run_id`` and ``state``.
         """
-        from flowkit._definition.kinds.run_flow import run_flow_task
+        function = run_flow.run_flow(self, name, child, params=params, executor=executor)
+        return self.task(name=name, depends_on=depends_on, **options)(function)
 
-        return run_flow_task(self, name, child, **options)
-
-    def for_each(self, *, over: Any, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+    def for_each(
+        self,
+        *,
+        over: Any,
+        name: str | None = None,
+        concurrency: int = 4,
+        depends_on: Iterable[Any] = (),
+        executor: str = "local",
+        max_inputs: int = for_each.DEFAULT_MAX_INPUTS,
+        **options: Any,
+    ) -> Callable[[Callable[..., Any]], Task]:
         """Register a for-each task: ``@flow.for_each(over=[...], concurrency=4)``.
 
-        The function runs once per input, which it receives as ``item``; see
-        ``flowkit._definition.kinds.for_each.for_each_task`` for ``over`` and the options.
+        The function runs once per input, which it receives as ``item``. ``over`` is
+        a list, an upstream task (its return value), or a reference to a list;
+        ``retries``, ``retry_delay``, ``retry_backoff``, ``retry_on_timeout`` and
+        ``timeout`` apply to each iteration, the other options to the task.
         """
-        from flowkit._definition.kinds.for_each import for_each_task
 
-        return lambda body: for_each_task(self, body, over=over, **options)
+        def register(body: Callable[..., Any]) -> Task:
+            dependencies = list(depends_on)
+            source_task = None
+            if isinstance(over, Task):
+                source_task = over.name
+                if over not in dependencies and over.name not in dependencies:
+                    dependencies.append(over)
+            task_options = dict(options)
+            function = for_each.for_each(
+                self.name,
+                body,
+                over=over,
+                source_task=source_task,
+                name=name,
+                concurrency=concurrency,
+                executor=executor,
+                max_inputs=max_inputs,
+                task_options=task_options,  # keeps the options of the task itself
+            )
+            return self.task(name=function.task_key, depends_on=dependencies, **task_options)(
+                function
+            )
+
+        return register
 
     def simulate(self, **options: Any) -> dict[str, Any]:
         """Every task's final state for given failures, without running anything.
 
-        See ``flowkit.testing.simulate``: ``fail=``, ``timed_out=``, ``condition_outcomes=``.
+        ``fail=``, ``timed_out=``, ``condition_outcomes=``: see ``flowkit.testing.simulate``.
         """
-        from flowkit.testing import simulate
-
-        return simulate(self, **options)
-
-    def repair(self, run_id: str, **options: Any) -> RunResult:
-        """Re-run what failed or never ran in the stored run ``run_id`` (``_engine/repair.py``)."""
-        from flowkit._engine.repair import repair  # repair sits above dsl (DESIGN.md §4)
-
-        return repair(self, run_id, **options)
+        return simulate(self.plan(), **options)
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowkit import DefinitionError, Flow, RunIf, RunState, TaskState, task_values
-from flowkit._definition.kinds.compare import OPERATORS, Comparison, condition_task
+from flowkit._definition.kinds.compare import OPERATORS, Comparison
 from flowkit._errors import FlowkitError
 from flowkit.testing import task_context
 
@@ -68,7 +68,7 @@ def test_a_number_equals_its_text_and_a_bool_its_rendering():
 
 def test_the_comparison_is_printed():
     flow = Flow("printed")
-    condition_task(flow, "check", 3, ">", 2)
+    flow.compare("check", 3, ">", 2)
     result = flow.run(executor="local")
     log = Path(result.tasks["check"].log_path).read_text()
     assert "'3' > '2': True" in log
@@ -85,7 +85,7 @@ def _branching(left, op, right, **flow_options) -> Flow:
         task_values.set(key="row_count", value=12)
         task_values.set(key="label", value="gold")
 
-    check = condition_task(flow, "check", left, op, right, depends_on=[ingest])
+    check = flow.compare("check", left, op, right, depends_on=[ingest])
 
     @flow.task(depends_on=[check.if_true])
     def on_true():
@@ -165,9 +165,7 @@ def test_a_reference_that_is_not_a_number_under_an_order_operator_fails_the_task
 
 def test_called_in_a_task_context_it_reads_its_values_and_params():
     flow = Flow("unit", params={"minimum": 1})
-    check = condition_task(
-        flow, "check", "{{tasks.ingest.values.n}}", ">", "{{job.parameters.minimum}}"
-    )
+    check = flow.compare("check", "{{tasks.ingest.values.n}}", ">", "{{job.parameters.minimum}}")
 
     with task_context(values={"ingest": {"n": 5}}, params={"minimum": 3}):
         assert check() is True
@@ -197,7 +195,7 @@ def test_an_unknown_operator_lists_the_valid_ones(op):
     flow = Flow("bad_op")
 
     with pytest.raises(DefinitionError) as raised:
-        condition_task(flow, "check", 1, op, 2)
+        flow.compare("check", 1, op, 2)
 
     message = str(raised.value)
     assert "flow 'bad_op', task 'check'" in message
@@ -211,7 +209,7 @@ def test_a_non_scalar_operand_is_refused(value):
     flow = Flow("bad_value")
 
     with pytest.raises(DefinitionError) as raised:
-        condition_task(flow, "check", value, "==", 2)
+        flow.compare("check", value, "==", 2)
 
     message = str(raised.value)
     assert "flow 'bad_value', task 'check'" in message
@@ -225,7 +223,7 @@ def test_every_problem_is_reported_at_once():
     flow = Flow("bad_all")
 
     with pytest.raises(DefinitionError) as raised:
-        condition_task(flow, "check", [1], "~", {"b": 2})
+        flow.compare("check", [1], "~", {"b": 2})
 
     assert len(raised.value.problems) == 3
 
@@ -235,18 +233,18 @@ def test_a_literal_that_is_not_a_number_under_an_order_operator_is_refused(left,
     flow = Flow("bad_literal")
 
     with pytest.raises(DefinitionError, match=r"compares numbers.*Use == or !="):
-        condition_task(flow, "check", left, ">", right)
+        flow.compare("check", left, ">", right)
 
 
 def test_a_non_finite_float_is_refused():
     with pytest.raises(DefinitionError, match="finite"):
-        condition_task(Flow("nan"), "check", float("nan"), "==", 1)
+        Flow("nan").compare("check", float("nan"), "==", 1)
 
 
 def test_task_options_pass_through():
     flow = Flow("options")
 
-    check = condition_task(flow, "check", 1, "==", 1, retries=2, run_if="all_done")
+    check = flow.compare("check", 1, "==", 1, retries=2, run_if="all_done")
 
     assert check.spec.condition is True
     assert check.spec.retries == 2

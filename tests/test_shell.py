@@ -16,8 +16,6 @@ from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
 from flowkit._definition.kinds.shell import (
     ShellCommand,
     ShellCommandFailed,
-    shell_problems,
-    shell_task,
 )
 from flowkit._errors import FlowkitError
 from flowkit._planning.plan import build_plan
@@ -31,7 +29,7 @@ def executor(request: pytest.FixtureRequest) -> str:
 
 def test_output_lands_in_the_attempt_log():
     flow = Flow("shell_log")
-    shell_task(flow, "greet", "echo hello from the shell; echo to stderr >&2")
+    flow.shell("greet", "echo hello from the shell; echo to stderr >&2")
 
     result = flow.run(executor="local")
 
@@ -44,8 +42,7 @@ def test_output_lands_in_the_attempt_log():
 def test_env_and_cwd_reach_the_command(executor, tmp_path):
     flow = Flow("shell_env")
     out = tmp_path / "out.txt"
-    shell_task(
-        flow,
+    flow.shell(
         "where",
         f'printf "%s %s" "$GREETING" "$(pwd)" > {out}',
         env={"GREETING": "bonjour"},
@@ -62,9 +59,7 @@ def test_the_environment_of_the_attempt_is_kept(monkeypatch, tmp_path):
     monkeypatch.setenv("FLOWKIT_TEST_INHERITED", "inherited")
     flow = Flow("shell_inherit")
     out = tmp_path / "out.txt"
-    shell_task(
-        flow, "inherit", f'echo "$FLOWKIT_TEST_INHERITED $EXTRA" > {out}', env={"EXTRA": "x"}
-    )
+    flow.shell("inherit", f'echo "$FLOWKIT_TEST_INHERITED $EXTRA" > {out}', env={"EXTRA": "x"})
 
     flow.run(executor="local")
 
@@ -74,7 +69,7 @@ def test_the_environment_of_the_attempt_is_kept(monkeypatch, tmp_path):
 def test_a_non_zero_exit_fails_with_the_exit_code_and_is_retried(executor, tmp_path):
     flow = Flow("shell_fail")
     tries = tmp_path / "tries"
-    shell_task(flow, "flaky", f"echo try >> {tries}; exit 3", retries=2)
+    flow.shell("flaky", f"echo try >> {tries}; exit 3", retries=2)
 
     result = flow.run(executor=executor)
 
@@ -91,7 +86,7 @@ def test_a_non_zero_exit_fails_with_the_exit_code_and_is_retried(executor, tmp_p
 def test_a_command_that_succeeds_on_a_retry_succeeds(tmp_path):
     flow = Flow("shell_retry")
     marker = tmp_path / "second"
-    shell_task(flow, "second_time", f"test -e {marker} || {{ touch {marker}; exit 1; }}", retries=1)
+    flow.shell("second_time", f"test -e {marker} || {{ touch {marker}; exit 1; }}", retries=1)
 
     result = flow.run(executor="local")
 
@@ -114,8 +109,7 @@ def test_references_to_a_parameter_and_an_upstream_value_are_filled_in(executor,
     def ingest():
         task_values.set("row_count", 14520)
 
-    shell_task(
-        flow,
+    flow.shell(
         "dbt_run",
         f"echo run {{{{job.parameters.model}}}} {{{{ tasks.ingest.values.row_count }}}} "
         f'"$TARGET" {{{{job.name}}}} > {out}',
@@ -131,7 +125,7 @@ def test_references_to_a_parameter_and_an_upstream_value_are_filled_in(executor,
 
 def test_a_cwd_may_hold_references(tmp_path):
     flow = Flow("shell_cwd", params={"where": str(tmp_path)})
-    shell_task(flow, "here", "pwd > out.txt", cwd="{{job.parameters.where}}")
+    flow.shell("here", "pwd > out.txt", cwd="{{job.parameters.where}}")
 
     flow.run(executor="local")
 
@@ -145,7 +139,7 @@ def test_a_missing_upstream_value_fails_the_attempt_clearly():
     def ingest():
         task_values.set("other", 1)
 
-    shell_task(flow, "uses", "echo {{tasks.ingest.values.row_count}}", depends_on=[ingest])
+    flow.shell("uses", "echo {{tasks.ingest.values.row_count}}", depends_on=[ingest])
 
     result = flow.run(executor="local")
 
@@ -160,7 +154,7 @@ def test_a_timeout_kills_the_command_and_everything_it_started():
     flow = Flow("shell_timeout")
     sleeper = f"{sys.executable} -c 'import time; time.sleep(300)' {marker}"
     # The shell starts a background grandchild and then waits on a foreground one.
-    shell_task(flow, "hangs", f"{sleeper} & {sleeper}; wait", timeout=1)
+    flow.shell("hangs", f"{sleeper} & {sleeper}; wait", timeout=1)
 
     started = time.monotonic()
     result = flow.run(executor="local")
@@ -180,7 +174,7 @@ def test_the_command_must_be_a_non_empty_string(command):
     flow = Flow("shell_bad")
 
     with pytest.raises(DefinitionError) as caught:
-        shell_task(flow, "bad", command)
+        flow.shell("bad", command)
 
     message = str(caught.value)
     assert "flow 'shell_bad', task 'bad'" in message
@@ -203,13 +197,13 @@ def test_invalid_options_name_flow_task_and_option(options, option):
     flow = Flow("shell_bad")
 
     with pytest.raises(DefinitionError, match=rf"flow 'shell_bad', task 'bad': option {option}="):
-        shell_task(flow, "bad", "echo hi", **options)
+        flow.shell("bad", "echo hi", **options)
 
 
 def test_a_shell_task_is_a_task_that_carries_its_references():
     flow = Flow("shell_spec")
 
-    task = shell_task(flow, "step", "echo {{job.run_id}}", env={"A": "{{job.name}}"}, cwd="/tmp")
+    task = flow.shell("step", "echo {{job.run_id}}", env={"A": "{{job.name}}"}, cwd="/tmp")
 
     assert flow.tasks["step"] is task
     assert isinstance(task.fn, ShellCommand)
@@ -218,7 +212,7 @@ def test_a_shell_task_is_a_task_that_carries_its_references():
     assert build_plan(flow.spec()).order == ("step",)
 
 
-def test_shell_problems_reports_every_bad_reference_in_command_env_and_cwd():
+def test_the_plan_reports_every_bad_reference_in_command_env_and_cwd():
     flow = Flow("shell_plan", params={"date": "2026-11-23"})
 
     @flow.task
@@ -227,8 +221,7 @@ def test_shell_problems_reports_every_bad_reference_in_command_env_and_cwd():
     @flow.task
     def elsewhere(): ...
 
-    task = shell_task(
-        flow,
+    task = flow.shell(
         "step",
         "echo {{job.parameters.date}} {{job.parameters.day}} {{tasks.elsewhere.values.k}}",
         depends_on=[ingest],
@@ -236,8 +229,11 @@ def test_shell_problems_reports_every_bad_reference_in_command_env_and_cwd():
         cwd="{{jobs.run_id}}",
     )
 
-    problems = shell_problems(flow.params, task.spec, {"ingest"})
+    with pytest.raises(DefinitionError) as raised:
+        flow.plan()
+    problems = raised.value.problems
 
+    assert task.name == "step"
     assert len(problems) == 4  # the undeclared 'day' twice in the text, reported once
     assert all(problem.startswith("flow 'shell_plan', task 'step': ") for problem in problems)
     assert "undeclared parameter 'day'" in problems[0]
@@ -246,17 +242,20 @@ def test_shell_problems_reports_every_bad_reference_in_command_env_and_cwd():
     assert "unknown namespace 'jobs'" in problems[3]
 
 
-def test_shell_problems_is_empty_for_good_references():
+def test_the_plan_accepts_good_references_in_a_shell_task():
     flow = Flow("shell_plan", params={"date": "2026-11-23"})
 
     @flow.task
     def ingest(): ...
 
-    task = shell_task(
-        flow, "step", "echo {{job.parameters.date}} {{tasks.ingest.values.k}}", depends_on=[ingest]
+    task = flow.shell(
+        "step", "echo {{job.parameters.date}} {{tasks.ingest.values.k}}", depends_on=[ingest]
     )
 
-    assert shell_problems(flow.params, task.spec, {"ingest"}) == []
+    assert flow.plan().order == ("ingest", "step")
+    assert task.fn.__flowkit_references__ == [
+        "echo {{job.parameters.date}} {{tasks.ingest.values.k}}"
+    ]
 
 
 # -- calling the task in a test ------------------------------------------------------
@@ -264,7 +263,7 @@ def test_shell_problems_is_empty_for_good_references():
 
 def test_calling_a_shell_task_in_a_task_context_resolves_against_it(tmp_path, capfd):
     flow = Flow("shell_unit")
-    task = shell_task(flow, "echo", "echo {{tasks.ingest.values.n}} {{job.parameters.day}}")
+    task = flow.shell("echo", "echo {{tasks.ingest.values.n}} {{job.parameters.day}}")
 
     with task_context(values={"ingest": {"n": 5}}, params={"day": "monday"}):
         assert task() is None
@@ -274,7 +273,7 @@ def test_calling_a_shell_task_in_a_task_context_resolves_against_it(tmp_path, ca
 
 def test_calling_a_shell_task_with_references_outside_a_run_says_what_to_do():
     flow = Flow("shell_unit")
-    task = shell_task(flow, "echo", "echo {{job.run_id}}")
+    task = flow.shell("echo", "echo {{job.run_id}}")
 
     with pytest.raises(FlowkitError, match=r"outside a run.*task_context"):
         task()
@@ -282,7 +281,7 @@ def test_calling_a_shell_task_with_references_outside_a_run_says_what_to_do():
 
 def test_calling_a_shell_task_without_references_outside_a_run_runs_it(capfd):
     flow = Flow("shell_unit")
-    task = shell_task(flow, "echo", "echo plain")
+    task = flow.shell("echo", "echo plain")
 
     task()
 

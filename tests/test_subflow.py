@@ -12,8 +12,7 @@ from daskcluster import cluster_pids
 from proctools import processes_with, wait_until_gone
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, params, task_values
-from flowkit._definition.kinds.run_flow import RunFlow, run_flow_task
-from flowkit._definition.kinds.shell import shell_task
+from flowkit._definition.kinds.run_flow import RunFlow
 from flowkit._errors import FlowkitError
 from flowkit._store import open_store
 from flowkit.cli import main
@@ -45,8 +44,7 @@ def _parent(child: Flow, child_executor: str = "local") -> Flow:
     def prepare():
         task_values.set(key="mode", value="full")
 
-    run_child = run_flow_task(
-        parent,
+    run_child = parent.run_flow(
         "run_child",
         child,
         params={"day": "{{job.parameters.day}}", "fail": "{{job.parameters.fail}}"},
@@ -133,7 +131,7 @@ def test_a_child_run_with_handled_failures_makes_the_task_succeed(executor):
         pass
 
     parent = Flow("handles")
-    run_flow_task(parent, "run_child", child)
+    parent.run_flow("run_child", child)
 
     result = parent.run(executor=executor)
 
@@ -143,9 +141,7 @@ def test_a_child_run_with_handled_failures_makes_the_task_succeed(executor):
 
 def test_a_failed_run_flow_task_is_retried_with_a_new_child_run():
     retried = Flow("retried", params={"fail": "yes"})
-    run_flow_task(
-        retried, "run_child", _child(), params={"fail": "{{job.parameters.fail}}"}, retries=1
-    )
+    retried.run_flow("run_child", _child(), params={"fail": "{{job.parameters.fail}}"}, retries=1)
 
     result = retried.run(executor="local")
 
@@ -186,9 +182,9 @@ def test_local_in_local_leaves_no_process(executor):
     marker = f"flowkit-subflow-{uuid.uuid4().hex}"
     child = Flow("sleeper")
     # Left running in the background: the child's attempt must not leave it behind.
-    shell_task(child, "sleepy", f"{_sleeper(marker, 30)} & echo started")
+    child.shell("sleepy", f"{_sleeper(marker, 30)} & echo started")
     parent = Flow("waits")
-    run_flow_task(parent, "run_child", child, executor="local")
+    parent.run_flow("run_child", child, executor="local")
 
     result = parent.run(executor=executor)
 
@@ -200,9 +196,9 @@ def test_local_in_local_leaves_no_process(executor):
 def test_a_timed_out_run_flow_task_kills_the_child_run_and_its_tasks():
     marker = f"flowkit-subflow-{uuid.uuid4().hex}"
     child = Flow("hangs")
-    shell_task(child, "hang", _sleeper(marker, 60))
+    child.shell("hang", _sleeper(marker, 60))
     parent = Flow("times_out")
-    run_flow_task(parent, "run_child", child, executor="local", timeout=2)
+    parent.run_flow("run_child", child, executor="local", timeout=2)
 
     result = parent.run(executor="local")
 
@@ -222,8 +218,7 @@ def test_param_references_may_read_upstream_task_values(executor):
     def pick_day():
         task_values.set(key="day", value="2027-01-02")
 
-    run_flow_task(
-        parent,
+    parent.run_flow(
         "run_child",
         _child(),
         params={"day": "{{tasks.pick_day.values.day}}"},
@@ -238,8 +233,7 @@ def test_param_references_may_read_upstream_task_values(executor):
 
 def test_param_references_are_checked_at_plan_time():
     parent = Flow("checked")
-    run_flow_task(
-        parent,
+    parent.run_flow(
         "run_child",
         _child(),
         params={"day": "{{job.parameters.nope}}", "fail": "{{tasks.ghost.values.x}}"},
@@ -263,7 +257,7 @@ def test_non_string_params_pass_as_they_are():
         seen.append(params["count"])
 
     parent = Flow("typed_parent")
-    run_flow_task(parent, "run_child", child, params={"count": 7}, executor="inline")
+    parent.run_flow("run_child", child, params={"count": 7}, executor="inline")
 
     parent.run(executor="inline")
 
@@ -279,8 +273,7 @@ def test_text_params_convert_to_the_type_of_the_childs_default():
         seen.append((params["count"], params["ratio"], params["dry_run"]))
 
     parent = Flow("converts", params={"n": "7"})
-    run_flow_task(
-        parent,
+    parent.run_flow(
         "run_child",
         child,
         params={"count": "{{job.parameters.n}}", "ratio": "0.25", "dry_run": "true"},
@@ -294,8 +287,8 @@ def test_text_params_convert_to_the_type_of_the_childs_default():
 
 def test_called_in_a_task_context_it_runs_the_child():
     parent = Flow("unit", params={"day": "x"})
-    run_child = run_flow_task(
-        parent, "run_child", _child(), params={"day": "{{job.parameters.day}}"}, executor="inline"
+    run_child = parent.run_flow(
+        "run_child", _child(), params={"day": "{{job.parameters.day}}"}, executor="inline"
     )
 
     with task_context(params={"day": "2030-05-05"}, run_id="outer") as context:
@@ -324,7 +317,7 @@ def test_a_flow_cannot_run_itself():
     flow = Flow("selfish")
 
     with pytest.raises(DefinitionError) as raised:
-        run_flow_task(flow, "again", flow)
+        flow.run_flow("again", flow)
 
     message = str(raised.value)
     assert "flow 'selfish', task 'again'" in message
@@ -336,18 +329,18 @@ def test_a_flow_cannot_run_a_flow_that_runs_it():
     outer = Flow("outer")
     middle = Flow("middle")
     inner = Flow("inner")
-    run_flow_task(middle, "run_inner", inner)
-    run_flow_task(inner, "run_outer", outer)
+    middle.run_flow("run_inner", inner)
+    inner.run_flow("run_outer", outer)
 
     with pytest.raises(DefinitionError, match=r"outer -> middle -> inner -> outer"):
-        run_flow_task(outer, "run_middle", middle)
+        outer.run_flow("run_middle", middle)
 
 
 def test_every_problem_is_reported_at_once():
     flow = Flow("bad")
 
     with pytest.raises(DefinitionError) as raised:
-        run_flow_task(flow, "run_child", _child(), params={"day": "x", "nope": 1}, executor="dask")
+        flow.run_flow("run_child", _child(), params={"day": "x", "nope": 1}, executor="dask")
 
     problems = raised.value.problems
     assert len(problems) == 2
@@ -360,19 +353,19 @@ def test_every_problem_is_reported_at_once():
 @pytest.mark.parametrize("child", ["child", None, _child])
 def test_the_child_must_be_a_flow(child):
     with pytest.raises(DefinitionError, match=r"option child=.*allowed: a Flow"):
-        run_flow_task(Flow("bad_child"), "run_child", child)
+        Flow("bad_child").run_flow("run_child", child)
 
 
 @pytest.mark.parametrize("given", [["day"], "day=1", {1: "x"}])
 def test_params_must_be_a_mapping_of_names(given):
     with pytest.raises(DefinitionError, match=r"option params=.*allowed: a mapping"):
-        run_flow_task(Flow("bad_params"), "run_child", _child(), params=given)
+        Flow("bad_params").run_flow("run_child", _child(), params=given)
 
 
 def test_task_options_pass_through():
     flow = Flow("options")
 
-    task = run_flow_task(flow, "run_child", _child(), retries=2, timeout=60)
+    task = flow.run_flow("run_child", _child(), retries=2, timeout=60)
 
     assert task.spec.retries == 2
     assert task.spec.timeout == 60

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from flowkit._engine.listeners import EchoOutput, RunListener
 from flowkit._engine.runtime import run
 from flowkit._errors import DefinitionError
-from flowkit._planning.plan import Plan
+from flowkit._planning.plan import Plan, plan_of
 from flowkit._state import KeptTask, RunResult, RunState, TaskRun, TaskState
+from flowkit._store import StoreRecorder, open_store
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
@@ -92,8 +93,6 @@ def repair(
         StoreError: the run id is unknown or ambiguous, or its orchestrator is alive.
         DefinitionError: the run belongs to another flow, or a named task is unknown.
     """
-    from flowkit._store import StoreRecorder, open_store
-
     store = store if store is not None else open_store(create=False)
     run_id = store.resolve_run_id(run_id)
     record = store.get_run(run_id)
@@ -105,7 +104,7 @@ def repair(
         )
         raise DefinitionError(msg)
     _refuse_live_orchestrator(store, run_id)
-    plan = flow.plan()
+    plan = plan_of(flow)
     stored = store.get_tasks(run_id)
     states = {name: task.state for name, task in stored.items()}
     selected = select_tasks(plan, states, tasks=tasks, rerun_dependents=rerun_dependents)

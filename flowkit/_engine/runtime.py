@@ -24,7 +24,7 @@ from flowkit._definition.spec import FlowSpec
 from flowkit._engine.listeners import EchoOutput, RunListener
 from flowkit._errors import DefinitionError, ExecutorError, RunError
 from flowkit._planning import rules
-from flowkit._planning.plan import Plan, build_plan, resolve_params, task_arguments
+from flowkit._planning.plan import Plan, plan_of, resolve_params, task_arguments
 from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
 from flowkit.executors import AttemptOutcome, AttemptRequest, Executor, resolve
 
@@ -567,10 +567,7 @@ def run(
         DefinitionError: the flow, its parameters or the executor are invalid;
             nothing has run.
     """
-    if isinstance(flow, Plan):
-        plan = flow
-    else:
-        plan = build_plan(flow if isinstance(flow, FlowSpec) else flow.spec())
+    plan = plan_of(flow)
     resolved_params = resolve_params(plan.flow, params, from_text=params_from_text)
     if max_parallel is None:
         max_parallel = plan.flow.max_parallel

@@ -12,6 +12,7 @@ import difflib
 import graphlib
 import inspect
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import attrs
 
@@ -133,6 +134,17 @@ def _cycle_path(component: list[str], upstream: Mapping[str, tuple[str, ...]]) -
             return cycle
         seen[node] = len(path)
         path.append(node)
+
+
+def plan_of(flow: Any) -> Plan:
+    """The plan of a ``Flow`` (anything with ``spec()``), a ``FlowSpec``, or a ``Plan`` itself.
+
+    Raises:
+        DefinitionError: listing every problem found.
+    """
+    if isinstance(flow, Plan):
+        return flow
+    return build_plan(flow if isinstance(flow, FlowSpec) else flow.spec())
 
 
 def build_plan(flow: FlowSpec) -> Plan:

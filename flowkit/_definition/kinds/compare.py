@@ -1,8 +1,8 @@
 """Declarative condition tasks (Databricks If/else): compare two values or references.
 
-``condition_task(flow, "has_rows", "{{tasks.ingest.values.row_count}}", ">", 0)``
+``flow.compare("has_rows", "{{tasks.ingest.values.row_count}}", ">", 0)``
 registers a condition task whose function is a ``Comparison``: when the attempt
-runs it fills in the references in both operands (``flowkit._definition.refs``) and compares
+runs it fills in the references in both operands (``refs``) and compares
 them. As in Databricks, ``==`` and ``!=`` compare the operands as text
 (``12.0 == 12`` is false), and ``>``, ``>=``, ``<``, ``<=`` compare them as
 numbers (``12.0 >= 12`` is true); an operand that is not a number under an order
@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from flowkit._definition import refs
 from flowkit._errors import DefinitionError, FlowkitError
-
-if TYPE_CHECKING:
-    from flowkit._flow import Flow, Task
 
 #: Each operator and how it compares: as text (equality) or as numbers (order).
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -158,36 +155,27 @@ def _number(value: object) -> float | None:
     return number if not math.isnan(number) else None
 
 
-def condition_task(
-    flow: Flow,
+def comparison(
+    flow_name: str,
     name: str,
     left: str | int | float | bool,
     op: str,
     right: str | int | float | bool,
-    *,
-    depends_on: Iterable[Any] = (),
-    **task_options: Any,
-) -> Task:
-    """Register a condition task in ``flow`` that compares ``left`` and ``right``.
+) -> Comparison:
+    """The function of a condition task that compares ``left`` and ``right``.
+
+    ``Flow.compare`` registers it as a condition task.
 
     Args:
-        flow: the flow to register into.
+        flow_name: the flow the task belongs to.
         name: the task key.
         left, right: the operands: a str (which may hold dynamic value references
             such as ``{{tasks.ingest.values.row_count}}``), an int, a float or a bool.
         op: one of ``==``, ``!=`` (compare as text), ``>``, ``>=``, ``<``, ``<=``
             (compare as numbers).
-        depends_on: tasks or task names, as for ``@flow.task``; a task whose value
-            an operand reads must be upstream.
-        task_options: any other ``@flow.task`` option (retries, run_if, ...).
-
-    Returns:
-        The condition task; dependents follow ``task.if_true`` or ``task.if_false``.
 
     Raises:
-        DefinitionError: an unknown operator, an operand that is not a scalar, a
-            literal that is not a number under an order operator, or an invalid
-            task option.
+        DefinitionError: an unknown operator, an operand that is not a scalar, or a
+            literal that is not a number under an order operator.
     """
-    function = Comparison(flow_name=flow.name, task_key=name, left=left, op=op, right=right)
-    return flow.condition(name=name, depends_on=depends_on, **task_options)(function)
+    return Comparison(flow_name=flow_name, task_key=name, left=left, op=op, right=right)

@@ -1,7 +1,7 @@
 """For-each tasks (Databricks For each, Airflow ``.expand``): one task body, once per input.
 
-``for_each_task(flow, body, over=...)`` registers a task whose function is a
-``ForEach``: when its attempt runs, it reads the inputs (a literal list, a
+``@flow.for_each(over=...)`` registers a task whose function is a ``ForEach``
+(built and checked by ``for_each``): when its attempt runs, it reads the inputs (a literal list, a
 flow parameter or an upstream task value by reference, or an upstream task's
 return value), then runs the iterations as a child run of one task per input,
 ``concurrency`` at a time, each an isolated attempt with the task's
@@ -11,8 +11,8 @@ recorded with the parent's run id (``flowkit show`` on it lists the
 iterations); when the task runs again in a repair, it repairs that child run,
 so only the failed iterations run again.
 
-This module sits above ``runtime`` and ``repair`` (DESIGN.md §4):
-``Flow.for_each`` imports it when called.
+The child run is started through ``_context.child_runs()``, the engine's side of
+child runs: this module sits below the engine (DESIGN.md §4).
 """
 
 from __future__ import annotations
@@ -21,21 +21,19 @@ import contextlib
 import functools
 import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from flowkit._context import current_context, task_values
+from flowkit._context import child_runs, current_context, task_values
 from flowkit._definition import refs
-from flowkit._definition.spec import TaskSpec
-from flowkit._engine.listeners import EchoOutput
+from flowkit._definition.spec import FlowSpec, TaskSpec
 from flowkit._errors import DefinitionError, FlowkitError
-from flowkit._state import RunResult, RunState, TaskState
+from flowkit._state import RunResult, TaskState
 
 if TYPE_CHECKING:
     from flowkit._context import TaskContext
-    from flowkit._flow import Flow, Task
 
 #: The most inputs a for-each task takes unless told otherwise (``max_inputs``).
 DEFAULT_MAX_INPUTS = 5000
@@ -79,32 +77,20 @@ class ForEach:
         Raises:
             ForEachFailed: the inputs are not a list, or are too many, or an iteration failed.
         """
-        from flowkit._engine.repair import repair
-        from flowkit._engine.runtime import run
-        from flowkit._store import StoreRecorder, open_store
-
         context = current_context()
         items = self._items(context, arguments)
         if not items:
             print("no inputs: nothing to iterate over")
             return []
         child = self._iterations(items, context)
-        store = open_store()
-        try:
-            previous = self._failed_child_run(store, context)
-            if previous is not None:
-                print(f"repairing child run {previous}: only the failed iterations run again")
-                result = repair(
-                    child, previous, store=store, executor=self.executor, listeners=[EchoOutput()]
-                )
-            else:
-                parent = context.run_id if context is not None else None
-                recorder = StoreRecorder(store, parent_run_id=parent)
-                result = run(
-                    child, executor=self.executor, store=False, listeners=[recorder, EchoOutput()]
-                )
-        finally:
-            store.close()
+        runs = child_runs()
+        parent = context.run_id if context is not None else None
+        previous = runs.failed_child_run(child.name, parent) if parent is not None else None
+        if previous is not None:
+            print(f"repairing child run {previous}: only the failed iterations run again")
+            result = runs.repair(child, previous, executor=self.executor)
+        else:
+            result = runs.run(child, parent_run_id=parent, executor=self.executor)
         if context is not None:
             task_values.set("run_id", result.run_id)
             task_values.set("iterations", len(items))
@@ -155,28 +141,22 @@ class ForEach:
     def _key(self, index: int) -> str:
         return f"{self.task_key}.{index}"
 
-    def _iterations(self, items: list[Any], context: TaskContext | None) -> Flow:
+    def _iterations(self, items: list[Any], context: TaskContext | None) -> FlowSpec:
         """A flow of one task per input: the body with ``item`` (and its params) bound."""
-        from flowkit._flow import Flow
-
         params = dict(context.params) if context is not None else {}
         wanted = set(inspect.signature(self.body).parameters) - {"item"}
         bound = {name: value for name, value in params.items() if name in wanted}
-        child = Flow(f"{self.flow_name}.{self.task_key}", max_parallel=self.concurrency)
-        for index, item in enumerate(items):
-            iteration = functools.partial(self.body, item=item, **bound)
-            child.task(name=self._key(index), **self.iteration_options)(iteration)
-        return child
-
-    def _failed_child_run(self, store: Any, context: TaskContext | None) -> str | None:
-        """The latest unsuccessful child run of this task in this run: a repair continues it."""
-        if context is None:
-            return None
-        for record in store.list_runs(flow=f"{self.flow_name}.{self.task_key}"):
-            if record.parent_run_id == context.run_id:
-                unsuccessful = (RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED)
-                return record.run_id if record.state in unsuccessful else None
-        return None
+        name = f"{self.flow_name}.{self.task_key}"
+        tasks = tuple(
+            TaskSpec(
+                flow_name=name,
+                fn=functools.partial(self.body, item=item, **bound),
+                name=self._key(index),
+                **self.iteration_options,
+            )
+            for index, item in enumerate(items)
+        )
+        return FlowSpec(name=name, tasks=tasks, max_parallel=self.concurrency)
 
     def _failure_message(self, result: RunResult, items: list[Any]) -> str:
         failed = [
@@ -197,51 +177,46 @@ class ForEach:
         )
 
 
-def for_each_task(
-    flow: Flow,
+def for_each(
+    flow_name: str,
     body: Callable[..., Any],
     *,
     over: Any,
+    source_task: str | None = None,
     name: str | None = None,
     concurrency: int = 4,
-    depends_on: Iterable[Any] = (),
     executor: str = "local",
     max_inputs: int = DEFAULT_MAX_INPUTS,
-    **task_options: Any,
-) -> Task:
-    """Register a for-each task in ``flow``: ``body(item)`` once per input.
+    task_options: dict[str, Any],
+) -> ForEach:
+    """The function of a for-each task: ``body(item)`` once per input.
+
+    ``Flow.for_each`` registers it. The options of ``ITERATION_OPTIONS`` are taken
+    out of ``task_options``: they apply to each iteration; the rest (``run_if``...)
+    stay for the for-each task itself.
 
     Args:
-        flow: the flow to register into.
+        flow_name: the flow the task belongs to.
         body: the function run once per input; it takes the input as ``item``, and
             may take flow parameters by name.
-        over: the inputs: a list, an upstream task (its return value), or a reference
-            ``"{{tasks.NAME.values.KEY}}"`` / ``"{{job.parameters.NAME}}"`` to a list
-            (or to JSON text of one).
+        over: the inputs: a list, or a reference ``"{{tasks.NAME.values.KEY}}"`` /
+            ``"{{job.parameters.NAME}}"`` to a list (or to JSON text of one); None when
+            ``source_task`` is given.
+        source_task: the upstream task whose return value holds the inputs.
         name: the task key (default: ``body``'s name).
         concurrency: how many iterations run at once.
-        depends_on: tasks or task names, as for ``@flow.task``; the task ``over``
-            names is added.
         executor: where the iterations run: ``"local"`` (default) or ``"inline"``.
         max_inputs: more inputs than this fail the task.
-        task_options: ``retries``, ``retry_delay``, ``retry_backoff``,
-            ``retry_on_timeout`` and ``timeout`` apply to each iteration; ``run_if``
-            to the task.
+        task_options: the task's options; the iteration options are removed from it.
 
     Raises:
         DefinitionError: every problem with ``over``, ``body`` or an option.
     """
-    from flowkit._flow import Task
-
     name = name or getattr(body, "__name__", None) or "for_each"
-    where = f"flow {flow.name!r}, for-each task {name!r}"
+    where = f"flow {flow_name!r}, for-each task {name!r}"
     problems = []
-    source_task = None
-    dependencies = list(depends_on)
-    if isinstance(over, Task):
-        source_task = over.name
-        if over not in dependencies and over.name not in dependencies:
-            dependencies.append(over)
+    if source_task is not None:
+        over = None  # the inputs come from the upstream task's return value
     elif isinstance(over, str):
         if len(refs.find_references(over)) != 1 or not over.strip().startswith("{{"):
             problems.append(
@@ -272,23 +247,22 @@ def for_each_task(
     }
     if not problems:
         try:  # each iteration's options, checked now rather than when the task runs
-            TaskSpec(flow_name=flow.name, fn=body, name=f"{name}.0", **iteration_options)
+            TaskSpec(flow_name=flow_name, fn=body, name=f"{name}.0", **iteration_options)
         except DefinitionError as error:
             problems.extend(error.problems)
     if problems:
         raise DefinitionError("\n".join(problems), problems)
-    function = ForEach(
-        flow_name=flow.name,
+    return ForEach(
+        flow_name=flow_name,
         task_key=name,
         body=body,
-        over=None if source_task else over,
+        over=over,
         source_task=source_task,
         concurrency=concurrency,
         executor=executor,
         max_inputs=max_inputs,
         iteration_options=iteration_options,
     )
-    return flow.task(name=name, depends_on=dependencies, **task_options)(function)
 
 
 def _parameters(body: Callable[..., Any]) -> set[str]:

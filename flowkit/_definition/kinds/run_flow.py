@@ -1,37 +1,45 @@
 """Run-flow tasks (Databricks Run Job): a task that runs another flow as a child run.
 
-``run_flow_task(flow, "nightly_load", load_flow, params={"date": "{{job.parameters.date}}"})``
-registers a task whose function is a ``RunFlow``: when the attempt runs it fills
-in the references in the string parameter values (``flowkit._definition.refs``), then runs
-the child flow to its end with ``flowkit._engine.runtime.run``, in the attempt's own
-process. The child run is recorded in the default store with the parent's run id
-as its ``parent_run_id``, so ``runs`` shows it; its tasks' output lands in the
+``flow.run_flow("nightly_load", load_flow, params={"date": "{{job.parameters.date}}"})``
+registers a task whose function is a ``RunFlow`` (built and checked by
+``run_flow``): when the attempt runs it fills in the references in the string
+parameter values (``refs``), then runs the child flow to its end through
+``_context.child_runs()`` (the engine's side), in the attempt's own process.
+The child run is recorded in the default store with the parent's run id as its
+``parent_run_id``, so ``runs`` shows it; its tasks' output lands in the
 attempt's log as ``[task] line``. The child's state decides the task's: a child
 that succeeded (with or without handled failures) makes the task succeed; a
 failed or cancelled one fails it with ``ChildRunFailed``.
-
-This module sits above ``runtime`` (DESIGN.md §4): ``Flow.run_flow`` imports it
-when called.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from flowkit._context import current_context, task_values
+from flowkit._context import child_runs, current_context, task_values
 from flowkit._definition import refs
-from flowkit._engine.listeners import EchoOutput
-from flowkit._engine.runtime import run
 from flowkit._errors import DefinitionError, FlowkitError
 from flowkit._state import TaskState
-from flowkit._store import StoreRecorder, open_store
 
 if TYPE_CHECKING:
-    from flowkit._flow import Flow, Task
+    from flowkit._definition.spec import FlowSpec
     from flowkit._state import RunResult
+
+
+@runtime_checkable
+class FlowDefinition(Protocol):
+    """What a run-flow task needs of a flow: a ``Flow`` is one."""
+
+    name: str
+    params: Mapping[str, Any]
+
+    @property
+    def tasks(self) -> Mapping[str, Any]: ...
+
+    def spec(self) -> FlowSpec: ...
 
 
 #: Where a child run's tasks may run: inside the run-flow task's own process.
@@ -52,7 +60,7 @@ class RunFlow:
 
     flow_name: str
     task_key: str
-    child: Flow = attrs.field(eq=False)
+    child: FlowDefinition = attrs.field(eq=False)
     params: Mapping[str, Any] = attrs.field(factory=dict)
     executor: Any = "local"
 
@@ -74,23 +82,15 @@ class RunFlow:
         """
         context = current_context()
         params = {key: self._resolved(key, value) for key, value in self.params.items()}
-        store = open_store()
-        recorder = StoreRecorder(
-            store, parent_run_id=context.run_id if context is not None else None
+        result = child_runs().run(
+            self.child,
+            parent_run_id=context.run_id if context is not None else None,
+            executor=self.executor,
+            params=params,
+            # A reference fills in text: convert it as -p KEY=VALUE would, to the
+            # type of the child's default (int, float, bool).
+            params_from_text=True,
         )
-        try:
-            result = run(
-                self.child,
-                params=params,
-                executor=self.executor,
-                # A reference fills in text: convert it as -p KEY=VALUE would, to the
-                # type of the child's default (int, float, bool).
-                params_from_text=True,
-                store=False,  # the recorder below records the run, with its parent
-                listeners=[recorder, EchoOutput()],
-            )
-        finally:
-            store.close()
         summary = {"flow": self.child.name, "run_id": result.run_id, "state": result.state.value}
         if context is not None:  # outside a run there is nobody to read them
             task_values.set("run_id", result.run_id)
@@ -128,7 +128,7 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _runs_flow(flow: Flow, target: Flow, seen: set[int]) -> list[str]:
+def _runs_flow(flow: FlowDefinition, target: FlowDefinition, seen: set[int]) -> list[str]:
     """The chain of flow names from ``flow`` down to a run-flow task of ``target``, if any."""
     if id(flow) in seen:
         return []
@@ -144,66 +144,61 @@ def _runs_flow(flow: Flow, target: Flow, seen: set[int]) -> list[str]:
     return []
 
 
-def run_flow_task(
-    flow: Flow,
+def run_flow(
+    parent: FlowDefinition,
     name: str,
-    child: Flow,
+    child: Any,
     *,
     params: Mapping[str, Any] | None = None,
-    depends_on: Iterable[Any] = (),
     executor: Any = "local",
-    **task_options: Any,
-) -> Task:
-    """Register a task in ``flow`` that runs ``child`` as a child run.
+) -> RunFlow:
+    """The function of a task of ``parent`` that runs ``child`` as a child run.
+
+    ``Flow.run_flow`` registers it.
 
     Args:
-        flow: the flow to register into.
+        parent: the flow the task belongs to.
         name: the task key.
-        child: the flow to run; not ``flow`` itself, nor a flow that runs ``flow``.
+        child: the flow to run; not ``parent`` itself, nor a flow that runs ``parent``.
         params: overrides of the child's declared parameters; string values may hold
             dynamic value references (``{{job.parameters.date}}``), filled in when the
             attempt starts, then converted to the type of the child's default when that
             is an int, float or bool (as ``-p KEY=VALUE`` is).
-        depends_on: tasks or task names, as for ``@flow.task``.
         executor: where the child's tasks run: ``"local"`` (the default) or ``"inline"``.
-        task_options: any other ``@flow.task`` option (retries, timeout, run_if, ...).
 
     Returns:
-        The task; its return value is ``{"flow": ..., "run_id": ..., "state": ...}`` and
-        it sets the task values ``run_id`` and ``state``.
+        The function; the task returns ``{"flow": ..., "run_id": ..., "state": ...}`` and
+        sets the task values ``run_id`` and ``state``.
 
     Raises:
-        DefinitionError: every problem with ``child``, ``params``, ``executor`` or a
-            task option.
+        DefinitionError: every problem with ``child``, ``params`` or ``executor``.
     """
-    from flowkit._flow import Flow  # dsl is below this module; the name is needed at call time
-
-    where = f"flow {flow.name!r}, task {name!r}"
+    where = f"flow {parent.name!r}, task {name!r}"
     params = {} if params is None else params
     problems = []
-    if not isinstance(child, Flow):
+    if not isinstance(child, FlowDefinition):
         problems.append(
             f"{where}: option child={child!r} of type {type(child).__name__} is invalid; "
             "allowed: a Flow"
         )
-    elif child is flow:
+    elif child is parent:
         problems.append(
             f"{where}: option child={child!r} is the flow itself; a flow cannot run itself "
             "as a child run. Pass another Flow"
         )
     else:
-        chain = _runs_flow(child, flow, set())
+        chain = _runs_flow(child, parent, set())
         if chain:
             problems.append(
                 f"{where}: option child={child!r} runs this flow again "
-                f"({' -> '.join([flow.name, *chain])}); a flow cannot run itself"
+                f"({' -> '.join([parent.name, *chain])}); a flow cannot run itself"
             )
     if not isinstance(params, Mapping) or not all(isinstance(key, str) for key in params):
         problems.append(
             f"{where}: option params={params!r} is invalid; allowed: a mapping of the child's "
             "parameter names to values"
         )
-    elif isinstance(child, Flow):
+    elif isinstance(child, FlowDefinition):
         unknown = sorted(set(params) - set(child.params))
         if unknown:
             problems.append(
@@ -220,7 +215,6 @@ def run_flow_task(
         )
     if problems:
         raise DefinitionError("\n".join(problems), problems)
-    function = RunFlow(
-        flow_name=flow.name, task_key=name, child=child, params=dict(params), executor=executor
+    return RunFlow(
+        flow_name=parent.name, task_key=name, child=child, params=dict(params), executor=executor
     )
-    return flow.task(name=name, depends_on=depends_on, **task_options)(function)

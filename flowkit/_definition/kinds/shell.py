@@ -1,11 +1,11 @@
 """Shell tasks: a command line run as a task, with dynamic value references filled in.
 
-``shell_task(flow, "dbt_run", "dbt run --select {{job.parameters.model}}")``
-registers a task whose function is a ``ShellCommand``: when the attempt runs it
-resolves the references in the command, the ``env`` values and ``cwd``
-(``flowkit._definition.refs``), then runs the command through ``/bin/sh``. The command
-inherits the attempt's stdout and stderr, so its output lands in the attempt's
-log like any task's print; a non-zero exit fails the attempt with
+``flow.shell("dbt_run", "dbt run --select {{job.parameters.model}}")`` registers
+a task whose function is a ``ShellCommand`` (built and checked by
+``shell_command``): when the attempt runs it resolves the references in the
+command, the ``env`` values and ``cwd`` (``refs``), then runs the command
+through ``/bin/sh``. The command inherits the attempt's stdout and stderr, so
+its output lands in the attempt's log like any task's print; a non-zero exit fails the attempt with
 ``ShellCommandFailed``. A timeout needs nothing here: the executor kills the
 attempt's whole process group, the shell and whatever it started included.
 """
@@ -16,17 +16,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
 from flowkit._definition import refs
 from flowkit._errors import DefinitionError, FlowkitError
-
-if TYPE_CHECKING:
-    from flowkit._definition.spec import TaskSpec
-    from flowkit._flow import Flow, Task
 
 
 class ShellCommandFailed(FlowkitError):
@@ -102,72 +98,44 @@ def _option_error(flow_name: str, task_key: Any, option: str, given: Any, allowe
     raise DefinitionError(msg)
 
 
-def shell_task(
-    flow: Flow,
+def shell_command(
+    flow_name: str,
     name: str,
     command: str,
     *,
-    depends_on: Iterable[Any] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
-    **task_options: Any,
-) -> Task:
-    """Register a task in ``flow`` that runs ``command`` through the shell.
+    task_options: Mapping[str, Any],
+) -> ShellCommand:
+    """The function of a shell task that runs ``command``; ``Flow.shell`` registers it.
 
     Args:
-        flow: the flow to register into.
+        flow_name: the flow the task belongs to.
         name: the task key.
         command: a shell command line; may hold dynamic value references.
-        depends_on: tasks or task names, as for ``@flow.task``.
         env: extra environment variables (values may hold references), on top of
             the attempt's environment.
         cwd: the working directory (may hold references); the attempt's by default.
-        task_options: any other ``@flow.task`` option (retries, timeout, run_if, ...).
+        task_options: the task's other options, checked here only for ``name``.
 
     Raises:
-        DefinitionError: ``command``, ``env`` or ``cwd`` is invalid, or any task option is.
+        DefinitionError: ``command``, ``env`` or ``cwd`` is invalid.
     """
     if not isinstance(command, str) or not command.strip():
-        _option_error(flow.name, name, "command", command, "a non-empty string")
+        _option_error(flow_name, name, "command", command, "a non-empty string")
     env = {} if env is None else env
     if not isinstance(env, Mapping) or not all(
         isinstance(key, str) and key and isinstance(value, str) for key, value in env.items()
     ):
-        _option_error(flow.name, name, "env", env, "a mapping of variable name to string value")
+        _option_error(flow_name, name, "env", env, "a mapping of variable name to string value")
     if cwd is not None and not isinstance(cwd, str | os.PathLike):
-        _option_error(flow.name, name, "cwd", cwd, "None, or a directory path (str or Path)")
+        _option_error(flow_name, name, "cwd", cwd, "None, or a directory path (str or Path)")
     if "name" in task_options:
-        _option_error(flow.name, name, "name", task_options["name"], "the name argument only")
-    function = ShellCommand(
-        flow_name=flow.name,
+        _option_error(flow_name, name, "name", task_options["name"], "the name argument only")
+    return ShellCommand(
+        flow_name=flow_name,
         task_key=name,
         command=command,
         env=dict(env),
         cwd=None if cwd is None else os.fspath(cwd),
     )
-    return flow.task(name=name, depends_on=depends_on, **task_options)(function)
-
-
-def shell_problems(
-    flow_params: Mapping[str, Any], task_spec: TaskSpec, upstream: set[str]
-) -> list[str]:
-    """Every reference problem in a shell task's command, env and cwd, for ``build_plan``.
-
-    Args:
-        flow_params: the flow's declared parameters.
-        task_spec: a task whose function has ``__flowkit_references__``.
-        upstream: the task's direct and transitive dependencies.
-    """
-    texts = getattr(task_spec.fn, "__flowkit_references__", ())
-    problems: list[str] = []
-    for text in texts:
-        for problem in refs.validate_references(
-            text,
-            flow_name=str(task_spec.flow_name),
-            task_key=task_spec.name,
-            params=flow_params,
-            upstream=upstream,
-        ):
-            if problem not in problems:  # the same reference in command and env: once
-                problems.append(problem)
-    return problems
