@@ -1,47 +1,60 @@
 """flowkit: workflow DAGs in plain Python, from a laptop to a Dask cluster.
 
-General layout, lowest layer first (a module imports only from layers below it;
-the modules above ``runtime`` are imported lazily by the ``Flow`` methods that use them):
+General layout, lowest layer first (DESIGN.md §4). A module imports only from
+layers below it; ``lint-imports`` (the contract in pyproject.toml) checks it,
+type-only imports included. Modules with a leading underscore are private.
 
-    errors      the exception tree
-    spec        frozen data describing tasks and flows; every option's validator
-    clock       injectable time
-    dsl         Flow, @task, the active-flow context
-    refs        {{...}} dynamic value references: checked at plan time, filled at run time
-    plan        validation and the topological plan
-    state       task and run states, errors as text, results
-    rules       run_if and the run state: pure functions
-    context     the running attempt's task_values and params
-    executors/  where attempts run: inline, local (fork server, process trees)
-    store/      run history: SQLite, its in-memory twin, the recorder
-    listeners   how the command line, the store and tests follow a run
-    runtime     the scheduler loop
-    repair      repair runs of a stored run
-    shell, conditions, foreach, subflow
-                shell, condition, for-each and run-flow tasks
-    testing     task_context, simulate; pytest_plugin: the flowkit_run fixture
-    compat      dbutils.jobs.taskValues for code moved from Databricks
-    loader, graph, progress, history, cli
-                python -m flowkit
+    _errors         every exception class of flowkit
+    _clock, _state  injectable time; task and run states, errors as text, results
+    _context        the running attempt's task_values and params; the ChildRuns protocol
+    _definition/    spec (TaskSpec, FlowSpec, options), refs ({{...}}), and kinds/
+                    (shell, compare, for_each, run_flow): each builds its task's
+                    function and never imports Flow
+    _planning/      plan, rules (run_if, run state: pure), simulate
+    _flow           Flow, Task, task: thin registration into _definition
+    executors/      the protocol, the attempt entry point shared by all, inline,
+                    local (fork server, process trees), dask/
+    _store/         run history: SQLite, its in-memory twin, the recorder
+    _engine/        the scheduler loop, run, repair, child runs, listeners, loader
+    testing, compat, pytest_plugin, cli/ (python -m flowkit; _render/ for text)
 
-Importing flowkit configures no logging sinks; the command line does.
+Flow.run and Flow.repair are the one import of the engine from below it, as a
+facade (Dagster's execute_in_process). Importing flowkit configures no logging
+sinks; the command line does.
 """
 
 from loguru import logger
 
+# The engine provides child runs (for-each and run-flow tasks) to the definition
+# layer when it is imported: flowkit loaded means the engine loaded, in every
+# process that runs attempts.
+from flowkit import _engine  # noqa: F401
 from flowkit._clock import FakeClock
 from flowkit._context import params, task_values
 from flowkit._definition.spec import RunIf
-from flowkit._engine.runtime import RunListener
+from flowkit._engine.listeners import RunListener
 from flowkit._errors import (
+    ChildRunFailed,
+    ComparisonError,
     DefinitionError,
     ExecutorError,
     FlowkitError,
+    ForEachFailed,
     RunError,
+    ShellCommandFailed,
+    StoreError,
+    TaskFailed,
     TaskValueError,
 )
 from flowkit._flow import Flow, Task, task
-from flowkit._state import ErrorInfo, RunResult, RunState, TaskRun, TaskState
+from flowkit._state import (
+    ClusterReport,
+    ErrorInfo,
+    RunResult,
+    RunState,
+    TaskRun,
+    TaskState,
+)
 
 __version__ = "0.1.0"
 
@@ -50,18 +63,25 @@ __version__ = "0.1.0"
 logger.disable("flowkit")
 
 __all__ = [
+    "ChildRunFailed",
+    "ClusterReport",
+    "ComparisonError",
     "DefinitionError",
     "ErrorInfo",
     "ExecutorError",
     "FakeClock",
     "Flow",
     "FlowkitError",
+    "ForEachFailed",
     "RunError",
     "RunIf",
     "RunListener",
     "RunResult",
     "RunState",
+    "ShellCommandFailed",
+    "StoreError",
     "Task",
+    "TaskFailed",
     "TaskRun",
     "TaskState",
     "TaskValueError",

@@ -6,8 +6,13 @@ FlowkitError
 ├── TaskValueError      task_values.set/get misused inside (or outside) a task
 ├── ExecutorError       an executor could not start or lost its workers
 ├── RunError            a run could not go on (e.g. work left pending at the end)
-└── StoreError          the run history store cannot be opened, read or written
-                        (corrupt, locked too long, read-only, unknown run id)
+├── StoreError          the run history store cannot be opened, read or written
+│                       (corrupt, locked too long, read-only, unknown run id)
+└── TaskFailed          raised inside a task of a built-in kind, so the attempt fails
+    ├── ShellCommandFailed  a shell task's command exited non-zero or was killed
+    ├── ComparisonError     a condition task's operand is not a number under an order operator
+    ├── ForEachFailed       an iteration failed, or the inputs are not a list
+    └── ChildRunFailed      a run-flow task's child run failed or was cancelled
 """
 
 from __future__ import annotations
@@ -43,3 +48,23 @@ class RunError(FlowkitError):
 
 class StoreError(FlowkitError):
     """The run store failed: the message names the file and says what to do."""
+
+
+class TaskFailed(FlowkitError):
+    """A task of one of flowkit's kinds failed; its attempt records the subclass's name."""
+
+
+class ShellCommandFailed(TaskFailed):
+    """A shell task's command exited non-zero or was killed by a signal."""
+
+
+class ComparisonError(TaskFailed):
+    """A condition task's operand is not a number under an order operator."""
+
+
+class ForEachFailed(TaskFailed):
+    """An iteration of a for-each task failed, or its inputs are not a list."""
+
+
+class ChildRunFailed(TaskFailed):
+    """A run-flow task's child run failed or was cancelled."""

@@ -43,8 +43,38 @@ def test_all_equals_what_init_imports_from_flowkit() -> None:
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flowkit")
         for alias in node.names
+        if not (alias.asname or alias.name).startswith("_")
     }
     assert set(flowkit.__all__) == imported
+
+
+#: The public modules (DESIGN.md §4); every other module of flowkit is private.
+PUBLIC_MODULES = {
+    "flowkit",
+    "flowkit.__main__",
+    "flowkit.cli",
+    "flowkit.compat",
+    "flowkit.executors",
+    "flowkit.executors.dask",
+    "flowkit.pytest_plugin",
+    "flowkit.testing",
+}
+
+
+def test_every_module_but_the_public_ones_is_private() -> None:
+    package = Path(flowkit.__file__).parent
+    modules = set()
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules.add(".".join(parts))
+    public = {
+        name
+        for name in modules
+        if not any(part.startswith("_") for part in name.split(".")[1:] if part != "__main__")
+    }
+    assert public == PUBLIC_MODULES
 
 
 def test_every_name_in_all_resolves() -> None:

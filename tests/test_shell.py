@@ -12,11 +12,8 @@ from pathlib import Path
 import pytest
 from proctools import processes_with, wait_until_gone
 
-from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
-from flowkit._definition.kinds.shell import (
-    ShellCommand,
-    ShellCommandFailed,
-)
+from flowkit import DefinitionError, Flow, RunState, ShellCommandFailed, TaskState, task_values
+from flowkit._definition.kinds.shell import ShellCommand
 from flowkit._errors import FlowkitError
 from flowkit._planning.plan import build_plan
 from flowkit.testing import task_context

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from flowkit._definition import refs
-from flowkit._errors import DefinitionError, FlowkitError
+from flowkit._errors import ComparisonError, DefinitionError
 
 #: Each operator and how it compares: as text (equality) or as numbers (order).
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -33,10 +33,6 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 EQUALITY_OPERATORS = ("==", "!=")
 SCALAR_TYPES = (str, int, float, bool)
-
-
-class ComparisonError(FlowkitError):
-    """A condition task's operand is not a number under an order operator."""
 
 
 def _problems(flow_name: str, task_key: str, left: Any, op: Any, right: Any) -> list[str]:

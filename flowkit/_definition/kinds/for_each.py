@@ -29,7 +29,7 @@ import attrs
 from flowkit._context import child_runs, current_context, task_values
 from flowkit._definition import refs
 from flowkit._definition.spec import FlowSpec, TaskSpec
-from flowkit._errors import DefinitionError, FlowkitError
+from flowkit._errors import DefinitionError, ForEachFailed
 from flowkit._state import RunResult, TaskState
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_INPUTS = 5000
 #: Options that go to every iteration rather than to the for-each task itself.
 ITERATION_OPTIONS = ("retries", "retry_delay", "retry_backoff", "retry_on_timeout", "timeout")
-
-
-class ForEachFailed(FlowkitError):
-    """An iteration of a for-each task failed, or its inputs are not a list."""
 
 
 @attrs.frozen

@@ -21,7 +21,7 @@ import attrs
 
 from flowkit._context import child_runs, current_context, task_values
 from flowkit._definition import refs
-from flowkit._errors import DefinitionError, FlowkitError
+from flowkit._errors import ChildRunFailed, DefinitionError
 from flowkit._state import TaskState
 
 if TYPE_CHECKING:
@@ -44,10 +44,6 @@ class FlowDefinition(Protocol):
 
 #: Where a child run's tasks may run: inside the run-flow task's own process.
 CHILD_EXECUTORS = ("inline", "local")
-
-
-class ChildRunFailed(FlowkitError):
-    """A run-flow task's child run failed or was cancelled."""
 
 
 @attrs.frozen

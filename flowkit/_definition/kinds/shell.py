@@ -22,11 +22,7 @@ from typing import Any
 import attrs
 
 from flowkit._definition import refs
-from flowkit._errors import DefinitionError, FlowkitError
-
-
-class ShellCommandFailed(FlowkitError):
-    """A shell task's command exited non-zero or was killed by a signal."""
+from flowkit._errors import DefinitionError, ShellCommandFailed
 
 
 @attrs.frozen

@@ -326,8 +326,8 @@ def serve(control_fd: int) -> None:
     """The zygote's loop: one forked supervisor per request, until its worker is gone."""
     import gc
 
-    # Imported here, once, so that every supervisor and attempt forks with them loaded.
-    import flowkit  # noqa: F401
+    # Imported here, once, so that every supervisor and attempt forks with them loaded
+    # (flowkit's own __init__ first, as for any of its modules: the whole package).
     from flowkit.executors import _forkserver as forkserver  # noqa: F401
 
     control = socket.socket(fileno=control_fd)
