@@ -15,14 +15,16 @@ from flowkit._engine.listeners import EchoOutput
 from flowkit._engine.repair import repair
 from flowkit._engine.runtime import run
 from flowkit._state import RunResult, RunState
-from flowkit._store import StoreRecorder, open_store
 
 #: A child run in one of these states is continued by a repair of its parent task.
 _UNSUCCESSFUL = (RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED)
 
 
 class EngineChildRuns:
-    """Runs and repairs child runs in this process, recorded in the default store."""
+    """Runs and repairs child runs in this process, recorded in the default store.
+
+    The store (and sqlite3) is imported when a child run starts, not with flowkit.
+    """
 
     def run(
         self,
@@ -33,6 +35,8 @@ class EngineChildRuns:
         params: Mapping[str, Any] | None = None,
         params_from_text: bool = False,
     ) -> RunResult:
+        from flowkit._store import StoreRecorder, open_store
+
         store = open_store()
         try:
             recorder = StoreRecorder(store, parent_run_id=parent_run_id)
@@ -48,6 +52,8 @@ class EngineChildRuns:
             store.close()
 
     def repair(self, flow: Any, run_id: str, *, executor: str) -> RunResult:
+        from flowkit._store import open_store
+
         store = open_store()
         try:
             return repair(flow, run_id, store=store, executor=executor, listeners=[EchoOutput()])
@@ -55,6 +61,8 @@ class EngineChildRuns:
             store.close()
 
     def failed_child_run(self, flow_name: str, parent_run_id: str) -> str | None:
+        from flowkit._store import open_store
+
         store = open_store()
         try:
             for record in store.list_runs(flow=flow_name):

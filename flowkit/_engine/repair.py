@@ -18,7 +18,6 @@ from flowkit._engine.runtime import run
 from flowkit._errors import DefinitionError
 from flowkit._planning.plan import Plan, plan_of
 from flowkit._state import KeptTask, RunResult, RunState, TaskRun, TaskState
-from flowkit._store import StoreRecorder, open_store
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
@@ -93,6 +92,8 @@ def repair(
         StoreError: the run id is unknown or ambiguous, or its orchestrator is alive.
         DefinitionError: the run belongs to another flow, or a named task is unknown.
     """
+    from flowkit._store import StoreRecorder, open_store  # sqlite3: loaded when a run needs it
+
     store = store if store is not None else open_store(create=False)
     run_id = store.resolve_run_id(run_id)
     record = store.get_run(run_id)
