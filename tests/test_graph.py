@@ -263,3 +263,26 @@ def test_every_drawn_line_is_an_edge_and_every_edge_is_drawn(case: DagCase) -> N
     for level, names in enumerate(plan.levels):  # each level is one row of boxes
         rows = {row for row, _, _, name in _boxes(text.split("\n")) if name in names}
         assert len(rows) == 1, f"level {level} spans rows {rows}"
+
+
+def test_a_box_too_narrow_for_its_lines_is_widened_so_no_two_lines_merge():
+    # Found by the property above: t4 had no free column for the line from t1 and t0,
+    # which then joined t3's line and read as t1 -> t5 and t0 -> t6.
+    deps = {
+        "t0": [],
+        "t1": ["t0"],
+        "t2": ["t0"],
+        "t3": ["t0"],
+        "t4": ["t0", "t1", "t2", "t3"],
+        "t5": ["t0", "t3"],
+        "t6": ["t2", "t3", "t4"],
+        "t7": ["t2"],
+        "t8": ["t2"],
+    }
+    flow = Flow("crowded")
+    for name, upstream in deps.items():
+        flow.task(name=name, depends_on=upstream)(lambda: None)
+
+    text = render(flow.plan())
+
+    assert traced_edges(text) == {(dep, name) for name, ups in deps.items() for dep in ups}

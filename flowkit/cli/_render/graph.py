@@ -125,20 +125,28 @@ def _layout(plan: Plan) -> tuple[list[_Item], list[list[int]], list[list[_Star]]
                     upper = passing.index
                 edges[items[upper].level].append((upper, box[dependent]))
     channels = [_stars(channel_edges) for channel_edges in edges]
-    # A box is wide enough for its name and for one attachment, two columns apart, per star.
+    # A box is wide enough for its name and for one attachment, two columns apart, per star;
+    # one that had to share a column with another star's line (it had no free column left)
+    # is widened by two and everything placed again, until no box is cramped.
     stars_below: Counter[int] = Counter()
     stars_above: Counter[int] = Counter()
     for star in itertools.chain.from_iterable(channels):
         stars_below.update(star.sources)
         stars_above.update(star.targets)
-    for item in items:
-        if item.task is not None:
-            attachments = max(stars_below[item.index], stars_above[item.index])
-            item.width = max(len(item.task) + 4, 2 * attachments + 1)
-    _place(items, rows, edges)
-    for channel in channels:
-        _attach(items, channel)
-        _assign_tracks(channel)
+    widened: Counter[int] = Counter()
+    for _ in range(len(items) + 1):
+        for item in items:
+            if item.task is not None:
+                attachments = max(stars_below[item.index], stars_above[item.index])
+                item.width = max(len(item.task) + 4, 2 * attachments + 1) + 2 * widened[item.index]
+        _place(items, rows, edges)
+        cramped: set[int] = set()
+        for channel in channels:
+            _attach(items, channel, cramped)
+            _assign_tracks(channel)
+        if not cramped:
+            break
+        widened.update(cramped)
     return items, rows, channels
 
 
@@ -222,11 +230,12 @@ def _mean_of(total: int, count: int) -> int:
     return (2 * total + count) // (2 * count)
 
 
-def _attach(items: list[_Item], channel: list[_Star]) -> None:
+def _attach(items: list[_Item], channel: list[_Star], cramped: set[int]) -> None:
     """Give every star its own attachment column on each item it touches.
 
     A column where one star leaves the upper row is avoided by every other star
-    entering the lower row, so that lines meet only where edges do.
+    entering the lower row, so that lines meet only where edges do; an item that
+    has no such column left is added to ``cramped``.
     """
     below: dict[int, list[_Star]] = {}
     above: dict[int, list[_Star]] = {}
@@ -239,11 +248,15 @@ def _attach(items: list[_Item], channel: list[_Star]) -> None:
     taken = {items[t].x: star for star in channel for t in star.targets if items[t].task is None}
     for index, stars in below.items():
         far_ends = [_far_end(items, star.targets) for star in stars]
-        items[index].bottom = _columns(items[index], stars, far_ends, taken, align=False)
+        items[index].bottom = _columns(
+            items[index], stars, far_ends, taken, align=False, cramped=cramped
+        )
     taken = {items[i].bottom[below[i].index(star)]: star for star in channel for i in star.sources}
     for index, stars in above.items():
         far_ends = [_far_end(items, star.sources) for star in stars]
-        items[index].top = _columns(items[index], stars, far_ends, taken, align=True)
+        items[index].top = _columns(
+            items[index], stars, far_ends, taken, align=True, cramped=cramped
+        )
     for star in channel:
         star.source_columns = [items[i].bottom[below[i].index(star)] for i in star.sources]
         star.target_columns = [items[i].top[above[i].index(star)] for i in star.targets]
@@ -260,6 +273,7 @@ def _columns(
     taken: dict[int, _Star],
     *,
     align: bool,
+    cramped: set[int],
 ) -> list[int]:
     """Attachment columns for ``stars`` on ``item``, left to right as their far ends lie.
 
@@ -281,11 +295,11 @@ def _columns(
         if len(own) == 1 and low <= own[0] <= high:
             ideal = own[0]
         free = [column for column in range(low, high + 1) if taken.get(column, star) is star]
-        columns[number] = (
-            min(free, key=lambda column: (abs(column - ideal), column))
-            if free
-            else max(low, min(ideal, high))
-        )
+        if free:
+            columns[number] = min(free, key=lambda column: (abs(column - ideal), column))
+        else:
+            columns[number] = max(low, min(ideal, high))
+            cramped.add(item.index)
         low = columns[number] + 2
     return columns
 
