@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 import attrs
 from hypothesis import strategies as st
 
-from flowkit import FakeClock, Flow, RunIf, RunListener, TaskRun
+from flowkit import ErrorInfo, FakeClock, Flow, RunIf, RunListener, TaskRun
 from flowkit._state import ClusterReport
 from flowkit.executors import InlineExecutor
+from flowkit.executors._base import failed_outcome
 
 #: The exceptions a failing attempt raises; SystemExit in a task is a failure too.
 FAILURE_TYPES: tuple[type[BaseException], ...] = (RuntimeError, ValueError, SystemExit)
@@ -159,6 +160,7 @@ class ShuffledExecutor:
     def __init__(self, seed: int = 0) -> None:
         self._random = random.Random(seed)
         self._held: list[Any] = []
+        self._stopped: list[Any] = []
         self._inline = InlineExecutor()
         self.most_in_flight = 0
         self.submitted: list[str] = []
@@ -179,6 +181,9 @@ class ShuffledExecutor:
         self.most_in_flight = max(self.most_in_flight, len(self._held))
 
     def wait(self, timeout: float | None) -> list[Any]:
+        if self._stopped:
+            stopped, self._stopped = self._stopped, []
+            return stopped
         if not self._held:
             return []
         request = self._held.pop(self._random.randrange(len(self._held)))
@@ -186,8 +191,17 @@ class ShuffledExecutor:
         return self._inline.wait(timeout)
 
     def kill(self, task_key: str) -> None:
+        # As every executor does: returns at once, and the next wait reports the attempt.
         self.killed.append(task_key)
-        self._held = [request for request in self._held if request.task_key != task_key]
+        for request in [request for request in self._held if request.task_key == task_key]:
+            self._held.remove(request)
+            self._stopped.append(
+                failed_outcome(
+                    request.task_key,
+                    request.attempt,
+                    ErrorInfo(type_name="Stopped", message="stopped"),
+                )
+            )
 
     def shutdown(self) -> None:
         self._held.clear()
@@ -210,6 +224,9 @@ class HangingExecutor(ShuffledExecutor):
         self._hang = hang
 
     def wait(self, timeout: float | None) -> list[Any]:
+        if self._stopped:
+            stopped, self._stopped = self._stopped, []
+            return stopped
         runnable = [request for request in self._held if request.task_key not in self._hang]
         if runnable:
             self._held.remove(runnable[0])

@@ -35,8 +35,12 @@ if TYPE_CHECKING:
 @attrs.define
 class _InFlight:
     attempt: int
-    deadline: float | None  # monotonic; None when no timeout is enforced
+    deadline: float | None  # monotonic; None when no timeout is enforced (or it passed)
     started: float  # the run clock's wall time when the task was marked running
+    #: Set when the scheduler stops the attempt (a timeout): the state and error it ends
+    #: with, whatever it reports. It stays in flight until its process tree is gone.
+    stopping: TaskState | None = None
+    stop_error: ErrorInfo | None = None
 
 
 def _sooner(first: float | None, second: float | None) -> float | None:
@@ -57,6 +61,10 @@ def _default_store() -> Any:
     if path not in _default_stores:
         _default_stores[path] = open_store()
     return _default_stores[path]
+
+
+#: How long a cancel waits for the attempts it stopped before leaving them to shutdown.
+_STOP_PATIENCE = 120.0
 
 
 def new_run_id() -> str:
@@ -319,26 +327,22 @@ class ActiveRun:
         self._next_tick = time.monotonic() + self._tick_interval
 
     def _expire_timeouts(self) -> None:
+        """Stop every attempt past its timeout; each ends ``timed_out`` once it is gone.
+
+        ``kill`` returns at once: the scheduler goes on while the grace periods run.
+        """
         now = self.clock.monotonic()
-        for name, flight in list(self._in_flight.items()):
+        for name, flight in self._in_flight.items():
             if flight.deadline is not None and now >= flight.deadline:
-                self.executor.kill(name)
                 timeout = self.plan.tasks[name].timeout
-                error = ErrorInfo(
+                flight.deadline = None
+                flight.stopping = TaskState.TIMED_OUT
+                flight.stop_error = ErrorInfo(
                     type_name="TimeoutError",
                     message=f"attempt {flight.attempt} timed out after {timeout:g}s; "
                     "its process tree was killed",
                 )
-                self._complete(
-                    AttemptOutcome(
-                        task_key=name,
-                        attempt=flight.attempt,
-                        state=TaskState.TIMED_OUT,
-                        started_at=self.clock.time(),
-                        ended_at=self.clock.time(),
-                        error=error,
-                    )
-                )
+                self.executor.kill(name)
 
     def _release_retries(self) -> None:
         now = self.clock.monotonic()
@@ -353,6 +357,10 @@ class ActiveRun:
         if flight is None or flight.attempt != outcome.attempt:
             return  # a late report of an attempt already killed: its outcome was recorded
         del self._in_flight[outcome.task_key]
+        if flight.stopping is not None:  # stopped by the scheduler: it ends as it was told
+            outcome = attrs.evolve(
+                outcome, state=flight.stopping, error=flight.stop_error, values={}, result=None
+            )
         task = self.tasks[outcome.task_key]
         # Before any state change, so that listeners see the attempt counted as it ends.
         task.compute_seconds += self.clock.time() - flight.started
@@ -466,14 +474,14 @@ class ActiveRun:
             listener.task_output(self, task_key, attempt, line)
 
     def _cancel(self, *, stop_running: bool) -> None:
-        """Mark every unfinished task cancelled; stop running attempts gracefully if asked."""
+        """Mark every unfinished task cancelled; stop running attempts gracefully if asked.
+
+        Every attempt is signalled at once and the executor escalates each to SIGKILL
+        after its grace period: one grace period in total, however many attempts run.
+        """
         self.cancelled = True
         if stop_running:
-            for name in list(self._in_flight):
-                try:
-                    self.executor.kill(name)
-                except ExecutorError as error:  # nothing left to stop it with
-                    logger.warning("could not stop task {}: {}", name, error)
+            self._stop_all()
         now = self.clock.time()  # the attempts held their compute until they were stopped
         for name, flight in self._in_flight.items():
             self.tasks[name].compute_seconds += now - flight.started
@@ -486,6 +494,24 @@ class ActiveRun:
                     task.ended_at = self.clock.time()
                 self._done.add(task.name)
                 self._change(task, TaskState.CANCELLED)
+
+    def _stop_all(self) -> None:
+        """Stop every attempt in flight and wait until each one's process tree is gone."""
+        try:
+            for name in self._in_flight:
+                self.executor.kill(name)
+            give_up = time.monotonic() + _STOP_PATIENCE
+            while self._in_flight and time.monotonic() < give_up:
+                for outcome in self.executor.wait(1.0):
+                    flight = self._in_flight.get(outcome.task_key)
+                    if flight is not None and flight.attempt == outcome.attempt:
+                        del self._in_flight[outcome.task_key]
+                        task = self.tasks[outcome.task_key]
+                        task.compute_seconds += self.clock.time() - flight.started
+                        task.exit_code, task.signal = outcome.exit_code, outcome.signal
+                        task.log_path = outcome.log_path or task.log_path
+        except ExecutorError as error:  # nothing left to stop them with: shutdown kills all
+            logger.warning("could not stop the running tasks: {}", error)
 
     # -- views -------------------------------------------------------------------------
     def result(self) -> RunResult:

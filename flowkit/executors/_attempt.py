@@ -12,7 +12,7 @@ import time
 
 from flowkit._context import TaskContext, installed
 from flowkit._state import ErrorInfo, TaskState
-from flowkit.executors._base import AttemptOutcome, AttemptRequest
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
 
 
 def execute(request: AttemptRequest) -> AttemptOutcome:
@@ -37,13 +37,11 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
     except BaseException as error:
         # Skip this frame: the traceback starts in the task's own code.
         error.__traceback__ = error.__traceback__.tb_next if error.__traceback__ else None
-        return AttemptOutcome(
-            task_key=request.task_key,
-            attempt=request.attempt,
-            state=TaskState.FAILED,
+        return failed_outcome(
+            request.task_key,
+            request.attempt,
+            ErrorInfo.from_exception(error),
             started_at=started_at,
-            ended_at=time.time(),
-            error=ErrorInfo.from_exception(error),
         )
     return AttemptOutcome(
         task_key=request.task_key,

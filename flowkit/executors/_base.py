@@ -3,7 +3,12 @@
 An executor is a small back end (hamilton's init / submit / finalize): the
 scheduler calls ``start`` once, ``submit`` for each attempt, ``wait`` to
 collect finished attempts, ``kill`` to stop one early (timeout, cancel), and
-``shutdown`` at the end, whatever happened. ``start`` comes before the run is
+``shutdown`` at the end, whatever happened. ``kill`` returns at once: the
+executor signals the attempt's process tree, escalates to SIGKILL after its
+grace period on its own (while ``wait`` pumps), and reports the attempt from
+``wait`` once the tree is gone, with whatever outcome; the scheduler decides
+the state. So many attempts stopped together share one grace period, and the
+scheduler goes on meanwhile. ``start`` comes before the run is
 recorded, so an executor that cannot start (``ExecutorError``) leaves no run
 behind; its ``capacity`` is read after it. An executor with compute to set up
 may have ``provision()``: called once, when the first task is ready, before
@@ -68,6 +73,35 @@ class AttemptOutcome:
     signal: int | None = None
 
 
+def failed_outcome(
+    task_key: str,
+    attempt: int,
+    error: ErrorInfo,
+    *,
+    started_at: float | None = None,
+    ended_at: float | None = None,
+    log_path: str | None = None,
+    exit_code: int | None = None,
+    signal: int | None = None,
+) -> AttemptOutcome:
+    """The outcome of an attempt that failed with ``error``; the one way every executor builds one.
+
+    ``started_at`` and ``ended_at`` default to now (an attempt that failed before it ran).
+    """
+    now = time.time()
+    return AttemptOutcome(
+        task_key=task_key,
+        attempt=attempt,
+        state=TaskState.FAILED,
+        started_at=now if started_at is None else started_at,
+        ended_at=now if ended_at is None else ended_at,
+        error=error,
+        log_path=log_path,
+        exit_code=exit_code,
+        signal=signal,
+    )
+
+
 class Executor(Protocol):
     """What the scheduler needs from a back end."""
 
@@ -101,7 +135,10 @@ class Executor(Protocol):
         ...
 
     def kill(self, task_key: str) -> None:
-        """Stop the running attempt of ``task_key`` and everything it started."""
+        """Start stopping the attempt of ``task_key`` and everything it started; returns at once.
+
+        ``wait`` reports the attempt once its whole process tree is gone.
+        """
         ...
 
     def shutdown(self) -> None: ...

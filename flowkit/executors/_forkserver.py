@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 import cloudpickle
 
-from flowkit._state import ErrorInfo, TaskState
+from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._attempt import execute
-from flowkit.executors._base import AttemptOutcome, AttemptRequest
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
@@ -321,13 +321,12 @@ def _unpicklable_result(outcome: AttemptOutcome, error: Exception) -> AttemptOut
         f"({type(error).__name__}: {error}). Return plain data (numbers, strings, lists, "
         "dicts, dataframes), or write the object to a file and return its path"
     )
-    return AttemptOutcome(
-        task_key=outcome.task_key,
-        attempt=outcome.attempt,
-        state=TaskState.FAILED,
+    return failed_outcome(
+        outcome.task_key,
+        outcome.attempt,
+        ErrorInfo(type_name="PicklingError", message=message),
         started_at=outcome.started_at,
         ended_at=outcome.ended_at,
-        error=ErrorInfo(type_name="PicklingError", message=message),
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
+from flowkit._state import ErrorInfo
 from flowkit.executors._attempt import execute
-from flowkit.executors._base import AttemptOutcome, AttemptRequest
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
@@ -25,6 +26,8 @@ class InlineExecutor:
 
     def __init__(self) -> None:
         self._queue: deque[AttemptRequest] = deque()
+        self._running: AttemptRequest | None = None  # the attempt a Ctrl-C may leave behind
+        self._stopped: list[AttemptOutcome] = []
 
     @property
     def capacity(self) -> int:
@@ -45,13 +48,31 @@ class InlineExecutor:
         self._queue.append(request)
 
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
+        if self._stopped:
+            stopped, self._stopped = self._stopped, []
+            return stopped
         if not self._queue:
             return []
-        return [execute(self._queue.popleft())]
+        self._running = self._queue.popleft()
+        outcome = execute(self._running)
+        self._running = None
+        return [outcome]
 
     def kill(self, task_key: str) -> None:
-        # Only a queued attempt can be withdrawn; a running one has the thread.
+        """Withdraw a queued attempt, or give up one a Ctrl-C interrupted; ``wait`` reports it.
+
+        A running attempt cannot be stopped: it has this thread.
+        """
+        withdrawn = [request for request in self._queue if request.task_key == task_key]
+        if self._running is not None and self._running.task_key == task_key:
+            withdrawn.append(self._running)
+            self._running = None
+        for request in withdrawn:
+            error = ErrorInfo(type_name="Stopped", message=f"task {task_key!r} was stopped")
+            self._stopped.append(failed_outcome(request.task_key, request.attempt, error))
         self._queue = deque(request for request in self._queue if request.task_key != task_key)
 
     def shutdown(self) -> None:
         self._queue.clear()
+        self._stopped.clear()
+        self._running = None

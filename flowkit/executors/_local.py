@@ -6,8 +6,11 @@ pipes: one for the attempt's stdout and stderr, streamed line by line to
 ``on_output`` and to a per-attempt log file, one for its pickled outcome. An
 attempt is over at EOF on both; a crashed one, when the server reports its
 exit status. A timeout or a cancel signals the attempt's process group with
-SIGTERM, waits ``grace_period`` seconds, then SIGKILLs it; the server kills
-whatever the attempt left behind.
+SIGTERM and returns at once; ``grace_period`` seconds later, if it still runs,
+the pump SIGKILLs it; the server kills whatever the attempt left behind, and
+the stopped attempt is reported by ``wait`` once its whole tree is gone. Many
+attempts stopped together share one grace period, and the scheduler goes on
+meanwhile.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
+from loguru import logger
 
 from flowkit._errors import ExecutorError
-from flowkit._state import ErrorInfo, TaskState
+from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
-from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
 from flowkit.executors._forkserver import FrameReader, dumps_arguments, frame, write_all
 
 if TYPE_CHECKING:
@@ -56,6 +60,11 @@ class _Attempt:
     partial: bytes = b""
     status: int | None = None
     exited_at: float | None = None
+    #: When a stopped attempt gets SIGKILL (monotonic); None while nobody stops it.
+    kill_at: float | None = None
+    killed_hard: bool = False
+    #: Why its log stopped being written (a full disk), once that happened.
+    log_error: str | None = None
 
     @property
     def at_eof(self) -> bool:
@@ -172,21 +181,15 @@ class LocalExecutor(PumpedWait):
             os.close(outcome_write)
 
     def kill(self, task_key: str) -> None:
-        """Stop an attempt: SIGTERM its process group, then SIGKILL after the grace period."""
+        """Start stopping an attempt: SIGTERM its process group now, SIGKILL after the grace.
+
+        Returns at once; ``wait`` reports the attempt once its whole tree is gone.
+        """
         attempt = self._attempts.get(task_key)
-        if attempt is None:
+        if attempt is None or attempt.kill_at is not None:
             return
         self._signal(attempt, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_period
-        while not self._over(attempt) and time.monotonic() < deadline:
-            self._pump(deadline - time.monotonic())
-        if not self._over(attempt):
-            self._signal(attempt, signal.SIGKILL)
-        while not self._over(attempt) and self._server_pid is not None:
-            self._pump(0.5)  # the server reports the exit once it has killed the orphans
-        # The scheduler records this attempt as killed; drop what it reported.
-        self._finished = [o for o in self._finished if o.task_key != task_key]
-        self._close_attempt(attempt)
+        attempt.kill_at = time.monotonic() + self.grace_period
 
     def shutdown(self) -> None:
         """Kill every attempt still running and stop the fork server; safe to call twice."""
@@ -207,8 +210,12 @@ class LocalExecutor(PumpedWait):
 
     # -- events --------------------------------------------------------------------------
     def _pump(self, timeout: float | None) -> None:
-        """Handle whatever is ready within ``timeout``: output, outcomes and exits."""
+        """Handle whatever is ready within ``timeout``: output, outcomes, exits and kills."""
         assert self._selector is not None
+        kill_at = [a.kill_at for a in self._attempts.values() if a.kill_at and not a.killed_hard]
+        if kill_at:
+            until_kill = max(0.0, min(kill_at) - time.monotonic())
+            timeout = until_kill if timeout is None else min(timeout, until_kill)
         for key, _ in self._selector.select(timeout):
             if key.data is None:
                 self._read_control()
@@ -218,6 +225,16 @@ class LocalExecutor(PumpedWait):
                 self._read_output(attempt)
             else:
                 self._read_outcome(attempt)
+        if kill_at:
+            now = time.monotonic()
+            for attempt in list(self._attempts.values()):
+                if (
+                    attempt.kill_at is not None
+                    and not attempt.killed_hard
+                    and now >= attempt.kill_at
+                ):
+                    attempt.killed_hard = True
+                    self._signal(attempt, signal.SIGKILL)
 
     def _read_control(self) -> None:
         assert self._reader is not None
@@ -239,14 +256,43 @@ class LocalExecutor(PumpedWait):
         except BlockingIOError:
             return
         if data:
-            if attempt.log == -1:
-                attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o644)
-            write_all(attempt.log, data)
+            self._write_log(attempt, data)
             self._emit(attempt, data)
             return
         self._emit(attempt, b"", final=True)
         attempt.output = self._close_pipe(attempt.output)
         self._maybe_finish(attempt)
+
+    def _drain_output(self, attempt: _Attempt) -> bool:
+        """Read what is left in a stopped attempt's output pipe; False once it is empty."""
+        try:
+            data = os.read(attempt.output, _CHUNK)
+        except BlockingIOError:
+            return False
+        if not data:
+            attempt.output = self._close_pipe(attempt.output)
+            return False
+        self._write_log(attempt, data)
+        self._emit(attempt, data)
+        return True
+
+    def _write_log(self, attempt: _Attempt, data: bytes) -> None:
+        """Append to the attempt's log; a failed write (a full disk) ends the log, not the run."""
+        if attempt.log_error is not None:
+            return
+        try:
+            if attempt.log == -1:
+                attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o600)
+            write_all(attempt.log, data)
+        except OSError as error:
+            attempt.log_error = f"{error.strerror or error} ({attempt.log_path})"
+            logger.warning(
+                "task {} attempt {}: its log could not be written: {}; the rest of its output "
+                "is shown but not kept",
+                attempt.task_key,
+                attempt.attempt,
+                attempt.log_error,
+            )
 
     def _read_outcome(self, attempt: _Attempt) -> None:
         try:
@@ -275,12 +321,21 @@ class LocalExecutor(PumpedWait):
         for line in lines:
             self.on_output(attempt.task_key, attempt.attempt, line.decode(errors="replace"))
 
-    def _over(self, attempt: _Attempt) -> bool:
-        return attempt.status is not None or (attempt.at_eof and bool(attempt.outcome_data))
-
     def _maybe_finish(self, attempt: _Attempt) -> None:
-        """Finish at both EOFs with an outcome; without one (a crash), at the exit status."""
-        if self._attempts.get(attempt.task_key) is not attempt or not attempt.at_eof:
+        """Finish at both EOFs with an outcome; without one (a crash), at the exit status.
+
+        A stopped attempt is over at its exit status: the server reports it once it has
+        killed what the attempt left behind, even if nothing closed its pipes yet.
+        """
+        if self._attempts.get(attempt.task_key) is not attempt:
+            return
+        if attempt.kill_at is not None and attempt.status is not None:
+            while attempt.output != -1 and self._drain_output(attempt):
+                pass  # what it printed before it was stopped still reaches its log
+            self._finished.append(self._outcome(attempt))
+            self._close_attempt(attempt)
+            return
+        if not attempt.at_eof:
             return
         if not attempt.outcome_data and attempt.status is None:
             return
@@ -305,17 +360,16 @@ class LocalExecutor(PumpedWait):
         else:
             status = procs.describe_status(attempt.status or 0)
             crash = f"{status} without reporting a result"
-        return AttemptOutcome(
-            task_key=attempt.task_key,
-            attempt=attempt.attempt,
-            state=TaskState.FAILED,
-            started_at=attempt.started_at,
-            ended_at=attempt.exited_at or time.time(),
-            error=ErrorInfo(
+        return failed_outcome(
+            attempt.task_key,
+            attempt.attempt,
+            ErrorInfo(
                 type_name="ProcessCrashed",
                 message=f"the process of task {attempt.task_key!r} attempt {attempt.attempt} "
                 f"{crash}",
             ),
+            started_at=attempt.started_at,
+            ended_at=attempt.exited_at,
             log_path=log_path,
             exit_code=exit_code,
             signal=signal_number,
@@ -342,6 +396,7 @@ class LocalExecutor(PumpedWait):
         attempt.outcome = self._close_pipe(attempt.outcome)
         if attempt.log != -1:
             os.close(attempt.log)
+            attempt.log = -1  # closed once: the number may be another file's by now
 
 
 def unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
@@ -351,20 +406,14 @@ def unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptO
             dumps_arguments({name: value})
         except Exception:
             culprits.append(f"{name}={type(value).__name__}")
-    now = time.time()
     message = (
         f"task {request.task_key!r}: its arguments or parameters "
         f"({', '.join(culprits) or 'all together'}) cannot be pickled to send them to its "
         f"process ({type(error).__name__}: {error}). Pass plain data: have the upstream task "
         "return it, or write the object to a file and pass its path"
     )
-    return AttemptOutcome(
-        task_key=request.task_key,
-        attempt=request.attempt,
-        state=TaskState.FAILED,
-        started_at=now,
-        ended_at=now,
-        error=ErrorInfo(type_name="PicklingError", message=message),
+    return failed_outcome(
+        request.task_key, request.attempt, ErrorInfo(type_name="PicklingError", message=message)
     )
 
 

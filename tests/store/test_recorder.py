@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from flowkit import FakeClock, Flow, RunListener, RunState, TaskState, task_values
+from flowkit import ErrorInfo, FakeClock, Flow, RunListener, RunState, TaskState, task_values
 from flowkit._errors import StoreError
 from flowkit._store import MemoryStore, RunRecord, RunStore, StoreRecorder
 from flowkit._store.liveness import this_host
+from flowkit.executors._base import failed_outcome
 
 
 def test_the_recorder_implements_every_run_listener_hook() -> None:
@@ -142,19 +144,27 @@ class HangingExecutor:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.killed: list[str] = []
+        self._attempts: dict[str, int] = {}
+        self._stopped: list[object] = []
 
     def start(self, plan: object, clock: object, **options: object) -> None:
         """Nothing to set up."""
 
-    def submit(self, request: object) -> None:
+    def submit(self, request: Any) -> None:
         """The attempt starts, and hangs."""
+        self._attempts[request.task_key] = request.attempt
 
     def wait(self, timeout: float | None) -> list[object]:
+        if self._stopped:  # a killed attempt is reported by the next wait
+            stopped, self._stopped = self._stopped, []
+            return stopped
         self.clock.advance(timeout or 0.0)  # as if it blocked that long
         return []
 
     def kill(self, task_key: str) -> None:
         self.killed.append(task_key)
+        error = ErrorInfo(type_name="Stopped", message="stopped")
+        self._stopped.append(failed_outcome(task_key, self._attempts[task_key], error))
 
     def shutdown(self) -> None:
         """Nothing to tear down."""

@@ -40,7 +40,7 @@ import cloudpickle
 from flowkit._errors import DefinitionError, ExecutorError
 from flowkit._state import ClusterReport, ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
-from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
 from flowkit.executors._local import default_log_dir, unpicklable_arguments
 from flowkit.executors.dask._worker import import_attribute, run_on_worker
 
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 OutputSink = Callable[[str, int, str], None]
 
 ADDRESS_VARIABLE = "FLOWKIT_DASK_ADDRESS"
+#: How long past its grace period a worker may take to say it stopped an attempt.
+_STOP_REPORT_SECONDS = 15.0
 _ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
@@ -65,6 +67,9 @@ class _Attempt:
     started: bool = False
     stopped: bool = False
     killed: bool = False
+    #: When a stopped attempt is given up on (monotonic): a worker that had not started it
+    #: will not; one that had says "stopped" within its grace period.
+    stop_deadline: float = 0.0
 
 
 class DaskExecutor(PumpedWait):
@@ -216,26 +221,40 @@ class DaskExecutor(PumpedWait):
         future.add_done_callback(lambda done, token=token: self._events.put(("done", token)))
 
     def kill(self, task_key: str) -> None:
-        """Cancel the attempt's dask task and wait until the worker has stopped its processes."""
-        attempt = self._attempts.pop(task_key, None)
-        if attempt is None:
+        """Cancel the attempt's dask task; returns at once.
+
+        ``wait`` reports the attempt once its worker says its processes are gone (or, for
+        an attempt no worker had started, a second later).
+        """
+        attempt = self._attempts.get(task_key)
+        if attempt is None or attempt.killed:
             return
         attempt.killed = True
+        attempt.stop_deadline = time.monotonic() + (
+            self.grace_period + _STOP_REPORT_SECONDS if attempt.started else 1.0
+        )
         if self._client is None or self._client.status != "running":
-            return  # no scheduler to tell: its workers stop what they run as they close
+            attempt.stopped = True  # no scheduler to tell: its workers stop what they run
+            return
         with contextlib.suppress(Exception):
             self._client.cancel([attempt.future], reason="flowkit: attempt stopped")
-        # A worker that had not started it will not; one that had, says when it has stopped.
-        deadline = time.monotonic() + 1.0
-        extended = False
-        while not attempt.stopped:
-            now = time.monotonic()
-            if attempt.started and not extended:
-                deadline, extended = now + self.grace_period + 15.0, True
-            if now >= deadline:
-                break
-            self._pump(deadline - now)
-        self._finished = [outcome for outcome in self._finished if outcome.task_key != task_key]
+
+    def _report_stopped(self) -> None:
+        """Report every stopped attempt whose processes are gone, or that was given up on."""
+        now = time.monotonic()
+        for attempt in list(self._attempts.values()):
+            if not attempt.killed:
+                continue
+            if attempt.started and attempt.stop_deadline < now + self.grace_period:
+                # It started after all: its worker needs the grace period to stop it.
+                attempt.stop_deadline = max(
+                    attempt.stop_deadline, now + self.grace_period + _STOP_REPORT_SECONDS
+                )
+            if attempt.stopped or now >= attempt.stop_deadline:
+                del self._attempts[attempt.task_key]
+                self._by_token.pop(attempt.token, None)
+                where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
+                self._finished.append(_failed(attempt, "Stopped", f"{where} was stopped"))
 
     def shutdown(self) -> None:
         """Cancel what still runs, close the client, and close an ephemeral cluster.
@@ -383,6 +402,7 @@ class DaskExecutor(PumpedWait):
             kind, data = self._events.get(timeout=0.5 if timeout is None else min(timeout, 0.5))
         except queue.Empty:
             self._check_scheduler()
+            self._report_stopped()
             return
         while True:
             if kind == "event":
@@ -392,7 +412,8 @@ class DaskExecutor(PumpedWait):
             try:
                 kind, data = self._events.get_nowait()
             except queue.Empty:
-                return
+                break
+        self._report_stopped()
 
     def _check_scheduler(self) -> None:
         client = self._client
@@ -414,8 +435,6 @@ class DaskExecutor(PumpedWait):
             attempt.started = True
         if message.get("stopped"):
             attempt.stopped = True
-            if attempt.killed:  # nothing more to hear about it
-                self._by_token.pop(attempt.token, None)
         if "lines" in message and not attempt.killed:
             lines = message["lines"]
             first = message["first"]
@@ -437,8 +456,6 @@ class DaskExecutor(PumpedWait):
             # processes are gone (the "stopped" event), unless the attempt really ended.
             if attempt.future.status in ("finished", "error"):
                 attempt.stopped = True
-            if attempt.stopped:
-                del self._by_token[token]
             return
         del self._by_token[token]
         del self._attempts[attempt.task_key]
@@ -608,26 +625,12 @@ def _importable_objects(fn: Callable[..., Any]) -> dict[int, tuple[str, str]]:
     return found
 
 
-def _failed(
-    attempt: _Attempt,
-    type_name: str,
-    message: str,
-    *,
-    state: TaskState = TaskState.FAILED,
-    log_path: str | None = None,
-    exit_code: int | None = None,
-    signal: int | None = None,
-    started_at: float | None = None,
-    ended_at: float | None = None,
-) -> AttemptOutcome:
-    return AttemptOutcome(
-        task_key=attempt.task_key,
-        attempt=attempt.attempt,
-        state=state,
-        started_at=started_at if started_at is not None else attempt.submitted_at,
-        ended_at=ended_at if ended_at is not None else time.time(),
-        error=ErrorInfo(type_name=type_name, message=message),
-        log_path=log_path,
-        exit_code=exit_code,
-        signal=signal,
+def _failed(attempt: _Attempt, type_name: str, message: str, **fields: Any) -> AttemptOutcome:
+    """A failed outcome of ``attempt``, started when it was submitted unless ``fields`` say."""
+    fields.setdefault("started_at", attempt.submitted_at)
+    return failed_outcome(
+        attempt.task_key,
+        attempt.attempt,
+        ErrorInfo(type_name=type_name, message=message),
+        **fields,
     )

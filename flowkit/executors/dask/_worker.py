@@ -462,18 +462,14 @@ def _read_request(outcome_fd: int, status_fd: int) -> Any:
 
 
 def _fail(outcome_fd: int, fields: dict[str, Any], type_name: str, message: str) -> None:
-    from flowkit._state import ErrorInfo, TaskState
-    from flowkit.executors._base import AttemptOutcome
+    from flowkit._state import ErrorInfo
+    from flowkit.executors._base import failed_outcome
     from flowkit.executors._forkserver import write_all
 
-    now = time.time()
-    outcome = AttemptOutcome(
-        task_key=fields.get("task_key", "?"),
-        attempt=fields.get("attempt", 0),
-        state=TaskState.FAILED,
-        started_at=now,
-        ended_at=now,
-        error=ErrorInfo(type_name=type_name, message=message),
+    outcome = failed_outcome(
+        fields.get("task_key", "?"),
+        fields.get("attempt", 0),
+        ErrorInfo(type_name=type_name, message=message),
     )
     write_all(outcome_fd, pickle.dumps(outcome))
     os.close(outcome_fd)
