@@ -13,9 +13,15 @@ FlowkitError
     ├── ComparisonError     a condition task's operand is not a number under an order operator
     ├── ForEachFailed       an iteration failed, or the inputs are not a list
     └── ChildRunFailed      a run-flow task's child run failed or was cancelled
+
+KeyboardInterrupt
+└── RunInterrupted      Ctrl-C (or SIGTERM) cancelled a run, which was recorded; carries
+                        its result, so Flow.run stops a script as Ctrl-C should
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class FlowkitError(Exception):
@@ -68,3 +74,15 @@ class ForEachFailed(TaskFailed):
 
 class ChildRunFailed(TaskFailed):
     """A run-flow task's child run failed or was cancelled."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C cancelled a run: every attempt was stopped and the run recorded ``cancelled``.
+
+    Raised by ``Flow.run`` and ``Flow.repair`` after the cancel, so the caller's next
+    line does not run; ``result`` is the cancelled run's result.
+    """
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(f"run {getattr(result, 'run_id', '?')} was interrupted and cancelled")
+        self.result = result

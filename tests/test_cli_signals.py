@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from proctools import processes_with, wait_until_gone
 
+from flowkit.executors import _processes as procs
+
 FLOW = Path(__file__).parent / "flows" / "signals_sleepy.py"
 
 
@@ -91,3 +93,51 @@ def test_killing_the_orchestrator_with_sigkill_leaves_no_process(started_run):
     # The fork server sees its orchestrator gone and kills every attempt's tree; on dask,
     # the workers (or, on a running cluster, the tasks released by the scheduler) do.
     assert wait_until_gone(marker, seconds=10) == []
+
+
+def test_killing_the_fork_server_cancels_the_run_with_its_reason_and_leaves_no_process(
+    tmp_path,
+):
+    marker = f"flowkit-test-{uuid.uuid4().hex[:12]}"
+    started = tmp_path / "started"
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "FLOWKIT_HOME": str(home),
+        "FLOWKIT_TEST_MARKER": marker,
+        "FLOWKIT_TEST_STARTED": str(started),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowkit", "run", str(FLOW), "--grace-period", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() or len(processes_with(marker)) < 2:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the task never started its sleepers"
+            time.sleep(0.05)
+        (fork_server,) = procs.children(process.pid)  # the OOM killer's likely victim
+
+        os.kill(fork_server, signal.SIGKILL)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 1, (out, err)
+    assert "fork server died" in err
+    assert "cancelled" in out
+    assert wait_until_gone(marker, seconds=10) == []
+    shown = subprocess.run(
+        [sys.executable, "-m", "flowkit", "runs"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "cancelled" in shown.stdout

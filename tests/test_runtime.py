@@ -433,7 +433,10 @@ def test_keyboard_interrupt_cancels_the_run(clock: FakeClock, recorder) -> None:
     def sibling() -> None:
         ran.append("sibling")
 
-    result = flow.run(executor="inline", clock=clock, listeners=[recorder])
+    # Cancelled and recorded first, then Ctrl-C reaches the caller: a script stops there.
+    with pytest.raises(KeyboardInterrupt) as raised:
+        flow.run(executor="inline", clock=clock, listeners=[recorder])
+    result = raised.value.result
     assert result.state is RunState.CANCELLED
     assert result.tasks["first"].state is TaskState.SUCCEEDED
     assert result.tasks["interrupted"].state is TaskState.CANCELLED
@@ -459,7 +462,9 @@ def test_keyboard_interrupt_cancels_a_task_waiting_for_retry(clock: FakeClock) -
     def ctrl_c() -> None:
         raise KeyboardInterrupt
 
-    result = flow.run(executor="inline", clock=clock)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        flow.run(executor="inline", clock=clock)
+    result = raised.value.result
     assert result.state is RunState.CANCELLED
     assert result.tasks["flaky"].state is TaskState.CANCELLED
     assert result.tasks["flaky"].attempts == 1

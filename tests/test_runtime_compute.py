@@ -87,7 +87,9 @@ def test_an_attempt_cancelled_by_ctrl_c_counts_until_it_stopped(clock: FakeClock
         clock.advance(4)
         raise KeyboardInterrupt
 
-    result = flow.run(executor="inline", clock=clock, store=False)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        flow.run(executor="inline", clock=clock, store=False)
+    result = raised.value.result
     assert result.state is RunState.CANCELLED
     assert result.tasks["interrupted"].compute_seconds == 4.0
 

@@ -22,7 +22,7 @@ from loguru import logger
 from flowkit._clock import Clock, SystemClock
 from flowkit._definition.spec import FlowSpec
 from flowkit._engine.listeners import EchoOutput, RunListener
-from flowkit._errors import DefinitionError, ExecutorError, RunError
+from flowkit._errors import DefinitionError, ExecutorError, RunError, RunInterrupted
 from flowkit._planning import rules
 from flowkit._planning.plan import Plan, plan_of, resolve_params, task_arguments
 from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
@@ -165,6 +165,7 @@ class ActiveRun:
             self.max_parallel = min(self.max_parallel, capacity)
         for listener in self.listeners:
             listener.run_started(self)
+        interrupted = False
         try:
             for name in self.plan.order:
                 if name not in self._done and not self._remaining[name]:
@@ -176,6 +177,7 @@ class ActiveRun:
                 self._wait_for_events()
         except KeyboardInterrupt:
             logger.warning("run {} of flow {!r} interrupted: cancelling", self.run_id, self.name)
+            interrupted = True
             try:
                 self._cancel(stop_running=True)
             except KeyboardInterrupt:  # a second Ctrl-C: no more grace, shutdown kills all
@@ -194,6 +196,8 @@ class ActiveRun:
         result = self.result()
         for listener in self.listeners:
             listener.run_finished(self, result)
+        if interrupted:  # cancelled and recorded: now the caller stops, as Ctrl-C asked
+            raise RunInterrupted(result)
         return result
 
     @property

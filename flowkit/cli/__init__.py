@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from loguru import logger
 
 from flowkit._engine import runtime
-from flowkit._errors import DefinitionError, ExecutorError, FlowkitError, StoreError
+from flowkit._errors import (
+    DefinitionError,
+    ExecutorError,
+    FlowkitError,
+    RunInterrupted,
+    StoreError,
+)
 from flowkit._state import RunState, TaskState
 from flowkit.cli._render.progress import format_duration, progress_listener
 
@@ -249,14 +255,17 @@ def _run(args: argparse.Namespace) -> int:
     plan = flow.plan()  # every definition problem, before anything prints or runs
     printer = progress_listener(plan)
     with _sigterm_cancels():
-        result = runtime.run(
-            flow,
-            params=dict(args.params),
-            params_from_text=True,
-            executor=_executor(args, flow.name),
-            max_parallel=args.max_parallel,
-            listeners=[printer],
-        )
+        try:
+            result = runtime.run(
+                flow,
+                params=dict(args.params),
+                params_from_text=True,
+                executor=_executor(args, flow.name),
+                max_parallel=args.max_parallel,
+                listeners=[printer],
+            )
+        except RunInterrupted as interrupted:  # cancelled and recorded: report it, exit 130
+            result = interrupted.result
     sys.stdout.flush()
     for text in failure_reports(result, plan):
         print(text, file=sys.stderr, flush=True)
@@ -557,18 +566,21 @@ def _repair(args: argparse.Namespace) -> int:
             )
             return EXIT_SUCCEEDED
         with _sigterm_cancels():
-            result = repair(
-                flow,
-                run_id,
-                tasks=args.tasks,
-                rerun_dependents=args.rerun_dependents,
-                params=dict(args.params),
-                params_from_text=True,
-                executor=_executor(args, flow.name),
-                max_parallel=args.max_parallel,
-                store=store,
-                listeners=[progress_listener(plan)],
-            )
+            try:
+                result = repair(
+                    flow,
+                    run_id,
+                    tasks=args.tasks,
+                    rerun_dependents=args.rerun_dependents,
+                    params=dict(args.params),
+                    params_from_text=True,
+                    executor=_executor(args, flow.name),
+                    max_parallel=args.max_parallel,
+                    store=store,
+                    listeners=[progress_listener(plan)],
+                )
+            except RunInterrupted as interrupted:  # cancelled and recorded: exit 130
+                result = interrupted.result
     finally:
         store.close()
     sys.stdout.flush()

@@ -33,6 +33,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
@@ -61,6 +62,9 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     prepared = Prepared.make()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
+    # Only this server holds the write end: an attempt sees EOF on the read end the
+    # moment the server dies, however it died (SIGKILL by an OOM killer included).
+    lifeline_read, lifeline_write = os.pipe()
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     selector = selectors.DefaultSelector()
@@ -104,7 +108,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                     pid = os.fork()
                     if pid == 0:  # the attempt process
                         selector.close()
-                        for fd in (wake_read, wake_write, control.fileno()):
+                        for fd in (wake_read, wake_write, lifeline_write, control.fileno()):
                             os.close(fd)
                         request = AttemptRequest(
                             run_id=run_id,
@@ -118,7 +122,14 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             repair_count=repair_count,
                             run_started_at=started_at,
                         )
-                        run_attempt(request, arguments, output_fd, outcome_fd, prepared)
+                        run_attempt(
+                            request,
+                            arguments,
+                            output_fd,
+                            outcome_fd,
+                            prepared,
+                            lifeline=lifeline_read,
+                        )
                     os.close(output_fd)
                     os.close(outcome_fd)
                     running[pid] = (task_key, attempt)
@@ -218,16 +229,22 @@ def run_attempt(
     output_fd: int,
     outcome_fd: int,
     prepared: Prepared,
+    *,
+    lifeline: int | None = None,
 ) -> None:
     """The attempt process: run the task, report the outcome, leave nothing behind.
 
-    Never returns. Exits 0 once the outcome is written, 70 if flowkit itself failed.
+    ``lifeline`` is the read end of a pipe its parent holds open: at EOF (the parent
+    died) the attempt kills everything it started and exits 71. Never returns. Exits 0
+    once the outcome is written, 70 if flowkit itself failed.
     """
     exit_code = 70
     data = b""
     try:
         os.setsid()  # its own session and process group: a timeout kills the whole group
         procs.become_subreaper()
+        if lifeline is not None:
+            _watch_lifeline(lifeline)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
@@ -260,6 +277,23 @@ def run_attempt(
             with contextlib.suppress(OSError):
                 os.close(fd)
         os._exit(exit_code)
+
+
+def _watch_lifeline(lifeline: int) -> None:
+    """Die with the parent: a thread waits for EOF on ``lifeline``, then kills the tree.
+
+    A thread, not a signal handler, so a task busy in C code or ignoring signals dies too.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(lifeline, 1):
+                pass  # nothing is ever written: the read ends at EOF
+        with contextlib.suppress(BaseException):
+            procs.kill_descendants(os.getpid())
+        os._exit(71)
+
+    threading.Thread(target=watch, name="flowkit-lifeline", daemon=True).start()
 
 
 def dumps_arguments(arguments: Any) -> bytes:

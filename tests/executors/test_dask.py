@@ -132,9 +132,10 @@ def test_a_cancelled_run_closes_its_ephemeral_cluster_and_kills_the_attempts(mar
             raise KeyboardInterrupt  # Ctrl-C once the task has started its child
 
     executor = DaskExecutor(workers=1, grace_period=1)
-    result = flow.run(executor=executor, listeners=[CancelWhenRunning()])
+    with pytest.raises(KeyboardInterrupt) as raised:
+        flow.run(executor=executor, listeners=[CancelWhenRunning()])
 
-    assert result.state is RunState.CANCELLED
+    assert raised.value.result.state is RunState.CANCELLED
     assert wait_until_gone(marker) == []
     assert executor.cluster_report is not None
 

@@ -21,6 +21,7 @@ def _sleeper() -> str:
 def sleeps():
     subprocess.Popen(_sleeper(), shell=True)
     subprocess.Popen(["setsid", "sh", "-c", f"{_sleeper()} & exit 0"])
+    print("started two sleepers", flush=True)  # a realistic task has printed when it is stopped
     STARTED.write_text("started")
     time.sleep(300)
 
