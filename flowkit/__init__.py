@@ -32,7 +32,6 @@ from flowkit import _engine  # noqa: F401
 from flowkit._clock import FakeClock
 from flowkit._context import params, task_values
 from flowkit._definition.spec import RunIf
-from flowkit._engine.listeners import RunListener
 from flowkit._errors import (
     ChildRunFailed,
     ComparisonError,
@@ -46,6 +45,7 @@ from flowkit._errors import (
     TaskFailed,
     TaskValueError,
 )
+from flowkit._events import RunListener
 from flowkit._flow import Flow, Task, task
 from flowkit._state import (
     ClusterReport,

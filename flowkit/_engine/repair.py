@@ -13,9 +13,10 @@ import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowkit._engine.listeners import EchoOutput, RunListener
+from flowkit._engine.listeners import EchoOutput
 from flowkit._engine.runtime import run
 from flowkit._errors import DefinitionError
+from flowkit._events import RunListener
 from flowkit._planning.plan import Plan, plan_of
 from flowkit._state import KeptTask, RunResult, RunState, TaskRun, TaskState
 

@@ -21,8 +21,9 @@ from loguru import logger
 
 from flowkit._clock import Clock, SystemClock
 from flowkit._definition.spec import FlowSpec
-from flowkit._engine.listeners import EchoOutput, RunListener
+from flowkit._engine.listeners import EchoOutput
 from flowkit._errors import DefinitionError, ExecutorError, RunError, RunInterrupted
+from flowkit._events import RunListener
 from flowkit._planning import rules
 from flowkit._planning.plan import Plan, plan_of, resolve_params, task_arguments
 from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
@@ -203,6 +204,12 @@ class ActiveRun:
     @property
     def name(self) -> str:
         return self.plan.name
+
+    @property
+    def executor_name(self) -> str:
+        """The executor's name, or its class's for one without a name."""
+        name = getattr(self.executor, "name", None)
+        return name if isinstance(name, str) else type(self.executor).__name__
 
     def _dispatch(self) -> None:
         if self._ready and not self._provisioned:

@@ -6,9 +6,8 @@ task's values are written before the change that makes it ``succeeded``, so a
 crash between the two leaves a task to re-run, never a succeeded task without
 its values.
 
-It implements the ``flowkit._engine.runtime.RunListener`` hooks without importing the
-runtime, which sits above the store (DESIGN.md §4): the runtime may import the
-store, never the other way round.
+It is a ``RunListener`` and reads the run through ``RunView`` (``_events``), never
+the engine, which sits above the store (DESIGN.md §4).
 """
 
 from __future__ import annotations
@@ -23,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 from loguru import logger
 
+from flowkit._events import RunListener
 from flowkit._state import RunState, TaskRun, TaskState
 from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 from flowkit._store.liveness import HEARTBEAT_INTERVAL, this_host
 
 if TYPE_CHECKING:
-    from flowkit._engine.runtime import ActiveRun
+    from flowkit._events import RunView
     from flowkit._state import RunResult
 
 #: Task states that mean the attempt that was running is over.
@@ -43,7 +43,7 @@ _ATTEMPT_ENDS = frozenset(
 )
 
 
-class StoreRecorder:
+class StoreRecorder(RunListener):
     """Writes runs, tasks, attempts, task values and heartbeats into ``store``.
 
     Args:
@@ -71,14 +71,14 @@ class StoreRecorder:
         self._pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
 
     # -- RunListener -------------------------------------------------------------------
-    def run_started(self, run: ActiveRun) -> None:
+    def run_started(self, run: RunView) -> None:
         """Record the run and its tasks, or, for a repair, take the stored run over."""
         stored = self.store.get_run(run.run_id)
         if stored is None:
             self.store.create_run(
                 RunRecord(
                     run_id=run.run_id,
-                    flow_name=run.plan.name,
+                    flow_name=run.name,
                     params=_json_safe(run.params),
                     state=RunState.RUNNING,
                     started_at=run.started_at,
@@ -107,7 +107,7 @@ class StoreRecorder:
                     self.store.record_task(TaskRecord(run_id=run.run_id, task_key=name))
         self._last_beat[run.run_id] = time.monotonic()
 
-    def flush(self, run: ActiveRun) -> None:
+    def flush(self, run: RunView) -> None:
         """Commit what this scheduler step changed, in one transaction.
 
         The runtime calls it before it waits and before it dispatches an attempt,
@@ -126,7 +126,7 @@ class StoreRecorder:
     def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
         self._pending.append((write, args, kwargs))
 
-    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
+    def task_changed(self, run: RunView, task: TaskRun) -> None:
         key = (run.run_id, task.name)
         if task.state is TaskState.RUNNING:
             if self._repair.get(run.run_id) and key not in self._rerun:
@@ -167,10 +167,10 @@ class StoreRecorder:
         )
         self.heartbeat(run)
 
-    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
+    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
         self.heartbeat(run)
 
-    def run_finished(self, run: ActiveRun, result: RunResult) -> None:
+    def run_finished(self, run: RunView, result: RunResult) -> None:
         self.flush(run)
         self.store.update_run_state(
             run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
@@ -187,11 +187,11 @@ class StoreRecorder:
         """The scheduler calls ``tick`` this often, even while every task is quiet."""
         return self.heartbeat_interval or None
 
-    def tick(self, run: ActiveRun) -> None:
+    def tick(self, run: RunView) -> None:
         self.heartbeat(run, force=True)
         self.flush(run)
 
-    def heartbeat(self, run: ActiveRun, *, force: bool = False) -> None:
+    def heartbeat(self, run: RunView, *, force: bool = False) -> None:
         """Write the run's heartbeat if ``heartbeat_interval`` has passed (or ``force``)."""
         now = time.monotonic()
         last = self._last_beat.get(run.run_id)
@@ -200,7 +200,7 @@ class StoreRecorder:
             self._defer(self.store.heartbeat, run.run_id)
 
     # -- internals ---------------------------------------------------------------------
-    def _persist_result(self, run: ActiveRun, task_key: str) -> None:
+    def _persist_result(self, run: RunView, task_key: str) -> None:
         """Pickle a task's return value next to the store, so a repair can hand it on."""
         result = run.results.get(task_key)
         folder = self._results_folder()
@@ -224,7 +224,7 @@ class StoreRecorder:
 
     def _record_attempt(
         self,
-        run: ActiveRun,
+        run: RunView,
         task: TaskRun,
         *,
         state: TaskState,
@@ -270,9 +270,8 @@ def _attempt_state(task: TaskRun) -> TaskState:
     return TaskState.TIMED_OUT if timed_out else TaskState.FAILED
 
 
-def _executor_name(run: ActiveRun) -> str | None:
-    name = getattr(run.executor, "name", None)
-    return name if isinstance(name, str) else None
+def _executor_name(run: RunView) -> str | None:
+    return run.executor_name or None
 
 
 def _json_safe(params: Any) -> dict[str, Any]:

@@ -15,8 +15,7 @@ import pytest
 from daskcluster import DaskCluster
 from proctools import processes_with, wait_until_gone
 
-from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
-from flowkit._engine.listeners import RunListener
+from flowkit import DefinitionError, Flow, RunListener, RunState, TaskState, task_values
 from flowkit._errors import ExecutorError
 from flowkit._store import open_store
 from flowkit.executors import resolve

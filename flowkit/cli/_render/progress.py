@@ -24,7 +24,7 @@ from flowkit._engine.listeners import EchoOutput
 from flowkit._state import TaskRun, TaskState
 
 if TYPE_CHECKING:
-    from flowkit._engine.runtime import ActiveRun
+    from flowkit._events import RunView
     from flowkit._planning.plan import Plan
     from flowkit._state import RunResult
 
@@ -126,10 +126,10 @@ class ProgressPrinter(EchoOutput):
     def _print(self, line: str) -> None:
         print(line, file=self.stream or sys.stdout, flush=True)
 
-    def run_started(self, run: ActiveRun) -> None:
+    def run_started(self, run: RunView) -> None:
         self._print(run_started_line(run))
 
-    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
+    def task_changed(self, run: RunView, task: TaskRun) -> None:
         self._print(self.state_line(task))
 
     def state_line(self, task: TaskRun) -> str:
@@ -160,9 +160,9 @@ class ProgressPrinter(EchoOutput):
         return ""
 
 
-def run_started_line(run: ActiveRun) -> str:
+def run_started_line(run: RunView) -> str:
     params = ", ".join(f"{key}={value}" for key, value in run.params.items()) or "none"
-    executor = getattr(run.executor, "name", type(run.executor).__name__)
+    executor = run.executor_name
     what = f"repair {run.repair_count} of run" if run.repair_count else "run"
     return (
         f"{what} {run.run_id} of flow {run.name!r} started: {len(run.tasks)} tasks, "
@@ -195,12 +195,12 @@ class LiveDisplay(ProgressPrinter):
     def _out(self) -> TextIO:
         return self.stream or sys.stdout
 
-    def run_started(self, run: ActiveRun) -> None:
+    def run_started(self, run: RunView) -> None:
         # A repair's kept tasks are final already: count them from the start.
         self.tasks = {name: attrs.evolve(task) for name, task in run.tasks.items()}
         self._above(run_started_line(run))
 
-    def task_changed(self, run: ActiveRun, task: TaskRun) -> None:
+    def task_changed(self, run: RunView, task: TaskRun) -> None:
         self.tasks[task.name] = task
         if task.state is TaskState.RUNNING:
             self.attempt_started[task.name] = time.monotonic()
@@ -211,14 +211,14 @@ class LiveDisplay(ProgressPrinter):
         else:
             self._redraw()
 
-    def task_output(self, run: ActiveRun, task_key: str, attempt: int, line: str) -> None:
+    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
         label = task_key if attempt == 1 else f"{task_key}#{attempt}"
         self._above(f"[{label}] {line}")
 
-    def tick(self, run: ActiveRun) -> None:
+    def tick(self, run: RunView) -> None:
         self._redraw()
 
-    def run_finished(self, run: ActiveRun, result: RunResult) -> None:
+    def run_finished(self, run: RunView, result: RunResult) -> None:
         self._clear()
         self._out.flush()
 
