@@ -5,7 +5,7 @@ the fixtures available to every test suite; nothing needs ``pytest_plugins``.
 
 - ``flowkit_run``: ``flowkit_run(flow, params={...})`` runs the flow inline
   against a SQLite store in the test's ``tmp_path`` and returns its
-  ``RunResult`` (other keywords, e.g. ``clock=``, go to ``flowkit._engine.runtime.run``);
+  ``RunResult`` (other keywords, e.g. ``clock=``, go to ``Flow.run``);
   ``flowkit_run.store`` is that store. ``FLOWKIT_HOME`` points
   into ``tmp_path`` too, so nothing is written to the working directory.
 - ``task_context``: ``flowkit.testing.task_context``, for

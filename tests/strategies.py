@@ -190,10 +190,11 @@ class ShuffledExecutor:
         self._inline.submit(request)
         return self._inline.wait(timeout)
 
-    def kill(self, task_key: str) -> None:
+    def kill(self, task_key: str) -> bool:
         # As every executor does: returns at once, and the next wait reports the attempt.
         self.killed.append(task_key)
-        for request in [request for request in self._held if request.task_key == task_key]:
+        held = [request for request in self._held if request.task_key == task_key]
+        for request in held:
             self._held.remove(request)
             self._stopped.append(
                 failed_outcome(
@@ -202,6 +203,7 @@ class ShuffledExecutor:
                     ErrorInfo(type_name="Stopped", message="stopped"),
                 )
             )
+        return bool(held)
 
     def shutdown(self) -> None:
         self._held.clear()

@@ -130,7 +130,7 @@ def test_killing_the_fork_server_cancels_the_run_with_its_reason_and_leaves_no_p
             process.wait()
 
     assert process.returncode == 1, (out, err)
-    assert "fork server died" in err
+    assert "fork server died (killed by signal 9 (SIGKILL))" in err
     assert "cancelled" in out
     assert wait_until_gone(marker, seconds=10) == []
     shown = subprocess.run(

@@ -571,3 +571,23 @@ def test_tasks_that_never_ran_have_no_attempts_and_no_times(clock: FakeClock) ->
     assert result.tasks["breaks"].error is not None
     assert "RuntimeError: no" in result.tasks["breaks"].error.summary
     assert "raise RuntimeError" in result.tasks["breaks"].error.traceback
+
+
+class BlockingKillExecutor(HangingExecutor):
+    """An executor of the first protocol: ``kill`` stops the attempt and reports nothing."""
+
+    def kill(self, task_key: str) -> None:  # type: ignore[override]
+        super().kill(task_key)
+        self._stopped.clear()
+
+
+def test_an_executor_whose_kill_reports_nothing_ends_the_attempt_at_once(clock: FakeClock):
+    flow = Flow("older_executor")
+
+    @flow.task(timeout=30)
+    def hangs() -> None: ...
+
+    result = flow.run(executor=BlockingKillExecutor(clock, hang={"hangs"}), clock=clock)
+
+    assert result.tasks["hangs"].state is TaskState.TIMED_OUT
+    assert clock.sleeps == pytest.approx([30.0])

@@ -29,9 +29,10 @@ class SlowToKillExecutor(HangingExecutor):
         super().__init__(clock, hang)
         self.grace = grace
 
-    def kill(self, task_key: str) -> None:
-        super().kill(task_key)
+    def kill(self, task_key: str) -> bool:
+        stopping = super().kill(task_key)
         self._clock.advance(self.grace)
+        return stopping
 
 
 def test_compute_sums_the_attempts_and_not_the_waits_between_retries(clock: FakeClock) -> None:

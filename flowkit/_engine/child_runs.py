@@ -13,7 +13,7 @@ from typing import Any
 from flowkit._context import provide_child_runs
 from flowkit._engine.listeners import EchoOutput
 from flowkit._engine.repair import repair
-from flowkit._engine.runtime import run
+from flowkit._engine.run import run
 from flowkit._state import RunResult, RunState
 
 #: A child run in one of these states is continued by a repair of its parent task.

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowkit._engine.listeners import EchoOutput
-from flowkit._engine.runtime import run
+from flowkit._engine.run import run
 from flowkit._errors import DefinitionError
 from flowkit._events import RunListener
 from flowkit._planning.plan import Plan, plan_of

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from loguru import logger
 
-from flowkit._engine import runtime
+from flowkit import _engine
 from flowkit._errors import (
     DefinitionError,
     ExecutorError,
@@ -196,7 +196,7 @@ def _positive_int(text: str) -> int:
 
 
 def _executor(args: argparse.Namespace, flow_name: str) -> Any:
-    """What ``runtime.run`` gets as ``executor``: a name, an executor object, or None.
+    """What ``_engine.run`` gets as ``executor``: a name, an executor object, or None.
 
     The executor options (``--grace-period``, ``--address``, ``--workers``) turn the
     name into an executor object; an option the chosen executor has no use for is an error.
@@ -256,7 +256,7 @@ def _run(args: argparse.Namespace) -> int:
     printer = progress_listener(plan)
     with _sigterm_cancels():
         try:
-            result = runtime.run(
+            result = _engine.run(
                 flow,
                 params=dict(args.params),
                 params_from_text=True,

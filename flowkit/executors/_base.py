@@ -134,10 +134,11 @@ class Executor(Protocol):
         """Block until an attempt ends or ``timeout`` seconds pass; return what ended."""
         ...
 
-    def kill(self, task_key: str) -> None:
+    def kill(self, task_key: str) -> bool:
         """Start stopping the attempt of ``task_key`` and everything it started; returns at once.
 
-        ``wait`` reports the attempt once its whole process tree is gone.
+        True: ``wait`` reports the attempt once its whole process tree is gone. A false
+        value (an executor that stopped it before returning) ends the attempt at once.
         """
         ...
 

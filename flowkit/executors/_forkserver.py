@@ -282,13 +282,17 @@ def run_attempt(
 def _watch_lifeline(lifeline: int) -> None:
     """Die with the parent: a thread waits for EOF on ``lifeline``, then kills the tree.
 
-    A thread, not a signal handler, so a task busy in C code or ignoring signals dies too.
+    A thread, not a signal handler, so a task that ignores signals or sleeps in a
+    system call dies too (one that holds the GIL in C code, once it lets go). Only
+    EOF kills: a task that closes the descriptor (``os.closerange``) ends the watch.
     """
 
     def watch() -> None:
-        with contextlib.suppress(OSError):
+        try:
             while os.read(lifeline, 1):
                 pass  # nothing is ever written: the read ends at EOF
+        except OSError:
+            return  # the task closed it: no lifeline any more, but no reason to die
         with contextlib.suppress(BaseException):
             procs.kill_descendants(os.getpid())
         os._exit(71)

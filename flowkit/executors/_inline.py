@@ -58,10 +58,10 @@ class InlineExecutor:
         self._running = None
         return [outcome]
 
-    def kill(self, task_key: str) -> None:
+    def kill(self, task_key: str) -> bool:
         """Withdraw a queued attempt, or give up one a Ctrl-C interrupted; ``wait`` reports it.
 
-        A running attempt cannot be stopped: it has this thread.
+        A running attempt cannot be stopped: it has this thread. True when it will report.
         """
         withdrawn = [request for request in self._queue if request.task_key == task_key]
         if self._running is not None and self._running.task_key == task_key:
@@ -71,6 +71,7 @@ class InlineExecutor:
             error = ErrorInfo(type_name="Stopped", message=f"task {task_key!r} was stopped")
             self._stopped.append(failed_outcome(request.task_key, request.attempt, error))
         self._queue = deque(request for request in self._queue if request.task_key != task_key)
+        return bool(withdrawn)
 
     def shutdown(self) -> None:
         self._queue.clear()

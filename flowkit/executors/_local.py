@@ -180,16 +180,18 @@ class LocalExecutor(PumpedWait):
             os.close(output_write)
             os.close(outcome_write)
 
-    def kill(self, task_key: str) -> None:
+    def kill(self, task_key: str) -> bool:
         """Start stopping an attempt: SIGTERM its process group now, SIGKILL after the grace.
 
-        Returns at once; ``wait`` reports the attempt once its whole tree is gone.
+        Returns at once, True: ``wait`` reports the attempt once its whole tree is gone.
         """
         attempt = self._attempts.get(task_key)
-        if attempt is None or attempt.kill_at is not None:
-            return
-        self._signal(attempt, signal.SIGTERM)
-        attempt.kill_at = time.monotonic() + self.grace_period
+        if attempt is None:
+            return False
+        if attempt.kill_at is None:
+            self._signal(attempt, signal.SIGTERM)
+            attempt.kill_at = time.monotonic() + self.grace_period
+        return True
 
     def shutdown(self) -> None:
         """Kill every attempt still running and stop the fork server; safe to call twice."""
@@ -239,9 +241,7 @@ class LocalExecutor(PumpedWait):
     def _read_control(self) -> None:
         assert self._reader is not None
         if not self._reader.fill():
-            self._server_pid = None
-            msg = "the local executor's fork server died; the run cannot go on"
-            raise ExecutorError(msg)
+            raise ExecutorError(self._server_died())
         for kind, task_key, attempt_number, status in self._reader.messages():
             attempt = self._attempts.get(task_key)
             if kind != "exited" or attempt is None or attempt.attempt != attempt_number:
@@ -249,6 +249,18 @@ class LocalExecutor(PumpedWait):
             attempt.status = status
             attempt.exited_at = time.time()
             self._maybe_finish(attempt)
+
+    def _server_died(self) -> str:
+        """Reap the dead fork server and say how it died."""
+        how = "died"
+        if self._server_pid is not None:
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(self._server_pid, 0)
+                how = f"died ({procs.describe_status(status)})"
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    how += "; an out-of-memory kill shows in `dmesg`"
+            self._server_pid = None
+        return f"the local executor's fork server {how}; its attempts were stopped with it"
 
     def _read_output(self, attempt: _Attempt) -> None:
         try:

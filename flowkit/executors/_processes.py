@@ -14,7 +14,6 @@ import os
 import signal
 import time
 
-PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = None
@@ -36,11 +35,6 @@ def _prctl(option: int, value: int) -> bool:
 def become_subreaper() -> bool:
     """Adopt orphaned descendants (Linux); False where the kernel offers no such thing."""
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def die_with_parent(signal_number: int = signal.SIGKILL) -> bool:
-    """Have the kernel send ``signal_number`` to this process when its parent dies (Linux)."""
-    return _prctl(PR_SET_PDEATHSIG, signal_number)
 
 
 def children(pid: int) -> list[int]:

@@ -161,10 +161,11 @@ class HangingExecutor:
         self.clock.advance(timeout or 0.0)  # as if it blocked that long
         return []
 
-    def kill(self, task_key: str) -> None:
+    def kill(self, task_key: str) -> bool:
         self.killed.append(task_key)
         error = ErrorInfo(type_name="Stopped", message="stopped")
         self._stopped.append(failed_outcome(task_key, self._attempts[task_key], error))
+        return True
 
     def shutdown(self) -> None:
         """Nothing to tear down."""

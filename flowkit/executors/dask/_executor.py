@@ -220,24 +220,27 @@ class DaskExecutor(PumpedWait):
         self._by_token[token] = attempt
         future.add_done_callback(lambda done, token=token: self._events.put(("done", token)))
 
-    def kill(self, task_key: str) -> None:
-        """Cancel the attempt's dask task; returns at once.
+    def kill(self, task_key: str) -> bool:
+        """Cancel the attempt's dask task; returns at once, True.
 
         ``wait`` reports the attempt once its worker says its processes are gone (or, for
         an attempt no worker had started, a second later).
         """
         attempt = self._attempts.get(task_key)
-        if attempt is None or attempt.killed:
-            return
+        if attempt is None:
+            return False
+        if attempt.killed:
+            return True
         attempt.killed = True
         attempt.stop_deadline = time.monotonic() + (
             self.grace_period + _STOP_REPORT_SECONDS if attempt.started else 1.0
         )
         if self._client is None or self._client.status != "running":
             attempt.stopped = True  # no scheduler to tell: its workers stop what they run
-            return
+            return True
         with contextlib.suppress(Exception):
             self._client.cancel([attempt.future], reason="flowkit: attempt stopped")
+        return True
 
     def _report_stopped(self) -> None:
         """Report every stopped attempt whose processes are gone, or that was given up on."""

@@ -1,0 +1,299 @@
+"""The loop of one run: the scheduler's moves driven by an executor, told to listeners.
+
+``ActiveRun`` starts the executor, takes ready tasks from the ``Scheduler`` and
+submits their attempts, hands outcomes back, stops attempts past their timeout,
+and tells its listeners (the ``RunView`` of ``_events``). It never busy-waits:
+it blocks in the executor, or sleeps on the clock, until the next completion,
+retry deadline, timeout deadline or listener tick.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from loguru import logger
+
+from flowkit._clock import Clock, SystemClock
+from flowkit._engine.attempts import AttemptBuilder
+from flowkit._engine.scheduler import Scheduler
+from flowkit._errors import ExecutorError, RunError, RunInterrupted
+from flowkit._events import RunListener
+from flowkit._planning.plan import Plan
+from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun
+from flowkit.executors import Executor
+from flowkit.executors._base import failed_outcome
+
+#: How long a cancel waits for the attempts it stopped before leaving them to shutdown.
+_STOP_PATIENCE = 120.0
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _sooner(first: float | None, second: float | None) -> float | None:
+    """The smaller of two timeouts, None standing for no timeout."""
+    if first is None:
+        return second
+    return first if second is None else min(first, second)
+
+
+class ActiveRun:
+    """One run of a plan on an executor; what listeners read of it is its ``RunView``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        executor: Executor,
+        params: Mapping[str, Any],
+        max_parallel: int,
+        clock: Clock,
+        listeners: Sequence[RunListener] = (),
+        run_id: str | None = None,
+        kept: Mapping[str, KeptTask] | None = None,
+        repair_count: int = 0,
+    ) -> None:
+        self.plan = plan
+        self.repair_count = repair_count
+        self.run_id = run_id or new_run_id()
+        self.executor = executor
+        self.params = dict(params)
+        self.max_parallel = max_parallel  # and no more than the executor's capacity
+        #: Why the run was cancelled when no one asked (the executor lost its workers).
+        self.cancel_reason: str | None = None
+        #: The executor's cluster (``cluster_report``), read once it has shut down.
+        self.cluster: ClusterReport | None = None
+        self.clock = clock
+        self.listeners = list(listeners)
+        self.started_at = clock.time()
+        self.scheduler = Scheduler(
+            plan, clock, kept=kept, on_change=self._changed if self.listeners else None
+        )
+        self._attempts = AttemptBuilder(
+            plan,
+            run_id=self.run_id,
+            params=self.params,
+            repair_count=repair_count,
+            run_started_at=self.started_at,
+        )
+        self._provisioned = False
+        # A listener need not subclass RunListener: its flush and ticks are optional.
+        ticking = [
+            interval
+            for listener in self.listeners
+            if (interval := getattr(listener, "tick_interval", None))
+        ]
+        # Ticks keep real time (a heartbeat says "alive now"), whatever clock the run uses.
+        self._tick_interval = min(ticking) if ticking else None
+        self._next_tick = time.monotonic() + self._tick_interval if ticking else None
+
+    # -- the RunView of listeners -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def tasks(self) -> dict[str, TaskRun]:
+        return self.scheduler.tasks
+
+    @property
+    def values(self) -> dict[str, dict[str, Any]]:
+        return self.scheduler.values
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.scheduler.results
+
+    @property
+    def executor_name(self) -> str:
+        """The executor's name, or its class's for one without a name."""
+        name = getattr(self.executor, "name", None)
+        return name if isinstance(name, str) else type(self.executor).__name__
+
+    # -- the loop ----------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        """Run every task to a final state and return the result.
+
+        Raises:
+            RunInterrupted: Ctrl-C, once the run was cancelled and recorded.
+        """
+        self._warn_unenforced_timeouts()
+        # Before the run is recorded: an executor that cannot start (a scheduler out of
+        # reach, a function that cannot be shipped) is an error before any task runs.
+        try:
+            self.executor.start(
+                self.plan,
+                self.clock,
+                run_id=self.run_id,
+                repair_count=self.repair_count,
+                on_output=self._output if self.listeners else None,
+            )
+        except BaseException:
+            self.executor.shutdown()
+            raise
+        capacity = self.executor.capacity
+        if capacity:
+            self.max_parallel = min(self.max_parallel, capacity)
+        for listener in self.listeners:
+            listener.run_started(self)
+        interrupted = False
+        try:
+            self.scheduler.start()
+            while not self.scheduler.finished:
+                self._dispatch()
+                if self.scheduler.stuck:
+                    raise RunError(self.scheduler.stuck_message(self.run_id))
+                self._wait_for_events()
+        except KeyboardInterrupt:
+            logger.warning("run {} of flow {!r} interrupted: cancelling", self.run_id, self.name)
+            interrupted = True
+            try:
+                self._cancel(stop_running=True)
+            except KeyboardInterrupt:  # a second Ctrl-C: no more grace, shutdown kills all
+                logger.warning("interrupted again: killing every running attempt now")
+                self._cancel(stop_running=False)
+        except ExecutorError as error:  # the executor lost its workers: no task can go on
+            logger.error("run {} of flow {!r}: {}; cancelling", self.run_id, self.name, error)
+            self.cancel_reason = str(error)
+            self.scheduler.lose(ErrorInfo(type_name="ExecutorError", message=str(error)))
+            self._cancel(stop_running=True)
+        finally:
+            self.executor.shutdown()
+        self.cluster = getattr(self.executor, "cluster_report", None)
+        result = self.result()
+        for listener in self.listeners:
+            listener.run_finished(self, result)
+        if interrupted:  # cancelled and recorded: now the caller stops, as Ctrl-C asked
+            raise RunInterrupted(result)
+        return result
+
+    def _dispatch(self) -> None:
+        scheduler = self.scheduler
+        if scheduler.has_ready and not self._provisioned:
+            # An executor with compute to set up (an ephemeral cluster) does it now, when
+            # the first task is ready, and not in an attempt's time.
+            provision = getattr(self.executor, "provision", None)
+            if provision is not None:
+                provision()
+            self._provisioned = True
+        while scheduler.has_ready and len(scheduler.in_flight) < self.max_parallel:
+            name, attempt, timeout = scheduler.take(timeout_enforced=self.executor.can_preempt)
+            self._flush()  # every change is on record before the attempt starts
+            request = self._attempts.request(
+                name, attempt, timeout, values=scheduler.values, results=scheduler.results
+            )
+            self.executor.submit(request)
+
+    def _flush(self) -> None:
+        for listener in self.listeners:
+            flush = getattr(listener, "flush", None)
+            if flush is not None:
+                flush(self)
+
+    def _wait_for_events(self) -> None:
+        self._flush()
+        deadline = self.scheduler.next_deadline()
+        timeout = max(0.0, deadline - self.clock.monotonic()) if deadline is not None else None
+        if isinstance(self.clock, SystemClock):  # a fake clock's waits take no real time
+            timeout = _sooner(timeout, self._until_tick())
+        if self.scheduler.in_flight:
+            for outcome in self.executor.wait(timeout):
+                self.scheduler.complete(outcome)
+        elif timeout is not None and not self.scheduler.has_ready:
+            self.clock.sleep(timeout)
+        for name in self.scheduler.expire():
+            self._stop(name)
+        self.scheduler.release_retries()
+        self._tick()
+
+    def _stop(self, name: str) -> None:
+        """Stop an attempt (``kill`` returns at once); it ends when the executor reports it.
+
+        An executor whose ``kill`` returns a false value (an older one, which stops the
+        attempt before it returns) will not report it: it ends now.
+        """
+        flight = self.scheduler.in_flight[name]
+        if not self.executor.kill(name):
+            stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
+            self.scheduler.complete(failed_outcome(name, flight.attempt, stopped))
+
+    def _until_tick(self) -> float | None:
+        if self._next_tick is None:
+            return None
+        return max(0.0, self._next_tick - time.monotonic())
+
+    def _tick(self) -> None:
+        if self._next_tick is None or time.monotonic() < self._next_tick:
+            return
+        for listener in self.listeners:
+            if getattr(listener, "tick_interval", None):
+                listener.tick(self)
+        assert self._tick_interval is not None
+        self._next_tick = time.monotonic() + self._tick_interval
+
+    def _changed(self, task: TaskRun) -> None:
+        for listener in self.listeners:
+            listener.task_changed(self, task)
+
+    def _output(self, task_key: str, attempt: int, line: str) -> None:
+        for listener in self.listeners:
+            listener.task_output(self, task_key, attempt, line)
+
+    def _cancel(self, *, stop_running: bool) -> None:
+        """Mark every unfinished task cancelled; stop running attempts gracefully if asked.
+
+        Every attempt is signalled at once and the executor escalates each to SIGKILL
+        after its grace period: one grace period in total, however many attempts run.
+        """
+        if stop_running:
+            self._stop_all()
+        self.scheduler.cancel()
+
+    def _stop_all(self) -> None:
+        """Stop every attempt in flight and wait until each one's process tree is gone."""
+        scheduler = self.scheduler
+        try:
+            for name, flight in list(scheduler.in_flight.items()):
+                if not self.executor.kill(name):  # stopped already (an older executor)
+                    stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
+                    scheduler.stopped(failed_outcome(name, flight.attempt, stopped))
+            give_up = time.monotonic() + _STOP_PATIENCE
+            while scheduler.in_flight and time.monotonic() < give_up:
+                for outcome in self.executor.wait(1.0):
+                    scheduler.stopped(outcome)
+        except ExecutorError as error:  # nothing left to stop them with: shutdown kills all
+            logger.warning("could not stop the running tasks: {}", error)
+
+    # -- views -------------------------------------------------------------------------------
+    def result(self) -> RunResult:
+        scheduler = self.scheduler
+        return RunResult(
+            run_id=self.run_id,
+            flow_name=self.name,
+            state=scheduler.run_state(),
+            tasks=dict(scheduler.tasks),
+            values={name: dict(values) for name, values in scheduler.values.items()},
+            params=dict(self.params),
+            started_at=self.started_at,
+            ended_at=self.clock.time(),
+            results={name: value for name, value in scheduler.results.items() if value is not None},
+            cancel_reason=self.cancel_reason,
+            cluster=self.cluster,
+        )
+
+    def _warn_unenforced_timeouts(self) -> None:
+        if self.executor.can_preempt:
+            return
+        timed = [spec.name for spec in self.plan.tasks.values() if spec.timeout is not None]
+        if timed:
+            msg = (
+                f"flow {self.name!r}: the {self.executor_name} executor cannot pre-empt a "
+                f"running function, so timeout is not enforced for: {', '.join(timed)}. "
+                "Use executor='local' to enforce it"
+            )
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)

@@ -1,0 +1,99 @@
+"""``run``: validate a flow, resolve its parameters, executor and store, and run it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flowkit._clock import Clock, SystemClock
+from flowkit._engine.listeners import EchoOutput
+from flowkit._engine.loop import ActiveRun
+from flowkit._errors import DefinitionError
+from flowkit._events import RunListener
+from flowkit._planning.plan import plan_of, resolve_params
+from flowkit._state import KeptTask, RunResult
+from flowkit.executors import resolve
+
+_default_stores: dict[str, Any] = {}
+
+
+def _default_store() -> Any:
+    """The default store of this process, opened once per location (``FLOWKIT_HOME``)."""
+    from flowkit._store import default_path, open_store  # sqlite3: loaded when a run needs it
+
+    path = str(default_path())
+    if path not in _default_stores:
+        _default_stores[path] = open_store()
+    return _default_stores[path]
+
+
+def run(
+    flow: Any,
+    *,
+    params: Mapping[str, Any] | None = None,
+    executor: Any = None,
+    max_parallel: int | None = None,
+    clock: Clock | None = None,
+    listeners: Sequence[RunListener] = (),
+    run_id: str | None = None,
+    params_from_text: bool = False,
+    echo_output: bool = True,
+    kept: Mapping[str, KeptTask] | None = None,
+    repair_count: int = 0,
+    store: Any = None,
+) -> RunResult:
+    """Validate and run a flow to its end.
+
+    Args:
+        flow: a ``Flow``, its ``FlowSpec``, or an already built ``Plan``.
+        params: overrides of the flow's declared parameters.
+        executor: ``"inline"``, ``"local"``, ``"dask"``, an executor object, or None
+            for the default.
+        max_parallel: how many tasks at once; the flow's own setting when None.
+        clock: where time comes from (tests pass ``FakeClock``).
+        listeners: told of every state change.
+        run_id: the run's id; a new one when None.
+        params_from_text: convert text values to their defaults' types (the CLI's ``-p``).
+        echo_output: print what isolated attempts print, as ``[task] line``, when no
+            listener is given (the command line shows output itself).
+        kept: final tasks of an earlier run to keep as they were, with their values
+            and return values (a repair); the other tasks run.
+        repair_count: which repair of ``run_id`` this is (0: the first run).
+        store: where the run is recorded as it happens: a ``flowkit._store.RunStore``;
+            None for the default store (``$FLOWKIT_HOME/flowkit.db``, ``FLOWKIT_HOME``
+            defaulting to ``.flowkit``), unless a listener already is a ``StoreRecorder``;
+            False to record nothing.
+
+    Raises:
+        DefinitionError: the flow, its parameters or the executor are invalid;
+            nothing has run.
+    """
+    plan = plan_of(flow)
+    resolved_params = resolve_params(plan.flow, params, from_text=params_from_text)
+    if max_parallel is None:
+        max_parallel = plan.flow.max_parallel
+    elif not isinstance(max_parallel, int) or isinstance(max_parallel, bool) or max_parallel < 1:
+        msg = (
+            f"flow {plan.name!r}: max_parallel={max_parallel!r} is invalid; "
+            "allowed: an integer >= 1"
+        )
+        raise DefinitionError(msg)
+    listeners = list(listeners) or ([EchoOutput()] if echo_output else [])
+    if store is not False:
+        from flowkit._store import StoreRecorder
+
+        # A caller that brings its own recorder (a repair, a test) has chosen the store.
+        if store is not None or not any(isinstance(item, StoreRecorder) for item in listeners):
+            listeners.insert(0, StoreRecorder(store if store is not None else _default_store()))
+    active = ActiveRun(
+        plan,
+        executor=resolve(executor, flow_name=plan.name),
+        params=resolved_params,
+        max_parallel=max_parallel,
+        clock=clock or SystemClock(),
+        listeners=listeners,
+        run_id=run_id,
+        kept=kept,
+        repair_count=repair_count,
+    )
+    return active.execute()
