@@ -17,7 +17,7 @@ from flowkit.executors import _processes as procs
 
 TESTS = Path(__file__).parent
 #: A worker's zygote: part of the cluster; the supervisors it forks are not.
-SUPERVISOR = "flowkit.executors.dask._worker"
+SUPERVISOR = "flowkit.executors.dask._zygote"
 TRACKER = "multiprocessing.resource_tracker"
 
 

@@ -31,12 +31,12 @@ def _parent_of(pid: int) -> int:
 def _zygotes() -> list[int]:
     """The zygotes of the workers: ``--serve`` processes whose parent is not one."""
     found = []
-    for pid in processes_with("flowkit.executors.dask._worker --serve"):
+    for pid in processes_with("flowkit.executors.dask._zygote --serve"):
         try:
             parent = Path(f"/proc/{_parent_of(pid)}/cmdline").read_bytes()
         except OSError:
             continue  # gone meanwhile
-        if b"flowkit.executors.dask._worker" not in parent:
+        if b"flowkit.executors.dask._zygote" not in parent:
             found.append(pid)
     return found
 

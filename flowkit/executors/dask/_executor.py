@@ -6,29 +6,28 @@ before any task runs. Without one it starts an ephemeral ``LocalCluster`` of
 worker processes when the first attempt is submitted and closes it at
 ``shutdown``, whatever the run's end: the job cluster of Databricks Workflows.
 
-Each attempt is one dask task, ``remote.run_on_worker``, which runs the
-attempt in a supervised subprocess on the worker (see ``remote``). The task's
-function travels by value: pickled once per run with cloudpickle. Output comes
+Each attempt is one dask task, ``_worker.run_on_worker``, which runs the
+attempt in a supervised subprocess on the worker (see ``_worker`` and
+``_zygote``). The task's function travels by value: pickled once per run with
+cloudpickle (``_pickling``); ``_reports`` reads what comes back, ``_cluster``
+checks the options. Output comes
 back as it is printed, as dask events on a topic of the run; the outcome, the
 full output and the exit status come back as the task's result. ``kill``
-cancels the dask task; the worker thread sees it and stops the attempt's
-process tree (SIGTERM, ``grace_period``, SIGKILL) before it says ``stopped``.
+cancels the dask task and returns; the worker thread sees it and stops the
+attempt's process tree (SIGTERM, ``grace_period``, SIGKILL) before it says
+``stopped``, and ``wait`` reports the attempt then.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import pickle
 import queue
-import re
 import signal
-import sys
 import threading
 import time
-import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -38,11 +37,13 @@ import attrs
 import cloudpickle
 
 from flowkit._errors import DefinitionError, ExecutorError
-from flowkit._state import ClusterReport, ErrorInfo, TaskState
-from flowkit.executors import _processes as procs
-from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
+from flowkit._state import ClusterReport
+from flowkit.executors._base import AttemptOutcome, AttemptRequest
 from flowkit.executors._local import default_log_dir, unpicklable_arguments
-from flowkit.executors.dask._worker import import_attribute, run_on_worker
+from flowkit.executors.dask._cluster import kill_workers, option_problems
+from flowkit.executors.dask._pickling import pickle_functions
+from flowkit.executors.dask._reports import STOP_REPORT_SECONDS, Attempt, Reports
+from flowkit.executors.dask._worker import run_on_worker
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
@@ -51,28 +52,9 @@ if TYPE_CHECKING:
 OutputSink = Callable[[str, int, str], None]
 
 ADDRESS_VARIABLE = "FLOWKIT_DASK_ADDRESS"
-#: How long past its grace period a worker may take to say it stopped an attempt.
-_STOP_REPORT_SECONDS = 15.0
-_ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
-@attrs.define
-class _Attempt:
-    task_key: str
-    attempt: int
-    token: str
-    future: Any
-    submitted_at: float
-    lines_seen: int = 0
-    started: bool = False
-    stopped: bool = False
-    killed: bool = False
-    #: When a stopped attempt is given up on (monotonic): a worker that had not started it
-    #: will not; one that had says "stopped" within its grace period.
-    stop_deadline: float = 0.0
-
-
-class DaskExecutor(PumpedWait):
+class DaskExecutor(Reports):
     """Runs attempts on a dask cluster; see the module docstring.
 
     Args:
@@ -117,8 +99,8 @@ class DaskExecutor(PumpedWait):
         self._capacity: int | None = None
         self._worker_count = 0
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._attempts: dict[str, _Attempt] = {}
-        self._by_token: dict[str, _Attempt] = {}
+        self._attempts: dict[str, Attempt] = {}
+        self._by_token: dict[str, Attempt] = {}
         self._finished: list[AttemptOutcome] = []
         self._functions: dict[str, bytes] = {}
         self._run_id = ""
@@ -160,7 +142,7 @@ class DaskExecutor(PumpedWait):
         self._upstream = dict(plan.upstream)
         self.cluster_report = None
         self._check_options()
-        self._functions = _pickle_functions(plan)
+        self._functions = pickle_functions(plan)
         # Child runs (run-flow, for-each) are recorded here when the worker sees this folder.
         self._home = str(Path(os.environ.get("FLOWKIT_HOME") or ".flowkit").absolute())
         base = self.log_dir if self.log_dir is not None else default_log_dir()
@@ -209,7 +191,7 @@ class DaskExecutor(PumpedWait):
             pure=False,
             retries=0,
         )
-        attempt = _Attempt(
+        attempt = Attempt(
             task_key=request.task_key,
             attempt=request.attempt,
             token=token,
@@ -233,7 +215,7 @@ class DaskExecutor(PumpedWait):
             return True
         attempt.killed = True
         attempt.stop_deadline = time.monotonic() + (
-            self.grace_period + _STOP_REPORT_SECONDS if attempt.started else 1.0
+            self.grace_period + STOP_REPORT_SECONDS if attempt.started else 1.0
         )
         if self._client is None or self._client.status != "running":
             attempt.stopped = True  # no scheduler to tell: its workers stop what they run
@@ -241,23 +223,6 @@ class DaskExecutor(PumpedWait):
         with contextlib.suppress(Exception):
             self._client.cancel([attempt.future], reason="flowkit: attempt stopped")
         return True
-
-    def _report_stopped(self) -> None:
-        """Report every stopped attempt whose processes are gone, or that was given up on."""
-        now = time.monotonic()
-        for attempt in list(self._attempts.values()):
-            if not attempt.killed:
-                continue
-            if attempt.started and attempt.stop_deadline < now + self.grace_period:
-                # It started after all: its worker needs the grace period to stop it.
-                attempt.stop_deadline = max(
-                    attempt.stop_deadline, now + self.grace_period + _STOP_REPORT_SECONDS
-                )
-            if attempt.stopped or now >= attempt.stop_deadline:
-                del self._attempts[attempt.task_key]
-                self._by_token.pop(attempt.token, None)
-                where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
-                self._finished.append(_failed(attempt, "Stopped", f"{where} was stopped"))
 
     def shutdown(self) -> None:
         """Cancel what still runs, close the client, and close an ephemeral cluster.
@@ -272,7 +237,7 @@ class DaskExecutor(PumpedWait):
             self._shutdown()
         except KeyboardInterrupt:
             if self._cluster is not None:
-                _kill_workers(self._cluster)
+                kill_workers(self._cluster)
             self._client = self._cluster = None
         finally:
             if held:
@@ -300,7 +265,7 @@ class DaskExecutor(PumpedWait):
                 with contextlib.suppress(Exception):
                     cluster.close(timeout=30)
             except KeyboardInterrupt:  # Ctrl-C again: no more grace for the workers
-                _kill_workers(cluster)
+                kill_workers(cluster)
         self._client = self._cluster = None
         if self._cluster_started is not None:
             self.cluster_report = ClusterReport(
@@ -314,28 +279,14 @@ class DaskExecutor(PumpedWait):
 
     def _check_options(self) -> None:
         """Every problem with the options, at once, before anything starts."""
-        where = f"flow {self._flow_name!r}, dask executor"
-        problems = []
-        if self.address is not None and not _ADDRESS.match(self.address):
-            problems.append(
-                f"{where}: scheduler address {self.address!r} ({self._address_source}) is "
-                "invalid; give it as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"
-            )
-        if self.address is not None and self._workers is not None:
-            problems.append(
-                f"{where}: workers={self._workers!r} sizes an ephemeral cluster, but an address "
-                f"({self.address}) is given; drop one of them"
-            )
-        for option, value in (
-            ("workers", self._workers),
-            ("threads_per_worker", self.threads_per_worker),
-        ):
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                problems.append(f"{where}: {option}={value!r} is invalid; give an int >= 1")
-        if not isinstance(self.grace_period, (int, float)) or self.grace_period < 0:
-            problems.append(f"{where}: grace_period={self.grace_period!r}; give seconds >= 0")
+        problems = option_problems(
+            f"flow {self._flow_name!r}, dask executor",
+            address=self.address,
+            address_source=self._address_source,
+            workers=self._workers,
+            threads_per_worker=self.threads_per_worker,
+            grace_period=self.grace_period,
+        )
         if problems:
             raise DefinitionError("\n".join(problems), problems)
 
@@ -399,241 +350,3 @@ class DaskExecutor(PumpedWait):
         self._client.subscribe_topic(self.topic, lambda event: self._events.put(("event", event)))
 
     # -- events ----------------------------------------------------------------------------
-    def _pump(self, timeout: float | None) -> None:
-        """Handle the events that come within ``timeout``: output, starts, stops, ends."""
-        try:
-            kind, data = self._events.get(timeout=0.5 if timeout is None else min(timeout, 0.5))
-        except queue.Empty:
-            self._check_scheduler()
-            self._report_stopped()
-            return
-        while True:
-            if kind == "event":
-                self._on_event(data[1])
-            else:
-                self._on_done(data)
-            try:
-                kind, data = self._events.get_nowait()
-            except queue.Empty:
-                break
-        self._report_stopped()
-
-    def _check_scheduler(self) -> None:
-        client = self._client
-        if client is None or client.status in ("running", "connecting", "newly-created"):
-            return
-        raise ExecutorError(self._lost_message())
-
-    def _lost_message(self) -> str:
-        return (
-            f"lost the connection to the dask scheduler at "
-            f"{self.address or 'the ephemeral cluster'}; the run cannot go on"
-        )
-
-    def _on_event(self, message: Any) -> None:
-        attempt = self._by_token.get(message.get("token")) if isinstance(message, dict) else None
-        if attempt is None:
-            return
-        if message.get("started"):
-            attempt.started = True
-        if message.get("stopped"):
-            attempt.stopped = True
-        if "lines" in message and not attempt.killed:
-            lines = message["lines"]
-            first = message["first"]
-            if first == attempt.lines_seen:  # in order; a gap is filled from the result
-                self._emit(attempt, lines)
-
-    def _emit(self, attempt: _Attempt, lines: list[str]) -> None:
-        attempt.lines_seen += len(lines)
-        if self.on_output is not None:
-            for line in lines:
-                self.on_output(attempt.task_key, attempt.attempt, line)
-
-    def _on_done(self, token: str) -> None:
-        attempt = self._by_token.get(token)
-        if attempt is None:
-            return
-        if attempt.killed or self._attempts.get(attempt.task_key) is not attempt:
-            # Cancelling a future ends it here at once; only the worker knows when its
-            # processes are gone (the "stopped" event), unless the attempt really ended.
-            if attempt.future.status in ("finished", "error"):
-                attempt.stopped = True
-            return
-        del self._by_token[token]
-        del self._attempts[attempt.task_key]
-        self._finished.append(self._outcome(attempt))
-
-    def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
-        future = attempt.future
-        where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
-        if future.status == "finished":
-            try:
-                report = future.result()
-            except Exception as error:
-                return _failed(attempt, "WorkerError", f"{where}: {error}")
-            return self._from_report(attempt, report)
-        if future.status == "cancelled":
-            if self._client is None or self._client.status != "running":
-                raise ExecutorError(self._lost_message())
-            return _failed(attempt, "Cancelled", f"{where} was cancelled by the dask scheduler")
-        error = future.exception()
-        if type(error).__name__ == "KilledWorker":
-            message = f"{where}: the dask worker running it died ({error})"
-            return _failed(attempt, "WorkerLost", message)
-        if isinstance(error, ModuleNotFoundError):
-            message = (
-                f"{where} could not start on the dask worker: {error}. Install flowkit (and the "
-                "flow's dependencies) on every worker"
-            )
-            return _failed(attempt, "WorkerSetupError", message)
-        return _failed(attempt, type(error).__name__, f"{where}: {error}")
-
-    def _from_report(self, attempt: _Attempt, report: dict[str, Any]) -> AttemptOutcome:
-        where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
-        if "lost" in report:
-            message = (
-                f"{where}: the dask worker running it ({report['lost']}) died; "
-                "flowkit retries it per its retries, dask does not run it again"
-            )
-            return _failed(attempt, "WorkerLost", message)
-        output = report.get("output", b"")
-        log_path = self._write_log(attempt, output)
-        if output:
-            lines = output.decode(errors="replace").split("\n")
-            if lines and not lines[-1]:
-                lines.pop()
-            if len(lines) > attempt.lines_seen:
-                self._emit(attempt, lines[attempt.lines_seen :])
-        exit_code, signal_number = procs.exit_of(report.get("status"))
-        if report.get("timed_out"):
-            return _failed(
-                attempt,
-                "TimeoutError",
-                f"{where} timed out on worker {report.get('worker')}; its process tree was killed",
-                state=TaskState.TIMED_OUT,
-                log_path=log_path,
-            )
-        if report.get("outcome"):
-            try:
-                outcome = pickle.loads(report["outcome"])
-            except Exception as error:
-                message = f"{where} sent an outcome that could not be read ({error})"
-                return _failed(attempt, "ProcessCrashed", message, log_path=log_path)
-            return attrs.evolve(
-                outcome, log_path=log_path, exit_code=exit_code, signal=signal_number
-            )
-        status = report.get("status")
-        described = procs.describe_status(status) if status is not None and status >= 0 else "ended"
-        message = (
-            f"the process of {where} on dask worker {report.get('worker')} {described} "
-            "without reporting a result"
-        )
-        return _failed(
-            attempt,
-            "ProcessCrashed",
-            message,
-            log_path=log_path,
-            exit_code=exit_code,
-            signal=signal_number,
-            started_at=report.get("started_at"),
-            ended_at=report.get("ended_at"),
-        )
-
-    def _write_log(self, attempt: _Attempt, output: bytes) -> str | None:
-        if not output or self._run_log_dir is None:
-            return None
-        self._run_log_dir.mkdir(parents=True, exist_ok=True)
-        path = self._run_log_dir / f"{attempt.task_key}.{attempt.attempt}.log"
-        path.write_bytes(output)
-        return str(path)
-
-
-def _kill_workers(cluster: Any) -> None:
-    """SIGKILL the worker processes of a LocalCluster, and everything below them."""
-    for nanny in list(getattr(cluster, "workers", {}).values()):
-        with contextlib.suppress(Exception):
-            procs.kill_tree(nanny.process.process.pid)
-
-
-def _pickle_functions(plan: Plan) -> dict[str, bytes]:
-    """Every task's function, pickled by value once; all that cannot be, in one error."""
-    pickled, problems = {}, []
-    for name, task in plan.tasks.items():
-        try:
-            pickled[name] = _dumps_function(task.fn)
-        except Exception as error:
-            problems.append(
-                f"flow {plan.name!r}, task {name!r}: its function cannot be pickled to ship it "
-                f"to dask workers ({type(error).__name__}: {error}). Create such objects "
-                "(locks, connections, open files, clients) inside the function, not around it"
-            )
-    if problems:
-        raise DefinitionError("\n".join(problems), problems)
-    return pickled
-
-
-class _Pickler(cloudpickle.Pickler):
-    """cloudpickle, with some objects sent as "import this name" rather than by value."""
-
-    def __init__(self, file: io.BytesIO, references: dict[int, tuple[str, str]]) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.references = references
-
-    def reducer_override(self, obj: Any) -> Any:
-        reference = self.references.get(id(obj))
-        if reference is not None:
-            return import_attribute, reference
-        return super().reducer_override(obj)
-
-
-def _dumps_function(fn: Callable[..., Any]) -> bytes:
-    """Pickle a task's function by value, its globals too, but for importable singletons.
-
-    A flow file's ``from loguru import logger`` (or any module-level object of an
-    installed package) reaches the function as a global; by value, it would be a
-    copy (or fail: a logger holds open streams). Such objects go by reference, as
-    the package's own name, which workers import from their installation.
-    """
-    buffer = io.BytesIO()
-    _Pickler(buffer, _importable_objects(fn)).dump(fn)
-    return buffer.getvalue()
-
-
-def _importable_objects(fn: Callable[..., Any]) -> dict[int, tuple[str, str]]:
-    """Globals and closure values of ``fn`` that an installed module exposes by name."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return {}
-    names = set(code.co_names)
-    candidates = [(name, value) for name, value in fn.__globals__.items() if name in names]
-    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
-        with contextlib.suppress(ValueError):  # an empty cell
-            candidates.append((name, cell.cell_contents))
-    by_value = cloudpickle.list_registry_pickle_by_value()  # the flow files' modules
-    found = {}
-    for name, value in candidates:
-        if isinstance(value, (type, types.ModuleType, types.FunctionType)):
-            continue  # cloudpickle already sends these by reference when it can
-        module_name = getattr(type(value), "__module__", "") or ""
-        for candidate in (module_name.partition(".")[0], module_name):
-            module = sys.modules.get(candidate)
-            if module is None or candidate in ("builtins", "__main__", fn.__module__):
-                continue
-            if candidate in by_value:
-                continue
-            if getattr(module, name, None) is value:
-                found[id(value)] = (candidate, name)
-                break
-    return found
-
-
-def _failed(attempt: _Attempt, type_name: str, message: str, **fields: Any) -> AttemptOutcome:
-    """A failed outcome of ``attempt``, started when it was submitted unless ``fields`` say."""
-    fields.setdefault("started_at", attempt.submitted_at)
-    return failed_outcome(
-        attempt.task_key,
-        attempt.attempt,
-        ErrorInfo(type_name=type_name, message=message),
-        **fields,
-    )

@@ -1,0 +1,91 @@
+"""Shipping a task's function to dask workers: by value with cloudpickle, importables by name."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import sys
+import types
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from flowkit._errors import DefinitionError
+from flowkit.executors.dask._worker import import_attribute
+
+if TYPE_CHECKING:
+    from flowkit._planning.plan import Plan
+
+
+def pickle_functions(plan: Plan) -> dict[str, bytes]:
+    """Every task's function, pickled by value once; all that cannot be, in one error."""
+    pickled, problems = {}, []
+    for name, task in plan.tasks.items():
+        try:
+            pickled[name] = _dumps_function(task.fn)
+        except Exception as error:
+            problems.append(
+                f"flow {plan.name!r}, task {name!r}: its function cannot be pickled to ship it "
+                f"to dask workers ({type(error).__name__}: {error}). Create such objects "
+                "(locks, connections, open files, clients) inside the function, not around it"
+            )
+    if problems:
+        raise DefinitionError("\n".join(problems), problems)
+    return pickled
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, with some objects sent as "import this name" rather than by value."""
+
+    def __init__(self, file: io.BytesIO, references: dict[int, tuple[str, str]]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.references = references
+
+    def reducer_override(self, obj: Any) -> Any:
+        reference = self.references.get(id(obj))
+        if reference is not None:
+            return import_attribute, reference
+        return super().reducer_override(obj)
+
+
+def _dumps_function(fn: Callable[..., Any]) -> bytes:
+    """Pickle a task's function by value, its globals too, but for importable singletons.
+
+    A flow file's ``from loguru import logger`` (or any module-level object of an
+    installed package) reaches the function as a global; by value, it would be a
+    copy (or fail: a logger holds open streams). Such objects go by reference, as
+    the package's own name, which workers import from their installation.
+    """
+    buffer = io.BytesIO()
+    _Pickler(buffer, _importable_objects(fn)).dump(fn)
+    return buffer.getvalue()
+
+
+def _importable_objects(fn: Callable[..., Any]) -> dict[int, tuple[str, str]]:
+    """Globals and closure values of ``fn`` that an installed module exposes by name."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    names = set(code.co_names)
+    candidates = [(name, value) for name, value in fn.__globals__.items() if name in names]
+    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+        with contextlib.suppress(ValueError):  # an empty cell
+            candidates.append((name, cell.cell_contents))
+    by_value = cloudpickle.list_registry_pickle_by_value()  # the flow files' modules
+    found = {}
+    for name, value in candidates:
+        if isinstance(value, (type, types.ModuleType, types.FunctionType)):
+            continue  # cloudpickle already sends these by reference when it can
+        module_name = getattr(type(value), "__module__", "") or ""
+        for candidate in (module_name.partition(".")[0], module_name):
+            module = sys.modules.get(candidate)
+            if module is None or candidate in ("builtins", "__main__", fn.__module__):
+                continue
+            if candidate in by_value:
+                continue
+            if getattr(module, name, None) is value:
+                found[id(value)] = (candidate, name)
+                break
+    return found

@@ -1,0 +1,231 @@
+"""What comes back from the dask workers: output events, stops, and each attempt's outcome.
+
+``Reports`` is the part of ``DaskExecutor`` that turns the events of the run's topic
+and the futures' results into ``AttemptOutcome``s (``_pump`` feeds ``wait``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flowkit._errors import ExecutorError
+from flowkit._state import ErrorInfo, TaskState
+from flowkit.executors import _processes as procs
+from flowkit.executors._base import AttemptOutcome, PumpedWait, failed_outcome
+
+#: How long past its grace period a worker may take to say it stopped an attempt.
+STOP_REPORT_SECONDS = 15.0
+
+
+@attrs.define
+class Attempt:
+    task_key: str
+    attempt: int
+    token: str
+    future: Any
+    submitted_at: float
+    lines_seen: int = 0
+    started: bool = False
+    stopped: bool = False
+    killed: bool = False
+    #: When a stopped attempt is given up on (monotonic): a worker that had not started it
+    #: will not; one that had says "stopped" within its grace period.
+    stop_deadline: float = 0.0
+
+
+class Reports(PumpedWait):
+    """Events and results of attempts on dask, into outcomes; ``DaskExecutor`` is one."""
+
+    _attempts: dict[str, Attempt]
+    _by_token: dict[str, Attempt]
+    _events: queue.Queue[tuple[str, Any]]
+    _client: Any
+    _run_log_dir: Path | None
+    address: str | None
+    grace_period: float
+    on_output: Any
+
+    def _pump(self, timeout: float | None) -> None:
+        """Handle the events that come within ``timeout``: output, starts, stops, ends."""
+        try:
+            kind, data = self._events.get(timeout=0.5 if timeout is None else min(timeout, 0.5))
+        except queue.Empty:
+            self._check_scheduler()
+            self._report_stopped()
+            return
+        while True:
+            if kind == "event":
+                self._on_event(data[1])
+            else:
+                self._on_done(data)
+            try:
+                kind, data = self._events.get_nowait()
+            except queue.Empty:
+                break
+        self._report_stopped()
+
+    def _check_scheduler(self) -> None:
+        client = self._client
+        if client is None or client.status in ("running", "connecting", "newly-created"):
+            return
+        raise ExecutorError(self._lost_message())
+
+    def _lost_message(self) -> str:
+        return (
+            f"lost the connection to the dask scheduler at "
+            f"{self.address or 'the ephemeral cluster'}; the run cannot go on"
+        )
+
+    def _on_event(self, message: Any) -> None:
+        attempt = self._by_token.get(message.get("token")) if isinstance(message, dict) else None
+        if attempt is None:
+            return
+        if message.get("started"):
+            attempt.started = True
+        if message.get("stopped"):
+            attempt.stopped = True
+        if "lines" in message and not attempt.killed:
+            lines = message["lines"]
+            first = message["first"]
+            if first == attempt.lines_seen:  # in order; a gap is filled from the result
+                self._emit(attempt, lines)
+
+    def _emit(self, attempt: Attempt, lines: list[str]) -> None:
+        attempt.lines_seen += len(lines)
+        if self.on_output is not None:
+            for line in lines:
+                self.on_output(attempt.task_key, attempt.attempt, line)
+
+    def _on_done(self, token: str) -> None:
+        attempt = self._by_token.get(token)
+        if attempt is None:
+            return
+        if attempt.killed or self._attempts.get(attempt.task_key) is not attempt:
+            # Cancelling a future ends it here at once; only the worker knows when its
+            # processes are gone (the "stopped" event), unless the attempt really ended.
+            if attempt.future.status in ("finished", "error"):
+                attempt.stopped = True
+            return
+        del self._by_token[token]
+        del self._attempts[attempt.task_key]
+        self._finished.append(self._outcome(attempt))
+
+    def _outcome(self, attempt: Attempt) -> AttemptOutcome:
+        future = attempt.future
+        where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
+        if future.status == "finished":
+            try:
+                report = future.result()
+            except Exception as error:
+                return attempt_failed(attempt, "WorkerError", f"{where}: {error}")
+            return self._from_report(attempt, report)
+        if future.status == "cancelled":
+            if self._client is None or self._client.status != "running":
+                raise ExecutorError(self._lost_message())
+            return attempt_failed(
+                attempt, "Cancelled", f"{where} was cancelled by the dask scheduler"
+            )
+        error = future.exception()
+        if type(error).__name__ == "KilledWorker":
+            message = f"{where}: the dask worker running it died ({error})"
+            return attempt_failed(attempt, "WorkerLost", message)
+        if isinstance(error, ModuleNotFoundError):
+            message = (
+                f"{where} could not start on the dask worker: {error}. Install flowkit (and the "
+                "flow's dependencies) on every worker"
+            )
+            return attempt_failed(attempt, "WorkerSetupError", message)
+        return attempt_failed(attempt, type(error).__name__, f"{where}: {error}")
+
+    def _from_report(self, attempt: Attempt, report: dict[str, Any]) -> AttemptOutcome:
+        where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
+        if "lost" in report:
+            message = (
+                f"{where}: the dask worker running it ({report['lost']}) died; "
+                "flowkit retries it per its retries, dask does not run it again"
+            )
+            return attempt_failed(attempt, "WorkerLost", message)
+        output = report.get("output", b"")
+        log_path = self._write_log(attempt, output)
+        if output:
+            lines = output.decode(errors="replace").split("\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            if len(lines) > attempt.lines_seen:
+                self._emit(attempt, lines[attempt.lines_seen :])
+        exit_code, signal_number = procs.exit_of(report.get("status"))
+        if report.get("timed_out"):
+            return attempt_failed(
+                attempt,
+                "TimeoutError",
+                f"{where} timed out on worker {report.get('worker')}; its process tree was killed",
+                state=TaskState.TIMED_OUT,
+                log_path=log_path,
+            )
+        if report.get("outcome"):
+            try:
+                outcome = pickle.loads(report["outcome"])
+            except Exception as error:
+                message = f"{where} sent an outcome that could not be read ({error})"
+                return attempt_failed(attempt, "ProcessCrashed", message, log_path=log_path)
+            return attrs.evolve(
+                outcome, log_path=log_path, exit_code=exit_code, signal=signal_number
+            )
+        status = report.get("status")
+        described = procs.describe_status(status) if status is not None and status >= 0 else "ended"
+        message = (
+            f"the process of {where} on dask worker {report.get('worker')} {described} "
+            "without reporting a result"
+        )
+        return attempt_failed(
+            attempt,
+            "ProcessCrashed",
+            message,
+            log_path=log_path,
+            exit_code=exit_code,
+            signal=signal_number,
+            started_at=report.get("started_at"),
+            ended_at=report.get("ended_at"),
+        )
+
+    def _write_log(self, attempt: Attempt, output: bytes) -> str | None:
+        if not output or self._run_log_dir is None:
+            return None
+        self._run_log_dir.mkdir(parents=True, exist_ok=True)
+        path = self._run_log_dir / f"{attempt.task_key}.{attempt.attempt}.log"
+        path.write_bytes(output)
+        return str(path)
+
+    def _report_stopped(self) -> None:
+        """Report every stopped attempt whose processes are gone, or that was given up on."""
+        now = time.monotonic()
+        for attempt in list(self._attempts.values()):
+            if not attempt.killed:
+                continue
+            if attempt.started and attempt.stop_deadline < now + self.grace_period:
+                # It started after all: its worker needs the grace period to stop it.
+                attempt.stop_deadline = max(
+                    attempt.stop_deadline, now + self.grace_period + STOP_REPORT_SECONDS
+                )
+            if attempt.stopped or now >= attempt.stop_deadline:
+                del self._attempts[attempt.task_key]
+                self._by_token.pop(attempt.token, None)
+                where = f"task {attempt.task_key!r} attempt {attempt.attempt}"
+                self._finished.append(attempt_failed(attempt, "Stopped", f"{where} was stopped"))
+
+
+def attempt_failed(attempt: Attempt, type_name: str, message: str, **fields: Any) -> AttemptOutcome:
+    """A failed outcome of ``attempt``, started when it was submitted unless ``fields`` say."""
+    fields.setdefault("started_at", attempt.submitted_at)
+    return failed_outcome(
+        attempt.task_key,
+        attempt.attempt,
+        ErrorInfo(type_name=type_name, message=message),
+        **fields,
+    )
