@@ -10,9 +10,9 @@ killed when its attempt ends.
 Messages on the control socket are pickled tuples, each framed by a 4-byte
 length (``frame`` / ``FrameReader``):
 
-    orchestrator -> server   ("start", task_key, attempt, params, upstream_values,
-                             repair_count, run_started_at, pickled_arguments), sent
-                             with two pipes' write ends (SCM_RIGHTS): output, outcome
+    orchestrator -> server   ("start", fields, pickled_arguments): an attempt request as
+                             ``_wire.encode_request`` makes it, sent with two pipes'
+                             write ends (SCM_RIGHTS): output, outcome
                              ("signal", task_key, attempt, signal_number)
                              ("exit",)
     server -> orchestrator   ("exited", task_key, attempt, wait_status)
@@ -43,6 +43,7 @@ from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._attempt import execute
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
+from flowkit.executors._wire import FrameReader, decode_request, frame, write_all
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
@@ -94,33 +95,16 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             if running_attempt == (task_key, attempt):
                                 procs.signal_group(pid, signal_number)
                         continue
-                    (
-                        _,
-                        task_key,
-                        attempt,
-                        params,
-                        upstream_values,
-                        repair_count,
-                        started_at,
-                        arguments,
-                    ) = message
+                    _, fields, arguments = message
                     output_fd, outcome_fd = reader.take_fds(2)
                     pid = os.fork()
                     if pid == 0:  # the attempt process
                         selector.close()
                         for fd in (wake_read, wake_write, lifeline_write, control.fileno()):
                             os.close(fd)
-                        request = AttemptRequest(
-                            run_id=run_id,
-                            flow_name=plan.name,
-                            task_key=task_key,
-                            attempt=attempt,
-                            fn=plan.tasks[task_key].fn,
-                            params=params,
-                            upstream_values=upstream_values,
-                            upstream_edges=plan.upstream,
-                            repair_count=repair_count,
-                            run_started_at=started_at,
+                        task_key = fields["task_key"]
+                        request = decode_request(
+                            fields, plan.tasks[task_key].fn, upstream_edges=plan.upstream
                         )
                         run_attempt(
                             request,
@@ -132,54 +116,11 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                         )
                     os.close(output_fd)
                     os.close(outcome_fd)
-                    running[pid] = (task_key, attempt)
+                    running[pid] = (fields["task_key"], fields["attempt"])
     finally:
         # Everything below this server dies with it: attempts, and whatever they started.
         procs.kill_descendants(os.getpid(), settle=0.01)
         os._exit(0)
-
-
-def frame(message: tuple[Any, ...]) -> bytes:
-    """A message as bytes on the control socket: a 4-byte length, then the pickle."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(payload).to_bytes(4, "big") + payload
-
-
-class FrameReader:
-    """Reassembles framed messages, and the file descriptors sent along, from a socket."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = bytearray()
-        self.fds: list[int] = []
-
-    def fill(self) -> bool:
-        """Read what is there; False once the other end has closed."""
-        try:
-            data, fds, _, _ = socket.recv_fds(self.sock, 65536, 16)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        self.fds.extend(fds)
-        self.buffer += data
-        return bool(data)
-
-    def messages(self) -> list[tuple[Any, ...]]:
-        """Every complete message read so far, in order."""
-        found = []
-        while len(self.buffer) >= 4:
-            size = int.from_bytes(self.buffer[:4], "big")
-            if len(self.buffer) < 4 + size:
-                break
-            found.append(pickle.loads(self.buffer[4 : 4 + size]))
-            del self.buffer[: 4 + size]
-        return found
-
-    def take_fds(self, count: int) -> list[int]:
-        # Descriptors travel with the first byte of their message, so they are here.
-        taken, self.fds = self.fds[:count], self.fds[count:]
-        return taken
 
 
 @attrs.frozen
@@ -300,16 +241,6 @@ def _watch_lifeline(lifeline: int) -> None:
     threading.Thread(target=watch, name="flowkit-lifeline", daemon=True).start()
 
 
-def dumps_arguments(arguments: Any) -> bytes:
-    """Pickle a task's arguments: the C pickler first, cloudpickle for what it cannot do."""
-    if not arguments:
-        return b""
-    try:
-        return pickle.dumps(dict(arguments), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        return cloudpickle.dumps(dict(arguments), protocol=pickle.HIGHEST_PROTOCOL)
-
-
 def _with_arguments(request: AttemptRequest, arguments: bytes) -> AttemptRequest:
     if not arguments:
         return request
@@ -326,13 +257,6 @@ def _with_arguments(request: AttemptRequest, arguments: bytes) -> AttemptRequest
 
         return attrs.evolve(request, fn=fail, arguments={})
     return attrs.evolve(request, arguments=loaded)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to a blocking descriptor."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def terminate(signal_number: int, frame: Any) -> None:

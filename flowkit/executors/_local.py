@@ -34,7 +34,13 @@ from flowkit._errors import ExecutorError
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
-from flowkit.executors._forkserver import FrameReader, dumps_arguments, frame, write_all
+from flowkit.executors._wire import (
+    FrameReader,
+    encode_request,
+    frame,
+    unpicklable_arguments,
+    write_all,
+)
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
@@ -142,17 +148,9 @@ class LocalExecutor(PumpedWait):
         if self._control is None or self._selector is None or self._run_log_dir is None:
             msg = "the local executor was not started; call start() first"
             raise ExecutorError(msg)
-        message = (
-            "start",
-            request.task_key,
-            request.attempt,
-            dict(request.params),
-            {key: dict(values) for key, values in request.upstream_values.items()},
-            request.repair_count,
-            request.run_started_at,
-        )
         try:
-            payload = frame((*message, dumps_arguments(request.arguments)))
+            fields, arguments = encode_request(request, with_edges=False)
+            payload = frame(("start", fields, arguments))
         except Exception as error:  # the attempt fails; the run goes on per run_if
             self._finished.append(unpicklable_arguments(request, error))
             return
@@ -409,24 +407,6 @@ class LocalExecutor(PumpedWait):
         if attempt.log != -1:
             os.close(attempt.log)
             attempt.log = -1  # closed once: the number may be another file's by now
-
-
-def unpicklable_arguments(request: AttemptRequest, error: Exception) -> AttemptOutcome:
-    culprits = []
-    for name, value in {**request.params, **request.arguments}.items():
-        try:
-            dumps_arguments({name: value})
-        except Exception:
-            culprits.append(f"{name}={type(value).__name__}")
-    message = (
-        f"task {request.task_key!r}: its arguments or parameters "
-        f"({', '.join(culprits) or 'all together'}) cannot be pickled to send them to its "
-        f"process ({type(error).__name__}: {error}). Pass plain data: have the upstream task "
-        "return it, or write the object to a file and pass its path"
-    )
-    return failed_outcome(
-        request.task_key, request.attempt, ErrorInfo(type_name="PicklingError", message=message)
-    )
 
 
 def default_log_dir() -> Path:

@@ -33,13 +33,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import attrs
 import cloudpickle
 
 from flowkit._errors import DefinitionError, ExecutorError
 from flowkit._state import ClusterReport
 from flowkit.executors._base import AttemptOutcome, AttemptRequest
-from flowkit.executors._local import default_log_dir, unpicklable_arguments
+from flowkit.executors._local import default_log_dir
+from flowkit.executors._wire import encode_request, unpicklable_arguments
 from flowkit.executors.dask._cluster import kill_workers, option_problems
 from flowkit.executors.dask._pickling import pickle_functions
 from flowkit.executors.dask._reports import STOP_REPORT_SECONDS, Attempt, Reports
@@ -159,18 +159,11 @@ class DaskExecutor(Reports):
 
     def submit(self, request: AttemptRequest) -> None:
         self.provision()
-        fields = {
-            field.name: getattr(request, field.name)
-            for field in attrs.fields(AttemptRequest)
-            if field.name != "fn"
-        }
-        fields["params"] = dict(request.params)
-        fields["arguments"] = dict(request.arguments)
-        fields["upstream_values"] = {k: dict(v) for k, v in request.upstream_values.items()}
-        fields["upstream_edges"] = self._upstream
         try:
+            fields, arguments = encode_request(request, with_edges=False)
+            fields["upstream_edges"] = self._upstream  # plain dict, not the plan's mapping
             payload = cloudpickle.dumps(
-                (self._functions[request.task_key], fields, self._home),
+                (self._functions[request.task_key], fields, arguments, self._home),
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
         except Exception as error:  # the attempt fails; the run goes on per run_if

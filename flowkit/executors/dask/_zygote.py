@@ -149,7 +149,7 @@ def supervise(outcome_fd: int, status_fd: int) -> None:
     signal.set_wakeup_fd(wake_write)
     for signal_number in (signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD):
         signal.signal(signal_number, lambda *_: None)
-    request = _read_request(outcome_fd, status_fd)
+    request, arguments = _read_request(outcome_fd, status_fd)
     prepared = forkserver.Prepared.make()
     pid = os.fork()
     if pid == 0:  # the attempt process
@@ -159,7 +159,7 @@ def supervise(outcome_fd: int, status_fd: int) -> None:
         signal.signal(signal.SIGTERM, forkserver.terminate)
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        forkserver.run_attempt(request, b"", os.dup(1), outcome_fd, prepared)
+        forkserver.run_attempt(request, arguments, os.dup(1), outcome_fd, prepared)
     os.close(outcome_fd)
     status = None
     selector = selectors.DefaultSelector()
@@ -203,8 +203,8 @@ def _kill_all(pid: int, procs: Any) -> int | None:
 
 
 def _read_request(outcome_fd: int, status_fd: int) -> Any:
-    """The attempt's request from stdin; a failed outcome, then exit, if it cannot be read."""
-    from flowkit.executors._base import AttemptRequest
+    """The attempt's request and arguments from stdin; a failed outcome, then exit, if not."""
+    from flowkit.executors._wire import decode_request
 
     data = b""
     while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
@@ -214,12 +214,12 @@ def _read_request(outcome_fd: int, status_fd: int) -> Any:
         data += chunk
     fields: dict[str, Any] = {}
     try:
-        fn_bytes, fields, home = pickle.loads(data[4:])
+        fn_bytes, fields, arguments, home = pickle.loads(data[4:])
         # The orchestrator's home where this worker sees it (one host, a shared folder):
         # child runs of run-flow and for-each tasks are recorded in the run's own store.
         if home and os.path.isdir(home):
             os.environ["FLOWKIT_HOME"] = home
-        return AttemptRequest(fn=cloudpickle.loads(fn_bytes), **fields)
+        return decode_request(fields, cloudpickle.loads(fn_bytes)), arguments
     except Exception as error:
         message = (
             f"task {fields.get('task_key', '?')!r} could not be loaded on this dask worker "
@@ -234,7 +234,7 @@ def _read_request(outcome_fd: int, status_fd: int) -> Any:
 def _fail(outcome_fd: int, fields: dict[str, Any], type_name: str, message: str) -> None:
     from flowkit._state import ErrorInfo
     from flowkit.executors._base import failed_outcome
-    from flowkit.executors._forkserver import write_all
+    from flowkit.executors._wire import write_all
 
     outcome = failed_outcome(
         fields.get("task_key", "?"),
