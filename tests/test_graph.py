@@ -263,3 +263,16 @@ def test_every_drawn_line_is_an_edge_and_every_edge_is_drawn(case: DagCase) -> N
     for level, names in enumerate(plan.levels):  # each level is one row of boxes
         rows = {row for row, _, _, name in _boxes(text.split("\n")) if name in names}
         assert len(rows) == 1, f"level {level} spans rows {rows}"
+
+
+def test_condition_branches_are_labelled() -> None:
+    plan = load_flow(str(EXAMPLE.parent / "branching.py")).plan()
+
+    text = render(plan)
+    listing = render(plan, width=20)
+
+    assert "▼ true" in text
+    assert "▼ false" in text
+    assert "has_rows: condition; if true -> load; if false -> warn_empty" in text.splitlines()
+    assert "  <- has_rows (if true)" in listing
+    assert "  <- has_rows (if false)" in listing
