@@ -209,3 +209,21 @@ def test_the_live_display_does_the_same_work_per_task_at_any_size_of_run() -> No
     # Walking every task at every redraw made a 10,000-task run quadratic.
     small, large = _lines_run_per_task(100), _lines_run_per_task(5000)
     assert large <= small * 1.1
+
+
+def test_the_live_display_escapes_what_tasks_write() -> None:
+    flow = Flow("hostile")
+
+    @flow.task
+    def noisy() -> None:
+        print("\x1b]0;owned\x07 title")
+        raise RuntimeError("\x1b]2;again\x07 failed")
+
+    screen = FakeTerminal()
+    flow.run(executor="local", listeners=[LiveDisplay(flow.plan(), screen)], store=False)
+
+    text = screen.getvalue()
+    assert "\x1b]" not in text
+    assert "\x07" not in text
+    assert "[noisy] \\x1b]0;owned\\x07 title" in text
+    assert "RuntimeError: \\x1b]2;again\\x07 failed" in text
