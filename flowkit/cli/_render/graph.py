@@ -21,6 +21,7 @@ import attrs
 
 from flowkit._definition.spec import RunIf
 from flowkit._planning.plan import Plan
+from flowkit.cli._render.graph_notes import branches, listing
 
 GAP = 3  # columns between neighbouring items of a row
 ARROW = "▼"
@@ -90,29 +91,15 @@ def render(plan: Plan, width: int | None = None) -> str:
     items, rows, channels = _layout(plan)
     canvas_width = max(item.x + item.width for item in items)
     if width is not None and canvas_width > width:
-        return _listing(plan, width, canvas_width)
+        return listing(plan, width, canvas_width)
     lines = _draw(items, rows, channels, canvas_width, plan.outcomes)
     notes = []
     for name in (name for level in plan.levels for name in level):
         if plan.tasks[name].run_if is not RunIf.ALL_SUCCESS:
             notes.append(f"{name}: run_if={plan.tasks[name].run_if.value}")
         if plan.tasks[name].condition:
-            notes.append(_branches(plan, name))
+            notes.append(branches(plan, name))
     return "\n".join([*lines, *(["", *notes] if notes else [])])
-
-
-def _branches(plan: Plan, condition: str) -> str:
-    """``check: condition; if true -> load; if false -> alert``: where its outcomes lead."""
-    followed: dict[bool, list[str]] = {True: [], False: []}
-    for dependent in plan.downstream[condition]:
-        outcome = plan.outcomes.get(dependent, {}).get(condition)
-        if outcome is not None:
-            followed[outcome].append(dependent)
-    branches = [
-        f"if {'true' if outcome else 'false'} -> {', '.join(followed[outcome]) or 'nothing'}"
-        for outcome in (True, False)
-    ]
-    return f"{condition}: condition; {'; '.join(branches)}"
 
 
 # -- layout ------------------------------------------------------------------------------
@@ -431,29 +418,3 @@ def _draw_channel(
         if span[-1] < width and all(grid[tracks][spot] == " " for spot in span):
             grid[tracks][column + 2 : column + 2 + len(label)] = label
     return ["".join(line).rstrip() for line in grid]
-
-
-# -- the fallback for flows too wide to draw -------------------------------------------------
-def _listing(plan: Plan, width: int, needed: int) -> str:
-    """Tasks by level with their dependencies: what a too-wide drawing would show."""
-    name_width = max(len(name) for name in plan.order)
-    lines = [
-        f"flow {plan.name!r} needs {needed} columns to draw and {width} are available; "
-        "its tasks by level:"
-    ]
-    for level, names in enumerate(plan.levels):
-        for position, name in enumerate(names):
-            prefix = f"level {level}" if position == 0 else ""
-            line = f"{prefix:<9}{name:<{name_width}}"
-            if plan.upstream[name]:
-                outcomes = plan.outcomes.get(name, {})
-                upstream = [
-                    f"{up} ({'if true' if outcomes[up] else 'if false'})" if up in outcomes else up
-                    for up in plan.upstream[name]
-                ]
-                line += f"  <- {', '.join(upstream)}"
-            run_if = plan.tasks[name].run_if
-            if run_if is not RunIf.ALL_SUCCESS:
-                line += f"  (run_if={run_if.value})"
-            lines.append(line.rstrip())
-    return "\n".join(lines)
