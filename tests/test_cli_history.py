@@ -141,6 +141,28 @@ def test_show_prints_the_run_and_every_task(
     assert tasks["report"].split()[1:5] == ["upstream_failed", "0", "-", "-"]
 
 
+def test_show_says_which_pass_an_error_comes_from_once_a_run_was_repaired(
+    test_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = run_failing(test_dir, capsys)
+    assert main(["show", run_id]) == 0
+    before = capsys.readouterr().out
+    assert main(["repair", run_id, flow_file("history_repairable")]) == 1  # still broken
+    capsys.readouterr()
+
+    assert main(["show", run_id]) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        "RuntimeError: source is broken\n" in before or "RuntimeError: source is broken  " in before
+    )
+    assert "(run, attempt" not in before  # a run never repaired has one pass: nothing to say
+    transform = next(line for line in out.splitlines() if line.startswith("transform"))
+    assert transform.endswith("RuntimeError: source is broken (repair 1, attempt 1)")
+    assert out.splitlines()[-1] == "attempts by pass: run: 3, repair 1: 1"
+    assert out.endswith("\n")
+
+
 # -- logs ------------------------------------------------------------------------------
 def test_logs_prints_the_latest_attempt_of_every_task(
     test_dir: Path, capsys: pytest.CaptureFixture[str]
@@ -171,7 +193,13 @@ def test_logs_of_one_task_and_one_attempt(
     quiet = capsys.readouterr().out
 
     assert latest == "== wobbly, attempt 2: succeeded ==\nwobbly speaking, attempt 2\n"
-    assert first == "== wobbly, attempt 1: failed ==\nwobbly speaking, attempt 1\n"
+    # A failed attempt's page ends with its stored traceback.
+    assert first.startswith(
+        "== wobbly, attempt 1: failed ==\nwobbly speaking, attempt 1\n"
+        "-- error of attempt 1 --\nTraceback (most recent call last):\n"
+    )
+    assert 'history_flaky.py", line 18, in wobbly' in first
+    assert first.endswith("\nRuntimeError: first attempt always fails\n")
     assert quiet == "== quiet, attempt 1: succeeded ==\n(no output captured)\n"
 
 

@@ -66,12 +66,16 @@ def test_a_number_equals_its_text_and_a_bool_its_rendering():
     assert _compare(True, "!=", False) is True
 
 
-def test_the_comparison_is_printed():
+def test_the_comparison_is_printed_with_numbers_as_numbers_and_text_as_text():
     flow = Flow("printed")
-    flow.compare("check", 3, ">", 2)
+    flow.compare("check", "14520", ">", 0.0)
+    flow.compare("half", 0.5, "<", "2")
+    flow.compare("same", "a", "==", "b")
     result = flow.run(executor="local")
-    log = Path(result.tasks["check"].log_path).read_text()
-    assert "'3' > '2': True" in log
+    logs = {name: Path(task.log_path).read_text() for name, task in result.tasks.items()}
+    assert "14520 > 0: True (compared as numbers)" in logs["check"]
+    assert "0.5 < 2: True (compared as numbers)" in logs["half"]
+    assert "'a' == 'b': False (compared as text)" in logs["same"]
 
 
 # -- references ---------------------------------------------------------------------

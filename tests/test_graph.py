@@ -286,3 +286,16 @@ def test_a_box_too_narrow_for_its_lines_is_widened_so_no_two_lines_merge():
     text = render(flow.plan())
 
     assert traced_edges(text) == {(dep, name) for name, ups in deps.items() for dep in ups}
+
+
+def test_condition_branches_are_labelled() -> None:
+    plan = load_flow(str(EXAMPLE.parent / "branching.py")).plan()
+
+    text = render(plan)
+    listing = render(plan, width=20)
+
+    assert "▼ true" in text
+    assert "▼ false" in text
+    assert "has_rows: condition; if true -> load; if false -> warn_empty" in text.splitlines()
+    assert "  <- has_rows (if true)" in listing
+    assert "  <- has_rows (if false)" in listing

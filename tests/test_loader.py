@@ -255,3 +255,40 @@ def test_a_module_whose_own_import_is_missing_says_so(
         "module 'cli_needs_missing' failed to import: ModuleNotFoundError: "
         "No module named 'no_such_dependency_here'"
     )
+
+
+def test_a_definition_error_on_import_is_one_paragraph_at_the_users_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad_retries.py",
+        """
+        from flowkit import Flow
+
+        flow = Flow("bad")
+
+
+        @flow.task(retries=-2)
+        def a():
+            pass
+        """,
+    )
+    with pytest.raises(DefinitionError) as excinfo:
+        load_flow(str(path))
+    message = str(excinfo.value)
+    assert message == (
+        f"flow file {str(path)!r} defines an invalid flow ({path}, line 7): flow 'bad', "
+        "task 'a': option retries=-2 is invalid; allowed: an integer >= 0, or -1 for unlimited"
+    )
+    assert excinfo.value.problems == [message.partition("line 7): ")[2]]
+
+
+def test_a_definition_error_on_import_of_a_module_says_where_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "bad_module_xyz.py", 'from flowkit import Flow\nFlow("no spaces allowed")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DefinitionError) as excinfo:
+        load_flow("bad_module_xyz")
+    message = str(excinfo.value)
+    assert message.startswith("module 'bad_module_xyz' defines an invalid flow (")
+    assert "bad_module_xyz.py, line 2): " in message
+    assert "Traceback" not in message

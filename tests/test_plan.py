@@ -308,3 +308,49 @@ def test_resolve_params_rejects_text_of_the_wrong_type(default: object, text: st
     assert "'value'" in message
     assert repr(text) in message
     assert type(default).__name__ in message
+
+
+@pytest.mark.parametrize(
+    ("default", "text", "expected"),
+    [
+        ([1, 2], "[3, 4]", [3, 4]),
+        ([], '["a", {"b": null}]', ["a", {"b": None}]),
+        ({"a": 1}, '{"b": [2]}', {"b": [2]}),
+    ],
+    ids=repr,
+)
+def test_text_params_of_list_and_dict_defaults_are_json(
+    default: object, text: str, expected: object
+) -> None:
+    spec = Flow("params", params={"items": default}).spec()
+    assert resolve_params(spec, {"items": text}, from_text=True) == {"items": expected}
+
+
+@pytest.mark.parametrize(
+    ("default", "text", "expected"),
+    [
+        (
+            [1, 2],
+            "notalist",
+            "expected a JSON list such as -p items='[\"a\", 2]', and this is not JSON",
+        ),
+        ([1, 2], '{"a": 1}', "and this is a JSON object"),
+        (
+            {"a": 1},
+            "[1]",
+            "expected a JSON dict such as -p items='{\"a\": 1}', and this is a JSON list",
+        ),
+        ({"a": 1}, "3", "and this is a JSON number"),
+    ],
+    ids=repr,
+)
+def test_text_params_that_are_not_json_of_the_default_type_are_refused(
+    default: object, text: str, expected: str
+) -> None:
+    spec = Flow("params", params={"items": default}).spec()
+    with pytest.raises(DefinitionError) as excinfo:
+        resolve_params(spec, {"items": text}, from_text=True)
+    (problem,) = excinfo.value.problems
+    assert problem.startswith(f"flow 'params': parameter 'items'={text!r} is not a valid ")
+    assert expected in problem
+    assert problem.endswith(f"(its default is {default!r})")

@@ -6,6 +6,7 @@ import io
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -136,7 +137,9 @@ def test_the_live_display_redraws_in_place_on_a_terminal() -> None:
     assert "0 succeeded  0 failed  1 running  1 pending  (2 tasks)" in text
     assert re.search(r"  first\s+\d+\.\d\ds  attempt 1 of 1", text)
     # the display is cleared when the run ends: nothing of it is drawn after the last clear
-    assert text.endswith("\x1b[J")
+    after_last_clear = text.rpartition("\x1b[J")[2]
+    assert "(2 tasks)" not in after_last_clear
+    assert after_last_clear.endswith("\n") or not after_last_clear
 
 
 def test_run_on_a_terminal_shows_the_live_display_and_the_summary(
@@ -163,3 +166,64 @@ def test_run_with_ci_set_prints_plain_lines(
     assert main(["run", str(FLOWS / "cli_simple.py")]) == 0
 
     assert "\x1b[" not in sys.stdout.getvalue()
+
+
+def _lines_run_per_task(task_count: int) -> float:
+    """Lines of Python the live display runs per task it follows, in a run of ``task_count``."""
+    flow = Flow("wide")
+    for index in range(task_count):
+        flow.task(name=f"t{index}")(lambda: None)
+    plan = flow.plan()
+    display = LiveDisplay(plan, FakeTerminal())
+    run = SimpleNamespace(
+        tasks={name: TaskRun(name=name) for name in plan.order},
+        params={},
+        executor_name="inline",
+        repair_count=0,
+        run_id="r1",
+        name="wide",
+        max_parallel=4,
+    )
+    display.run_started(run)
+    followed = plan.order[:50]
+    lines = 0
+
+    def count(frame: object, event: str, arg: object) -> object:
+        nonlocal lines
+        lines += event == "line"
+        return count
+
+    sys.settrace(count)
+    try:
+        for name in followed:
+            for state in (TaskState.QUEUED, TaskState.RUNNING, TaskState.SUCCEEDED):
+                display.task_changed(run, TaskRun(name=name, state=state, attempts=1))
+                display.flush(run)
+            display.tick(run)
+    finally:
+        sys.settrace(None)
+    return lines / len(followed)
+
+
+def test_the_live_display_does_the_same_work_per_task_at_any_size_of_run() -> None:
+    # Walking every task at every redraw made a 10,000-task run quadratic.
+    small, large = _lines_run_per_task(100), _lines_run_per_task(5000)
+    assert large <= small * 1.1
+
+
+def test_the_live_display_escapes_what_tasks_write() -> None:
+    flow = Flow("hostile")
+
+    @flow.task
+    def noisy() -> None:
+        print("\x1b]0;owned\x07 title")
+        raise RuntimeError("\x1b]2;again\x07 failed")
+
+    screen = FakeTerminal()
+    flow.run(executor="local", listeners=[LiveDisplay(flow.plan(), screen)], store=False)
+
+    text = screen.getvalue()
+    assert "\x1b]" not in text
+    assert "\x07" not in text
+    assert "[noisy] \\x1b]0;owned\\x07 title" in text
+    assert "RuntimeError: \\x1b]2;again\\x07 failed" in text

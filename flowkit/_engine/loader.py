@@ -122,6 +122,10 @@ def load_path(source: str) -> ModuleType:
     except SyntaxError as error:
         del sys.modules[name]
         raise DefinitionError(_syntax_error_message(f"flow file {source!r}", error)) from None
+    except DefinitionError as error:  # flowkit refused a definition: its message says it all
+        del sys.modules[name]
+        where = f"flow file {source!r}"
+        raise _definition_error(where, error) from None
     except (Exception, SystemExit) as error:  # the user's code: any error is a bad flow file
         del sys.modules[name]
         raise DefinitionError(_import_error_message(f"flow file {source!r}", error)) from None
@@ -163,6 +167,9 @@ def _import(name: str) -> ModuleType:
         raise
     except SyntaxError as error:
         raise DefinitionError(_syntax_error_message(f"module {name!r}", error)) from None
+    except DefinitionError as error:
+        where = f"module {name!r}"
+        raise _definition_error(where, error) from None
     except (Exception, SystemExit) as error:  # the user's code: any error is a bad module
         raise DefinitionError(_import_error_message(f"module {name!r}", error)) from None
 
@@ -232,6 +239,31 @@ def _syntax_error_message(where: str, error: SyntaxError) -> str:
             column = max(0, error.offset - 1 - (len(text) - len(code)))
             lines.append(f"    {' ' * column}^")
     return "\n".join(lines)
+
+
+def _definition_error(where: str, error: DefinitionError) -> DefinitionError:
+    """``error``, raised while ``where`` was imported, as one paragraph: the line, the message.
+
+    Its traceback would run through flowkit's and attrs' validators, which say
+    nothing the message does not; the line of the user's code that made the
+    definition is what helps.
+    """
+    place = ""
+    frames = traceback.extract_tb(_user_frames(error.__traceback__))
+    package = str(Path(__file__).resolve().parents[1])
+    own = [frame for frame in frames if not _is_library(frame.filename, package)]
+    if own:
+        place = f" ({own[-1].filename}, line {own[-1].lineno})"
+    msg = f"{where} defines an invalid flow{place}: {error}"
+    return DefinitionError(msg, error.problems)
+
+
+def _is_library(filename: str, package: str) -> bool:
+    """Whether a frame is flowkit's own code or a library's, not the flow's author's."""
+    return (
+        filename.startswith((package, "<frozen ", "<attrs generated"))
+        or "site-packages" in filename
+    )
 
 
 def _import_error_message(where: str, error: BaseException) -> str:

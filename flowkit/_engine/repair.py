@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -146,9 +147,11 @@ def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
         from flowkit._errors import StoreError
 
         where = f"pid {record.pid} on {record.hostname}" if record.pid else "another process"
+        heartbeat = record.heartbeat_at or record.started_at
+        seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(heartbeat))
         msg = (
-            f"run {run_id} is still running ({where}, last heartbeat at "
-            f"{record.heartbeat_at}); repair it once it has ended, or stop it first"
+            f"run {run_id} is still running ({where}, last heartbeat at {seen} local time); "
+            "repair it once it has ended, or stop it first"
         )
         if record.pid == os.getpid():
             msg = f"run {run_id} is running in this very process; repair it once it has ended"

@@ -4,12 +4,19 @@ Each subcommand is one ``_add_<name>`` function that declares its arguments
 and one ``_<name>`` function that runs it and returns the exit code (0 the run
 succeeded, 1 it failed, 2 usage or definition error, 130 interrupted). The
 command line is the application: it, not the library, configures logging.
+
+Output to a reader that has gone (``flowkit run ... | head``) is dropped, as a
+Unix tool drops it: ``run`` and ``repair`` go on to the run's end, record it
+and exit with its code; ``runs``, ``show``, ``logs`` and ``graph`` stop quietly
+with exit code 0. Text a task or a user supplied is escaped before it is
+printed (``_render.text``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -31,6 +38,7 @@ from flowkit._errors import (
 )
 from flowkit._state import RunState, TaskState
 from flowkit.cli._render.progress import format_duration, progress_listener
+from flowkit.cli._render.text import drop_output, escape, escape_lines, write_out
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
@@ -64,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["FLOWKIT_HOME"] = str(Path(args.home).expanduser().absolute())
     with _logging(verbose=args.verbose):
         try:
-            return args.handler(args)
+            code = args.handler(args)
+            sys.stdout.flush()  # a reader gone: said here, not by the interpreter at exit
+        except BrokenPipeError:  # the reader has gone (| head): the rest is not wanted
+            drop_output()
+            return EXIT_SUCCEEDED
         except (DefinitionError, ExecutorError, StoreError) as error:  # nothing ran
             _print_error(error)
             return EXIT_USAGE
@@ -74,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("flowkit: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        else:
+            return code
 
 
 def entry_point() -> NoReturn:
@@ -154,7 +168,7 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grace-period",
         metavar="SECONDS",
-        type=float,
+        type=_seconds,
         default=None,
         help="local and dask executors: seconds between SIGTERM and SIGKILL when a timeout "
         "or a cancel stops a task (default: 5)",
@@ -191,6 +205,28 @@ def _positive_int(text: str) -> int:
         number = 0
     if number < 1:
         msg = f"{text!r} is not a whole number >= 1"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _columns(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        msg = f"{text!r} is not a number of columns; give a whole number >= 0 (0: no limit)"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _seconds(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        msg = f"{text!r} is not a number of seconds; give a finite number >= 0, such as 5 or 0.5"
         raise argparse.ArgumentTypeError(msg)
     return number
 
@@ -266,12 +302,17 @@ def _run(args: argparse.Namespace) -> int:
             )
         except RunInterrupted as interrupted:  # cancelled and recorded: report it, exit 130
             result = interrupted.result
-    sys.stdout.flush()
+    return _report(result, plan)
+
+
+def _report(result: RunResult, plan: Plan) -> int:
+    """Print how the run ended (failures on stderr, the summary on stdout); its exit code."""
+    write_out("")  # what the display wrote goes out before the errors
     for text in failure_reports(result, plan):
-        print(text, file=sys.stderr, flush=True)
+        write_out(f"{text}\n", sys.stderr)
     if result.cancel_reason:
-        print(f"flowkit: run cancelled: {result.cancel_reason}", file=sys.stderr, flush=True)
-    print(format_summary(result, plan), flush=True)
+        write_out(f"flowkit: run cancelled: {escape(result.cancel_reason)}\n", sys.stderr)
+    write_out(f"{format_summary(result, plan)}\n")
     return exit_code(result.state, cancel_reason=result.cancel_reason)
 
 
@@ -292,7 +333,7 @@ def failure_reports(result: RunResult, plan: Plan) -> Iterator[str]:
     for name in _in_level_order(plan):
         task = result.tasks[name]
         if task.state in (TaskState.FAILED, TaskState.TIMED_OUT) and task.error:
-            text = task.error.traceback.rstrip() or task.error.summary
+            text = escape_lines(task.error.traceback.rstrip() or task.error.summary)
             body = "\n".join(f"  {line}" for line in text.splitlines())
             yield f"task {name} {task.state.value} after {task.attempts} attempt(s):\n{body}"
 
@@ -311,7 +352,7 @@ def format_summary(result: RunResult, plan: Plan) -> str:
         task = result.tasks[name]
         duration = format_duration(task.duration) if task.duration is not None else "-"
         compute = format_duration(task.compute_seconds) if task.attempts else "-"
-        error = task.error.summary if task.error else ""
+        error = escape(task.error.summary) if task.error else ""
         rows.append((name, task.state.value, str(task.attempts), duration, compute, error))
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = []
@@ -351,7 +392,7 @@ def _add_graph(commands: Any, common: argparse.ArgumentParser) -> None:
     graph.add_argument(
         "--width",
         metavar="N",
-        type=int,
+        type=_columns,
         default=None,
         help="columns to draw in (default: the terminal's width; 0: no limit); "
         "a wider flow is listed level by level instead",
@@ -435,12 +476,20 @@ def _add_logs(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="print the captured output of a run's tasks",
         description="Print what a run's task attempts printed: the latest attempt of every "
-        "task, or of TASK; with --attempt N, attempt N (of each repair pass that made one).",
+        "task, or of TASK; with --attempt N, attempt N (of each repair pass that made one). "
+        "An attempt that failed ends with its stored traceback. Control characters and "
+        "escape sequences in the output are shown escaped (\\x1b), as is every other text a "
+        "task wrote; --raw prints the log exactly as the task wrote it.",
     )
     logs.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
     logs.add_argument("task", metavar="TASK", nargs="?", default=None, help="only this task")
     logs.add_argument(
         "--attempt", metavar="N", type=_positive_int, default=None, help="this attempt (1-based)"
+    )
+    logs.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the output as written, escape sequences (colours, titles) included",
     )
     logs.set_defaults(handler=_logs)
 
@@ -479,7 +528,12 @@ def _logs(args: argparse.Namespace) -> int:
             pages.append(f"== {name}: {never} ({tasks[name].state.value}): no output ==")
             continue
         for attempt in selected[name]:
-            pages.append(f"{history.attempt_heading(attempt)}\n{history.read_log(attempt, home)}")
+            text = history.read_log(attempt, home)
+            error = history.attempt_error(attempt)
+            page = text if error is None else f"{text}\n{error}"
+            pages.append(
+                f"{history.attempt_heading(attempt)}\n{page if args.raw else escape_lines(page)}"
+            )
     print("\n".join(pages))
     return EXIT_SUCCEEDED
 
@@ -583,19 +637,13 @@ def _repair(args: argparse.Namespace) -> int:
                 result = interrupted.result
     finally:
         store.close()
-    sys.stdout.flush()
-    for text in failure_reports(result, plan):
-        print(text, file=sys.stderr, flush=True)
-    if result.cancel_reason:
-        print(f"flowkit: run cancelled: {result.cancel_reason}", file=sys.stderr, flush=True)
-    print(format_summary(result, plan), flush=True)
-    return exit_code(result.state, cancel_reason=result.cancel_reason)
+    return _report(result, plan)
 
 
 # -- output ------------------------------------------------------------------------------
 def _print_error(error: FlowkitError) -> None:
-    sys.stdout.flush()
-    print(f"flowkit: error: {error}", file=sys.stderr, flush=True)
+    write_out("")
+    write_out(f"flowkit: error: {escape_lines(error)}\n", sys.stderr)
 
 
 @contextlib.contextmanager

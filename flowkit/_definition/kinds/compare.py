@@ -104,12 +104,13 @@ class Comparison:
         left, right = self._operand_text("left", self.left), self._operand_text("right", self.right)
         if self.op in EQUALITY_OPERATORS:
             outcome = OPERATORS[self.op](left, right)
+            print(f"{left!r} {self.op} {right!r}: {outcome} (compared as text)")
         else:
-            outcome = OPERATORS[self.op](
-                self._operand_number("left", self.left, left),
-                self._operand_number("right", self.right, right),
-            )
-        print(f"{left!r} {self.op} {right!r}: {outcome}")
+            left_number = self._operand_number("left", self.left, left)
+            right_number = self._operand_number("right", self.right, right)
+            outcome = OPERATORS[self.op](left_number, right_number)
+            shown = f"{_show_number(left_number)} {self.op} {_show_number(right_number)}"
+            print(f"{shown}: {outcome} (compared as numbers)")
         return bool(outcome)
 
     def _where(self) -> str:
@@ -136,6 +137,11 @@ class Comparison:
         return (
             f"<Comparison {self.flow_name}.{self.task_key}: {self.left!r} {self.op} {self.right!r}>"
         )
+
+
+def _show_number(number: float) -> str:
+    """``14520`` for 14520.0, ``0.5`` for 0.5: a number as a person writes it."""
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _number(value: object) -> float | None:

@@ -15,12 +15,13 @@ import graphlib
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
 from flowkit._definition.spec import RunIf
 from flowkit._planning.plan import Plan
+from flowkit.cli._render.graph_notes import branches, listing
 
 GAP = 3  # columns between neighbouring items of a row
 ARROW = "▼"
@@ -90,13 +91,14 @@ def render(plan: Plan, width: int | None = None) -> str:
     items, rows, channels = _layout(plan)
     canvas_width = max(item.x + item.width for item in items)
     if width is not None and canvas_width > width:
-        return _listing(plan, width, canvas_width)
-    lines = _draw(items, rows, channels, canvas_width)
-    notes = [
-        f"{name}: run_if={spec.run_if.value}"
-        for name, spec in ((name, plan.tasks[name]) for level in plan.levels for name in level)
-        if spec.run_if is not RunIf.ALL_SUCCESS
-    ]
+        return listing(plan, width, canvas_width)
+    lines = _draw(items, rows, channels, canvas_width, plan.outcomes)
+    notes = []
+    for name in (name for level in plan.levels for name in level):
+        if plan.tasks[name].run_if is not RunIf.ALL_SUCCESS:
+            notes.append(f"{name}: run_if={plan.tasks[name].run_if.value}")
+        if plan.tasks[name].condition:
+            notes.append(branches(plan, name))
     return "\n".join([*lines, *(["", *notes] if notes else [])])
 
 
@@ -344,7 +346,11 @@ def _assign_tracks(channel: list[_Star]) -> None:
 
 # -- drawing -----------------------------------------------------------------------------
 def _draw(
-    items: list[_Item], rows: list[list[int]], channels: list[list[_Star]], width: int
+    items: list[_Item],
+    rows: list[list[int]],
+    channels: list[list[_Star]],
+    width: int,
+    outcomes: Mapping[str, Mapping[str, bool]],
 ) -> list[str]:
     lines: list[str] = []
     for level, row in enumerate(rows):
@@ -353,7 +359,7 @@ def _draw(
             _draw_item(items[index], box_lines)
         lines.extend("".join(line).rstrip() for line in box_lines)
         if level < len(channels):
-            lines.extend(_draw_channel(items, channels[level], width))
+            lines.extend(_draw_channel(items, channels[level], width, outcomes))
     return lines
 
 
@@ -371,7 +377,12 @@ def _draw_item(item: _Item, box_lines: list[list[str]]) -> None:
         box_lines[2][column] = "┬"
 
 
-def _draw_channel(items: list[_Item], channel: list[_Star], width: int) -> list[str]:
+def _draw_channel(
+    items: list[_Item],
+    channel: list[_Star],
+    width: int,
+    outcomes: Mapping[str, Mapping[str, bool]],
+) -> list[str]:
     tracks = 1 + max((star.track for star in channel), default=-1)
     cells: dict[tuple[int, int], dict[int, set[str]]] = {}
 
@@ -379,6 +390,7 @@ def _draw_channel(items: list[_Item], channel: list[_Star], width: int) -> list[
         cells.setdefault((row, column), {}).setdefault(star, set()).update(directions)
 
     arrows: dict[int, str] = {}
+    labels: dict[int, str] = {}  # arrow column -> the condition outcome its edge follows
     for number, star in enumerate(channel):
         if star.track < 0:  # straight down, through every track
             for row in range(tracks):
@@ -396,8 +408,12 @@ def _draw_channel(items: list[_Item], channel: list[_Star], width: int) -> list[
             for column in range(low, high + 1):
                 directions = ("l" if column > low else "") + ("r" if column < high else "")
                 mark(star.track, column, number, directions)
+        source = items[star.sources[0]].task if len(star.sources) == 1 else None
         for target, column in zip(star.targets, star.target_columns, strict=True):
             arrows[column] = ARROW if items[target].task is not None else "│"
+            outcome = outcomes.get(items[target].task or "", {}).get(source or "")
+            if outcome is not None:
+                labels[column] = "true" if outcome else "false"
     grid = [[" "] * width for _ in range(tracks + 1)]
     for (row, column), by_star in cells.items():
         if len(by_star) == 1:
@@ -410,25 +426,9 @@ def _draw_channel(items: list[_Item], channel: list[_Star], width: int) -> list[
             grid[row][column] = _GLYPHS[frozenset(merged)]
     for column, arrow in arrows.items():
         grid[tracks][column] = arrow
+    for column, label in labels.items():
+        # Beside its arrow, where that leaves a blank before the next thing on the row.
+        span = range(column + 1, column + len(label) + 3)
+        if span[-1] < width and all(grid[tracks][spot] == " " for spot in span):
+            grid[tracks][column + 2 : column + 2 + len(label)] = label
     return ["".join(line).rstrip() for line in grid]
-
-
-# -- the fallback for flows too wide to draw -------------------------------------------------
-def _listing(plan: Plan, width: int, needed: int) -> str:
-    """Tasks by level with their dependencies: what a too-wide drawing would show."""
-    name_width = max(len(name) for name in plan.order)
-    lines = [
-        f"flow {plan.name!r} needs {needed} columns to draw and {width} are available; "
-        "its tasks by level:"
-    ]
-    for level, names in enumerate(plan.levels):
-        for position, name in enumerate(names):
-            prefix = f"level {level}" if position == 0 else ""
-            line = f"{prefix:<9}{name:<{name_width}}"
-            if plan.upstream[name]:
-                line += f"  <- {', '.join(plan.upstream[name])}"
-            run_if = plan.tasks[name].run_if
-            if run_if is not RunIf.ALL_SUCCESS:
-                line += f"  (run_if={run_if.value})"
-            lines.append(line.rstrip())
-    return "\n".join(lines)

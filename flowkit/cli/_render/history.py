@@ -2,7 +2,13 @@
 
 Pure formatting of store records (``flowkit._store.base``); the command line
 reads the store and prints what these functions return. Times are shown in
-local time, durations as ``format_duration`` writes them.
+local time, durations as ``format_duration`` writes them. Text a task supplied
+(errors, params, output) is escaped (``text.escape``); ``logs --raw`` is the one
+way to print a log as it was written.
+
+A run whose orchestrator died (``interrupted``) has no recorded end: it shows
+the last time anything of it was recorded, as ``last seen``, and a duration of
+at least that long, or ``unknown`` when nothing was recorded after its start.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from flowkit._state import ClusterReport, RunState
 from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord, compute_by_task
 from flowkit.cli._render.progress import format_duration
+from flowkit.cli._render.text import escape
 
 #: Characters of a run id shown in lists; any unique prefix is accepted back.
 SHORT_ID = 12
@@ -32,6 +39,26 @@ def _duration(started_at: float | None, ended_at: float | None) -> str:
     if started_at is None or ended_at is None:
         return "-"
     return format_duration(max(0.0, ended_at - started_at))
+
+
+def _run_duration(run: RunRecord, last_seen: float | None = None) -> str:
+    """The run's duration; for an interrupted run, at least until it was last seen."""
+    if run.state is not RunState.INTERRUPTED:
+        return _duration(run.started_at, run.ended_at)
+    seen = max(run.ended_at or run.started_at, last_seen or run.started_at)
+    if seen <= run.started_at:
+        return "unknown"
+    return f">= {_duration(run.started_at, seen)}"
+
+
+def last_seen(
+    run: RunRecord, tasks: Sequence[TaskRecord], attempts: Sequence[AttemptRecord]
+) -> float:
+    """The latest time anything of the run was recorded: its heartbeat, a task, an attempt."""
+    times = [run.started_at, run.heartbeat_at]
+    for record in (*tasks, *attempts):
+        times += [record.started_at, record.ended_at]
+    return max(moment for moment in times if moment is not None)
 
 
 def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
@@ -56,10 +83,10 @@ def format_runs(runs: Sequence[RunRecord]) -> str:
         rows.append(
             (
                 run.run_id[:SHORT_ID],
-                run.flow_name,
+                escape(run.flow_name),
                 run.state.value,
                 format_time(run.started_at),
-                _duration(run.started_at, run.ended_at),
+                _run_duration(run),
                 str(run.repair_count) if run.repair_count else "",
             )
         )
@@ -106,40 +133,49 @@ def format_run(
     """The ``flowkit show`` page: the run's header, one row per task, the compute it took.
 
     Compute seconds count every attempt of every pass (run and repairs) that has
-    ended: what the run has cost so far.
+    ended: what the run has cost so far. In a repaired run, a task's error says
+    which pass (``run``, ``repair 1``, ...) and attempt it comes from.
     """
     params = ", ".join(f"{key}={compact_json(value)}" for key, value in run.params.items())
+    if run.state is RunState.INTERRUPTED:
+        seen = last_seen(run, list(tasks.values()), attempts)
+        ended = f"unknown; last seen {format_time(seen)}" if seen > run.started_at else "unknown"
+    else:
+        seen, ended = None, format_time(run.ended_at)
     header = [
         f"run       {run.run_id}",
-        f"flow      {run.flow_name}",
+        f"flow      {escape(run.flow_name)}",
         f"state     {run.state.value}",
-        f"params    {params or 'none'}",
+        f"params    {escape(params) or 'none'}",
         f"started   {format_time(run.started_at)}",
-        f"ended     {format_time(run.ended_at)}",
-        f"duration  {_duration(run.started_at, run.ended_at)}",
+        f"ended     {ended}",
+        f"duration  {_run_duration(run, seen)}",
         f"repairs   {run.repair_count}",
-        f"executor  {run.executor or '-'}",
+        f"executor  {escape(run.executor or '-')}",
     ]
     if run.state is RunState.RUNNING:
-        header.append(f"orchestrator  pid {run.pid} on {run.hostname}")
+        header.append(f"orchestrator  pid {run.pid} on {escape(run.hostname)}")
     compute = compute_by_task(attempts)
+    failed = latest_attempts([attempt for attempt in attempts if attempt.error is not None])
     rows = [("task", "state", "attempts", "duration", "compute", "error", "values")]
     for name, task in tasks.items():
         error = ""
         if task.error is not None:
             message = first_line(task.error.message)
             error = f"{task.error.type_name}: {message}" if message else task.error.type_name
-        rows.append(
-            (
-                name,
-                task.state.value,
-                str(task.attempts),
-                _duration(task.started_at, task.ended_at),
-                format_duration(compute[name]) if name in compute else "-",
-                error,
-                compact_json(dict(task.values)) if task.values else "",
-            )
+            if run.repair_count and name in failed:
+                where = failed[name]
+                error += f" ({pass_name(where.repair)}, attempt {where.attempt})"
+        row = (
+            name,
+            task.state.value,
+            str(task.attempts),
+            _duration(task.started_at, task.ended_at),
+            format_duration(compute[name]) if name in compute else "-",
+            escape(error),
+            compact_json(dict(task.values)) if task.values else "",
         )
+        rows.append(row)
     ended = sum(1 for attempt in attempts if attempt.duration is not None)
     footer = [format_compute(sum(compute.values()), ended)]
     if ended < len(attempts):  # running, or cut off when the orchestrator died
@@ -151,14 +187,16 @@ def format_run(
     return "\n".join([*header, "", *_table(rows, right=(2, 3, 4)), "", *footer])
 
 
+def pass_name(repair: int) -> str:
+    """``run`` for the original pass, ``repair N`` for the N-th repair."""
+    return "run" if repair == 0 else f"repair {repair}"
+
+
 def _attempts_by_pass(attempts: Sequence[AttemptRecord]) -> str:
     counts: dict[int, int] = {}
     for attempt in attempts:
         counts[attempt.repair] = counts.get(attempt.repair, 0) + 1
-    return ", ".join(
-        f"{'run' if repair == 0 else f'repair {repair}'}: {count}"
-        for repair, count in sorted(counts.items())
-    )
+    return ", ".join(f"{pass_name(repair)}: {count}" for repair, count in sorted(counts.items()))
 
 
 def latest_attempts(attempts: Sequence[AttemptRecord]) -> dict[str, AttemptRecord]:
@@ -192,6 +230,14 @@ def attempt_heading(attempt: AttemptRecord) -> str:
     if attempt.repair:
         which += f" (repair {attempt.repair})"
     return f"== {attempt.task_key}, {which}: {attempt.state.value} =="
+
+
+def attempt_error(attempt: AttemptRecord) -> str | None:
+    """The stored traceback of a failed attempt (its error when it has none), or None."""
+    if attempt.error is None:
+        return None
+    text = attempt.error.traceback.rstrip() or attempt.error.summary
+    return f"-- error of attempt {attempt.attempt} --\n{text}"
 
 
 def read_log(attempt: AttemptRecord, home: Path) -> str:

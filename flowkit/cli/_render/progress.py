@@ -11,6 +11,7 @@ so it is tested without a terminal. Plain ANSI escapes, no dependency.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
@@ -18,10 +19,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-import attrs
-
-from flowkit._engine.listeners import EchoOutput
+from flowkit._engine.listeners import RunListener
 from flowkit._state import TaskRun, TaskState
+from flowkit.cli._render.text import escape, write_out
 
 if TYPE_CHECKING:
     from flowkit._events import RunView
@@ -80,51 +80,117 @@ def render_display(
         width: cut every line to this many columns (a wrapped line would break
             redrawing in place); None for no limit.
     """
-    counts = {"succeeded": 0, "failed": 0, "running": 0, "pending": 0}
-    excluded = 0
+    tally = Tally()
     for task in tasks.values():
-        if task.state is TaskState.SUCCEEDED:
-            counts["succeeded"] += 1
-        elif task.state is TaskState.EXCLUDED:
-            excluded += 1
-        elif task.state in _FAILED:
-            counts["failed"] += 1
-        elif task.state is TaskState.RUNNING:
-            counts["running"] += 1
-        elif task.state in _PENDING:
-            counts["pending"] += 1
-    header = "  ".join(f"{count} {label}" for label, count in counts.items())
-    if excluded:
-        header += f"  {excluded} excluded"
-    lines = [f"{header}  ({len(tasks)} tasks)"]
-    running = [task for task in tasks.values() if task.state is TaskState.RUNNING]
-    name_width = max((len(task.name) for task in running[:MAX_RUNNING_SHOWN]), default=0)
-    for task in running[:MAX_RUNNING_SHOWN]:
-        started = attempt_started.get(task.name)
-        elapsed = format_duration(max(0.0, now - started)) if started is not None else "-"
-        limit = (max_attempts or {}).get(task.name)
-        of = f" of {limit}" if limit else ""
-        lines.append(f"  {task.name:<{name_width}}  {elapsed:>7}  attempt {task.attempts}{of}")
-    if len(running) > MAX_RUNNING_SHOWN:
-        lines.append(f"  ... and {len(running) - MAX_RUNNING_SHOWN} more running")
-    retrying = [task.name for task in tasks.values() if task.state is TaskState.WAITING_FOR_RETRY]
-    if retrying:
-        lines.append(f"  waiting to retry: {', '.join(retrying)}")
-    if width:
-        lines = [line[:width] for line in lines]
-    return lines
+        tally.update(task)
+    return tally.render(
+        attempt_started=attempt_started, now=now, max_attempts=max_attempts, width=width
+    )
 
 
-class ProgressPrinter(EchoOutput):
-    """Prints the run id when a run starts, one line per task state change, and task output."""
+def _category(state: TaskState) -> str | None:
+    if state is TaskState.SUCCEEDED:
+        return "succeeded"
+    if state is TaskState.EXCLUDED:
+        return "excluded"
+    if state in _FAILED:
+        return "failed"
+    if state is TaskState.RUNNING:
+        return "running"
+    if state in _PENDING:
+        return "pending"
+    return None
+
+
+class Tally:
+    """The live display's model, kept up to date one task change at a time.
+
+    Counts by kind, and the running and retrying tasks in the order they got
+    there: a redraw costs the same at 10 tasks as at 10,000 (it reads only the
+    few lines it shows), where walking every task at every redraw made a run
+    quadratic in its task count.
+    """
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(("succeeded", "failed", "running", "pending", "excluded"), 0)
+        self.total = 0
+        self.running: dict[str, TaskRun] = {}
+        self.retrying: dict[str, None] = {}
+        self._category: dict[str, str | None] = {}
+
+    def update(self, task: TaskRun) -> None:
+        """``task`` is in a new state (or is new)."""
+        name = task.name
+        if name in self._category:
+            old = self._category[name]
+            if old is not None:
+                self.counts[old] -= 1
+        else:
+            self.total += 1
+        category = _category(task.state)
+        self._category[name] = category
+        if category is not None:
+            self.counts[category] += 1
+        if task.state is TaskState.RUNNING:
+            self.running[name] = task
+        else:
+            self.running.pop(name, None)
+        if task.state is TaskState.WAITING_FOR_RETRY:
+            self.retrying[name] = None
+        else:
+            self.retrying.pop(name, None)
+
+    def render(
+        self,
+        *,
+        attempt_started: Mapping[str, float],
+        now: float,
+        max_attempts: Mapping[str, int] | None = None,
+        width: int | None = None,
+    ) -> list[str]:
+        """The display's lines: counts, the first running tasks, who waits to retry."""
+        counts = self.counts
+        header = "  ".join(
+            f"{counts[label]} {label}" for label in ("succeeded", "failed", "running", "pending")
+        )
+        if counts["excluded"]:
+            header += f"  {counts['excluded']} excluded"
+        lines = [f"{header}  ({self.total} tasks)"]
+        shown = list(itertools.islice(self.running.values(), MAX_RUNNING_SHOWN))
+        name_width = max((len(task.name) for task in shown), default=0)
+        for task in shown:
+            started = attempt_started.get(task.name)
+            elapsed = format_duration(max(0.0, now - started)) if started is not None else "-"
+            limit = (max_attempts or {}).get(task.name)
+            of = f" of {limit}" if limit else ""
+            lines.append(f"  {task.name:<{name_width}}  {elapsed:>7}  attempt {task.attempts}{of}")
+        if len(self.running) > MAX_RUNNING_SHOWN:
+            lines.append(f"  ... and {len(self.running) - MAX_RUNNING_SHOWN} more running")
+        if self.retrying:
+            names = list(itertools.islice(self.retrying, MAX_RUNNING_SHOWN))
+            more = len(self.retrying) - len(names)
+            tail = f" and {more} more" if more > 0 else ""
+            lines.append(f"  waiting to retry: {', '.join(names)}{tail}")
+        if width:
+            lines = [line[:width] for line in lines]
+        return lines
+
+
+class ProgressPrinter(RunListener):
+    """Prints the run id when a run starts, one line per task state change, and task output.
+
+    Whatever a task supplied (its output, its error, the params) is escaped
+    (``text.escape``); a reader that has gone (``| head``) ends the printing,
+    not the run.
+    """
 
     def __init__(self, plan: Plan, stream: TextIO | None = None) -> None:
-        super().__init__(stream)
+        self.stream = stream
         self.plan = plan
         self.name_width = max(len(name) for name in plan.order)
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream or sys.stdout, flush=True)
+        write_out(f"{line}\n", self.stream)
 
     def run_started(self, run: RunView) -> None:
         self._print(run_started_line(run))
@@ -132,11 +198,14 @@ class ProgressPrinter(EchoOutput):
     def task_changed(self, run: RunView, task: TaskRun) -> None:
         self._print(self.state_line(task))
 
+    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
+        self._print(output_line(task_key, attempt, line))
+
     def state_line(self, task: TaskRun) -> str:
         """``HH:MM:SS  task  state  detail``."""
         line = (
             f"{time.strftime('%H:%M:%S')}  {task.name:<{self.name_width}}  "
-            f"{task.state.value:<{STATE_WIDTH}}  {self._detail(task)}"
+            f"{task.state.value:<{STATE_WIDTH}}  {escape(self._detail(task))}"
         )
         return line.rstrip()
 
@@ -160,13 +229,21 @@ class ProgressPrinter(EchoOutput):
         return ""
 
 
+def output_line(task_key: str, attempt: int, line: str) -> str:
+    """``[task] line`` (``[task#2]`` from the second attempt), the line escaped."""
+    label = task_key if attempt == 1 else f"{task_key}#{attempt}"
+    return f"[{label}] {escape(line)}"
+
+
 def run_started_line(run: RunView) -> str:
-    params = ", ".join(f"{key}={value}" for key, value in run.params.items()) or "none"
+    params = ", ".join(f"{key}={escape(value)}" for key, value in run.params.items()) or "none"
     executor = run.executor_name
     what = f"repair {run.repair_count} of run" if run.repair_count else "run"
+    tasks = len(run.tasks)
     return (
-        f"{what} {run.run_id} of flow {run.name!r} started: {len(run.tasks)} tasks, "
-        f"params {params}, executor {executor}, max_parallel {run.max_parallel}"
+        f"{what} {run.run_id} of flow {run.name!r} started: {tasks} "
+        f"{'task' if tasks == 1 else 'tasks'}, params {params}, executor {escape(executor)}, "
+        f"max_parallel {run.max_parallel}"
     )
 
 
@@ -176,20 +253,28 @@ class LiveDisplay(ProgressPrinter):
     Lines that stay (the run's first line, task output, each task reaching a
     final state or waiting for a retry) are written above the display, which is
     then drawn again; every ``REDRAW_INTERVAL`` seconds it is redrawn so the
-    elapsed times move.
+    elapsed times move. What changes within one scheduler step is written at
+    the step's end (``flush``), in one write with one redraw. The display is a
+    ``Tally`` kept up to date one change at a time, so a redraw never walks
+    the run's tasks: the display costs the same per task at any size of run.
     """
 
     tick_interval: float | None = REDRAW_INTERVAL
 
     def __init__(self, plan: Plan, stream: TextIO | None = None) -> None:
         super().__init__(plan, stream)
-        self.tasks: dict[str, TaskRun] = {name: TaskRun(name=name) for name in plan.order}
+        self.tally = Tally()
+        for name in plan.order:
+            self.tally.update(TaskRun(name=name))
         self.attempt_started: dict[str, float] = {}
         self.max_attempts = {
             name: (spec.retries + 1 if spec.retries >= 0 else 0)
             for name, spec in plan.tasks.items()
         }
         self._drawn = 0  # lines of the display now on screen
+        self._width = _terminal_width()
+        self._pending: list[str] = []  # lines to write above the display at the next flush
+        self._changed = False  # the display differs from what is on screen
 
     @property
     def _out(self) -> TextIO:
@@ -197,61 +282,74 @@ class LiveDisplay(ProgressPrinter):
 
     def run_started(self, run: RunView) -> None:
         # A repair's kept tasks are final already: count them from the start.
-        self.tasks = {name: attrs.evolve(task) for name, task in run.tasks.items()}
-        self._above(run_started_line(run))
+        for task in run.tasks.values():
+            self.tally.update(task)
+        self._pending.append(run_started_line(run))
+        self.flush(run)
 
     def task_changed(self, run: RunView, task: TaskRun) -> None:
-        self.tasks[task.name] = task
+        self.tally.update(task)
+        self._changed = True
         if task.state is TaskState.RUNNING:
             self.attempt_started[task.name] = time.monotonic()
-            self._redraw()
         elif task.state.is_final or task.state is TaskState.WAITING_FOR_RETRY:
             self.attempt_started.pop(task.name, None)
-            self._above(self.state_line(task))
-        else:
-            self._redraw()
+            self._pending.append(self.state_line(task))
 
     def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        label = task_key if attempt == 1 else f"{task_key}#{attempt}"
-        self._above(f"[{label}] {line}")
+        self._pending.append(output_line(task_key, attempt, line))
+
+    def flush(self, run: RunView) -> None:
+        """The scheduler is about to wait: show what changed in this step."""
+        if self._pending or self._changed:
+            self._redraw()
 
     def tick(self, run: RunView) -> None:
+        self._width = _terminal_width()  # the terminal may have been resized
         self._redraw()
 
     def run_finished(self, run: RunView, result: RunResult) -> None:
-        self._clear()
-        self._out.flush()
+        self._write(self._clear() + self._take_pending())
 
     def render(self) -> list[str]:
         """The display's lines now."""
-        return render_display(
-            self.tasks,
+        return self.tally.render(
             attempt_started=self.attempt_started,
             now=time.monotonic(),
             max_attempts=self.max_attempts,
-            width=max(20, shutil.get_terminal_size().columns - 1),
+            width=self._width,
         )
 
-    def _above(self, line: str) -> None:
-        self._clear()
-        self._out.write(f"{line}\n")
-        self._draw()
-
     def _redraw(self) -> None:
-        self._clear()
-        self._draw()
+        """Lines waiting go above the display, and the display is drawn anew below them."""
+        self._write(self._clear() + self._take_pending() + self._draw())
+        self._changed = False
 
-    def _clear(self) -> None:
-        if self._drawn:
-            # Up to the display's first line, to column 0, then clear to the end of the screen.
-            self._out.write(f"\x1b[{self._drawn}A\r\x1b[J")
-            self._drawn = 0
+    def _take_pending(self) -> str:
+        text = "".join(f"{line}\n" for line in self._pending)
+        self._pending.clear()
+        return text
 
-    def _draw(self) -> None:
+    def _write(self, text: str) -> None:
+        write_out(text, self._out)
+
+    def _clear(self) -> str:
+        """What takes the display off the screen."""
+        if not self._drawn:
+            return ""
+        # Up to the display's first line, to column 0, then clear to the end of the screen.
+        drawn, self._drawn = self._drawn, 0
+        return f"\x1b[{drawn}A\r\x1b[J"
+
+    def _draw(self) -> str:
+        """What puts the display on the screen."""
         lines = self.render()
-        self._out.write("".join(f"{line}\n" for line in lines))
-        self._out.flush()
         self._drawn = len(lines)
+        return "".join(f"{line}\n" for line in lines)
+
+
+def _terminal_width() -> int:
+    return max(20, shutil.get_terminal_size().columns - 1)
 
 
 def progress_listener(plan: Plan, stream: TextIO | None = None) -> ProgressPrinter:
