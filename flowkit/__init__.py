@@ -5,8 +5,11 @@ layers below it; ``lint-imports`` (the contract in pyproject.toml) checks it,
 type-only imports included. Modules with a leading underscore are private.
 
     _errors         every exception class of flowkit
-    _clock, _state  injectable time; task and run states, errors as text, results
+    _clock, _state, _text
+                    injectable time; task and run states, errors as text, results;
+                    escaping what tasks and users supply before a terminal sees it
     _context        the running attempt's task_values and params; the ChildRuns protocol
+    _events         RunListener and the RunView of a run it reads
     _definition/    spec (TaskSpec, FlowSpec, options), refs ({{...}}), and kinds/
                     (shell, compare, for_each, run_flow): each builds its task's
                     function and never imports Flow

@@ -12,8 +12,8 @@ import pytest
 from flowkit._state import RunState, TaskState
 from flowkit._store import AttemptRecord, RunRecord, SqliteStore, open_store
 from flowkit._store.liveness import this_host
+from flowkit._text import escape, escape_lines
 from flowkit.cli import main
-from flowkit.cli._render.text import escape, escape_lines
 
 FLOWS = Path(__file__).parent / "flows"
 CHATTY = str(FLOWS / "cli_chatty.py")
@@ -254,3 +254,19 @@ def test_an_interrupted_run_shows_when_it_was_last_seen_not_its_start(
     assert f"ended     unknown; last seen {seen}\n" in busy
     assert "duration  >= 1m30s\n" in busy
     assert "unknown" in runs
+
+
+def test_a_library_run_prints_task_output_escaped(capsys):
+    from flowkit import Flow
+
+    flow = Flow("library_hostile")
+
+    @flow.task
+    def noisy() -> None:
+        print("\x1b]0;owned\x07 title", flush=True)
+
+    flow.run(executor="local", store=False)
+
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "[noisy] \\x1b]0;owned\\x07 title" in out

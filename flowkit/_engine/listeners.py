@@ -6,16 +6,19 @@ import sys
 from typing import Any
 
 from flowkit._events import RunListener, RunView
+from flowkit._text import escape, write_out
 
 
 class EchoOutput(RunListener):
-    """Prints each captured line as ``[task] line`` (``[task#2]`` from the second attempt)."""
+    """Prints each captured line as ``[task] line`` (``[task#2]`` from the second attempt).
+
+    The line is escaped (a task cannot send the terminal control sequences), and a
+    closed stdout drops the output instead of failing the run.
+    """
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
 
     def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        stream = self.stream or sys.stdout
         label = task_key if attempt == 1 else f"{task_key}#{attempt}"
-        stream.write(f"[{label}] {line}\n")
-        stream.flush()
+        write_out(f"[{label}] {escape(line)}\n", self.stream or sys.stdout)

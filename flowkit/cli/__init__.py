@@ -37,8 +37,8 @@ from flowkit._errors import (
     StoreError,
 )
 from flowkit._state import RunState, TaskState
+from flowkit._text import drop_output, escape, escape_lines, write_out
 from flowkit.cli._render.progress import format_duration, progress_listener
-from flowkit.cli._render.text import drop_output, escape, escape_lines, write_out
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from flowkit._state import ClusterReport, RunState
 from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord, compute_by_task
+from flowkit._text import escape
 from flowkit.cli._render.progress import format_duration
-from flowkit.cli._render.text import escape
 
 #: Characters of a run id shown in lists; any unique prefix is accepted back.
 SHORT_ID = 12

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from flowkit._engine.listeners import RunListener
 from flowkit._state import TaskRun, TaskState
-from flowkit.cli._render.text import escape, write_out
+from flowkit._text import escape, write_out
 
 if TYPE_CHECKING:
     from flowkit._events import RunView
