@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowkit._engine.listeners import EchoOutput, RunListener
 from flowkit._engine.runtime import run
-from flowkit._errors import DefinitionError
+from flowkit._errors import DefinitionError, StoreError
 from flowkit._planning.plan import Plan, plan_of
 from flowkit._state import KeptTask, RunResult, RunState, TaskRun, TaskState
 from flowkit._store import StoreRecorder, open_store
@@ -116,7 +116,7 @@ def repair(
         name: KeptTask(
             task=_task_run(task, compute.get(name, 0.0)),
             values=values.get(name, {}),
-            result=_load_result(task),
+            result=_load_result(store, task),
         )
         for name, task in stored.items()
         if name in plan.tasks and name not in selected and task.state.is_final
@@ -141,8 +141,6 @@ def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
     record = store.get_run(run_id)  # reading settles a dead orchestrator's run
     assert record is not None
     if record.state is RunState.RUNNING:
-        from flowkit._errors import StoreError
-
         where = f"pid {record.pid} on {record.hostname}" if record.pid else "another process"
         msg = (
             f"run {run_id} is still running ({where}, last heartbeat at "
@@ -153,14 +151,14 @@ def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
         raise StoreError(msg)
 
 
-def _load_result(record: TaskRecord) -> Any:
-    """The persisted return value of a kept task, or None when it returned none."""
+def _load_result(store: RunStore, record: TaskRecord) -> Any:
+    """The kept return value of a kept task, or None when it returned none."""
     if not record.result_ref:
         return None
     try:
-        with open(record.result_ref, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, AttributeError, ImportError) as error:
+        data = store.get_result(record.run_id, record.task_key)
+        return None if data is None else pickle.loads(data)
+    except (StoreError, pickle.UnpicklingError, AttributeError, ImportError) as error:
         msg = (
             f"task {record.task_key!r} of run {record.run_id}: its return value "
             f"{record.result_ref} cannot be read back ({type(error).__name__}: {error}); "

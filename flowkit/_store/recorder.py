@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -26,6 +25,7 @@ from loguru import logger
 from flowkit._state import RunState, TaskRun, TaskState
 from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 from flowkit._store.liveness import HEARTBEAT_INTERVAL, this_host
+from flowkit._store.origin import flow_target
 
 if TYPE_CHECKING:
     from flowkit._engine.runtime import ActiveRun
@@ -87,6 +87,7 @@ class StoreRecorder:
                     heartbeat_at=time.time(),
                     parent_run_id=self.parent_run_id,
                     executor=_executor_name(run),
+                    target=flow_target(run.plan),
                 ),
                 task_keys=list(run.tasks),
             )
@@ -99,6 +100,7 @@ class StoreRecorder:
                     hostname=this_host(),
                     params=_json_safe(run.params),
                     executor=_executor_name(run),
+                    target=flow_target(run.plan),
                 )
             self._repair[run.run_id] = stored.repair_count
             known = self.store.get_tasks(run.run_id)
@@ -133,6 +135,7 @@ class StoreRecorder:
                 # A task re-run by a repair drops what an earlier pass left.
                 self._rerun.add(key)
                 self._defer(self.store.set_task_values, run.run_id, task.name, {})
+                self._defer(self.store.set_result, run.run_id, task.name, None)
             started_at = run.clock.time()
             self._running[key] = (task.attempts, started_at, task.compute_seconds)
             self._record_attempt(run, task, state=TaskState.RUNNING, started_at=started_at)
@@ -201,26 +204,16 @@ class StoreRecorder:
 
     # -- internals ---------------------------------------------------------------------
     def _persist_result(self, run: ActiveRun, task_key: str) -> None:
-        """Pickle a task's return value next to the store, so a repair can hand it on."""
+        """Keep a task's return value, pickled, in the store, so a repair can hand it on."""
         result = run.results.get(task_key)
-        folder = self._results_folder()
-        if result is None or folder is None:
+        if result is None:
             return
-        path = folder / run.run_id / f"{task_key}.pkl"
         try:
             data = cloudpickle.dumps(result)
         except Exception as error:
             logger.warning("task {}: return value not kept ({}): {}", task_key, type(error), error)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-        self._defer(self.store.set_result_ref, run.run_id, task_key, str(path))
-
-    def _results_folder(self) -> Path | None:
-        store_path = getattr(self.store, "path", None)
-        return Path(store_path).parent / "results" if store_path is not None else None
+        self._defer(self.store.set_result, run.run_id, task_key, data)
 
     def _record_attempt(
         self,

@@ -3,6 +3,8 @@
 WAL lets readers (``flowkit runs``) go on while a run writes, and several runs
 write one file at once: each write is a short ``BEGIN IMMEDIATE`` transaction,
 and a writer that finds the file busy waits up to ``busy_timeout`` seconds.
+A store opened ``read_only`` (the history commands) never writes: it reads a
+home on a read-only mount, and an older schema without upgrading it.
 ``synchronous=NORMAL`` keeps every commit through a killed process (a power
 cut may lose the last few, never corrupt the file). Each thread, and each
 process after a fork, opens its own connection.
@@ -16,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from typing import Any
 import attrs
 
 from flowkit._errors import StoreError
+from flowkit._files import open_private_file, write_private_file
 from flowkit._state import ClusterReport, RunState
 from flowkit._store import liveness, rows, schema
 from flowkit._store.base import (
@@ -49,7 +53,10 @@ class SqliteStore:
         busy_timeout: seconds a write waits for another writer before failing.
         stale_after: seconds without a heartbeat after which a run from another
             host counts as interrupted.
-        create: create the file (and its folder, mode 0700) when missing.
+        create: create the file (mode 0600, and its folder, mode 0700) when missing.
+        read_only: open it for reading only: nothing is ever written (a run whose
+            orchestrator is gone reads as interrupted without being marked so),
+            and every write is a StoreError. Implies ``create=False``.
 
     Raises:
         StoreError: the file cannot be created, is not a flowkit store, has
@@ -63,19 +70,21 @@ class SqliteStore:
         busy_timeout: float = 10.0,
         stale_after: float = liveness.STALE_AFTER,
         create: bool = True,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path).absolute() if path is not None else schema.default_path()
         self.busy_timeout = busy_timeout
         self.stale_after = stale_after
+        self.read_only = read_only
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
-        schema.make_folder(self.path, create=create)
-        created = not self.path.exists()
+        #: The runs columns to select: an older store read without upgrading lacks some.
+        self._run_columns = rows.RUN_COLUMNS
+        schema.make_folder(self.path, create=create and not read_only)
+        if not read_only:
+            _create_private(self.path)
         self._connect()
-        if created:
-            with contextlib.suppress(OSError):
-                self.path.chmod(0o600)
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path}>"
@@ -96,7 +105,7 @@ class SqliteStore:
                 raise StoreError(msg)
             db.execute(
                 f"INSERT INTO runs ({rows.RUN_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.run_id,
                     run.flow_name,
@@ -111,6 +120,7 @@ class SqliteStore:
                     run.parent_run_id,
                     run.executor,
                     *rows.cluster_columns(run.cluster),
+                    run.target,
                 ),
             )
             db.executemany(
@@ -161,6 +171,7 @@ class SqliteStore:
         hostname: str,
         params: Mapping[str, Any] | None = None,
         executor: str | None = None,
+        target: str | None = None,
     ) -> RunRecord:
         new_params = None
         if params is not None:
@@ -181,6 +192,7 @@ class SqliteStore:
                 params=run.params if new_params is None else json.loads(new_params),
                 executor=run.executor if executor is None else executor,
                 cluster=None,
+                target=run.target if target is None else target,
             )
             cleared = ", ".join(
                 f"{column.strip()} = NULL" for column in rows.CLUSTER_COLUMNS.split(",")
@@ -188,7 +200,7 @@ class SqliteStore:
             db.execute(
                 "UPDATE runs SET state = 'running', ended_at = NULL, repair_count = ?, "
                 "pid = ?, hostname = ?, heartbeat_at = ?, params = coalesce(?, params), "
-                f"executor = ?, {cleared} WHERE run_id = ?",
+                f"executor = ?, target = ?, {cleared} WHERE run_id = ?",
                 (
                     repaired.repair_count,
                     pid,
@@ -196,6 +208,7 @@ class SqliteStore:
                     repaired.heartbeat_at,
                     new_params,
                     repaired.executor,
+                    repaired.target,
                     run_id,
                 ),
             )
@@ -251,13 +264,46 @@ class SqliteStore:
         text = to_json(dict(values), what=f"the task values of {task_key!r} in run {run_id}")
         self._update_task(run_id, task_key, "task_values", text if values else None)
 
-    def set_result_ref(self, run_id: str, task_key: str, result_ref: str | None) -> None:
-        self._update_task(run_id, task_key, "result_ref", result_ref)
+    def set_result(self, run_id: str, task_key: str, data: bytes | None) -> None:
+        """Keep the return value in ``results/RUN_ID/TASK.pkl`` beside the database (0600)."""
+        if data is None:
+            self._update_task(run_id, task_key, "result_ref", None)
+            return
+        path = self.path.parent / "results" / run_id / f"{task_key}.pkl"
+        doing = f"keeping the return value of {task_key!r} in run {run_id}"
+        with self._write(doing) as db:
+            self._check_run(db, run_id)
+            try:
+                write_private_file(path, data)
+            except OSError as error:
+                raise schema.file_error(path, doing, error) from error
+            _ensure_task(db, run_id, task_key)
+            db.execute(
+                "UPDATE tasks SET result_ref = ? WHERE run_id = ? AND task_key = ?",
+                (str(path), run_id, task_key),
+            )
+
+    def get_result(self, run_id: str, task_key: str) -> bytes | None:
+        with self._read(f"reading the return value of {task_key!r} in run {run_id}") as db:
+            found = db.execute(
+                "SELECT result_ref FROM tasks WHERE run_id = ? AND task_key = ?",
+                (run_id, task_key),
+            ).fetchone()
+        if found is None or found[0] is None:
+            return None
+        try:
+            return Path(found[0]).read_bytes()
+        except OSError as error:
+            msg = (
+                f"task {task_key!r} of run {run_id}: its return value {found[0]} cannot be "
+                f"read back ({error.strerror or error})"
+            )
+            raise StoreError(msg) from error
 
     def mark_interrupted_runs(self) -> list[str]:
         with self._read("looking for interrupted runs") as db:
             fetched = db.execute(
-                f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE state = 'running'"
+                f"SELECT {self._run_columns} FROM runs WHERE state = 'running'"
             ).fetchall()
         settled = self._settle([rows.run_record(row) for row in fetched])
         return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
@@ -275,7 +321,7 @@ class SqliteStore:
     # -- reads -------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read(f"reading run {run_id}") as db:
-            row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+            row = db.execute(f"SELECT {self._run_columns} FROM runs WHERE run_id = ?", (run_id,))
             found = row.fetchone()
         return None if found is None else self._settle([rows.run_record(found)])[0]
 
@@ -283,7 +329,7 @@ class SqliteStore:
         check_prefix(prefix)
         with self._read(f"looking up run id {prefix!r}") as db:
             fetched = db.execute(
-                f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE substr(run_id, 1, ?) = ? "
+                f"SELECT {self._run_columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
                 "ORDER BY started_at DESC, rowid DESC",
                 (len(prefix), prefix),
             ).fetchall()
@@ -294,7 +340,7 @@ class SqliteStore:
         where, arguments = ("WHERE flow_name = ?", [flow]) if flow is not None else ("", [])
         with self._read("listing runs") as db:
             fetched = db.execute(
-                f"SELECT {rows.RUN_COLUMNS} FROM runs {where} "
+                f"SELECT {self._run_columns} FROM runs {where} "
                 "ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 (*arguments, -1 if limit is None else limit),
             ).fetchall()
@@ -338,24 +384,62 @@ class SqliteStore:
         if connection is not None:
             _FORKED_AWAY.append(connection)
         with self._translated("opening it"):
-            connection = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE .. COMMIT
-                check_same_thread=False,  # only so close() may close every thread's
-            )
-            try:
-                connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-                connection.execute("PRAGMA foreign_keys = ON")
-                schema.prepare(connection, self.path, busy_timeout=self.busy_timeout)
-                connection.execute("PRAGMA synchronous = NORMAL")
-            except BaseException:
-                connection.close()
-                raise
+            if self.read_only:
+                connection = self._open_for_reading()
+            else:
+                connection = self._open(str(self.path))
+                try:
+                    schema.prepare(connection, self.path, busy_timeout=self.busy_timeout)
+                    connection.execute("PRAGMA synchronous = NORMAL")
+                except BaseException:
+                    connection.close()
+                    raise
         self._local.connection = connection
         self._local.pid = os.getpid()
         with self._lock:
             self._connections.append((os.getpid(), connection))
+        return connection
+
+    def _open(self, database: str, *, uri: bool = False) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            database,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE .. COMMIT
+            check_same_thread=False,  # only so close() may close every thread's
+            uri=uri,
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _open_for_reading(self) -> sqlite3.Connection:
+        """A connection that cannot write; on a read-only mount, one that assumes no writer.
+
+        A WAL store needs its ``-shm`` file to be read; where it is missing and
+        cannot be created (a read-only folder), nothing can be writing the store
+        either, so it is opened ``immutable``.
+        """
+        location = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        try:
+            return self._prepared_for_reading(location)
+        except sqlite3.OperationalError as error:
+            if not schema.cannot_open(error):
+                raise
+        return self._prepared_for_reading(f"{location}&immutable=1")
+
+    def _prepared_for_reading(self, location: str) -> sqlite3.Connection:
+        connection = self._open(location, uri=True)
+        try:
+            version = schema.prepare_for_reading(connection, self.path)
+            if version < schema.SCHEMA_VERSION:
+                self._run_columns = schema.columns_present(connection, rows.RUN_COLUMNS)
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     @contextlib.contextmanager
@@ -395,6 +479,12 @@ class SqliteStore:
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One short transaction: it takes the write lock first, so it never deadlocks."""
+        if self.read_only:
+            msg = (
+                f"run store {self.path} is open for reading only; {doing} needs a store "
+                "opened for writing"
+            )
+            raise StoreError(msg)
         if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
             with self._translated(doing):
                 yield self._connect()  # part of the batch's transaction
@@ -423,7 +513,7 @@ class SqliteStore:
             checked.add(run_id)
 
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
-        row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        row = db.execute(f"SELECT {self._run_columns} FROM runs WHERE run_id = ?", (run_id,))
         found = row.fetchone()
         if found is None:
             msg = f"no run {run_id!r} in {self.path}"
@@ -451,6 +541,8 @@ class SqliteStore:
 
     def _mark_interrupted(self, run: RunRecord) -> RunRecord:
         interrupted = liveness.as_interrupted(run)
+        if self.read_only:
+            return interrupted  # shown so, and marked by the next store that writes
         try:
             with self._write(f"marking run {run.run_id} interrupted") as db:
                 # Only if nothing changed since it was read: a heartbeat or a repair wins.
@@ -476,3 +568,14 @@ def _ensure_task(db: sqlite3.Connection, run_id: str, task_key: str) -> None:
         "INSERT OR IGNORE INTO tasks (run_id, task_key, state) VALUES (?, ?, 'pending')",
         (run_id, task_key),
     )
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file, mode 0600, before SQLite does: its -wal and -shm files
+    take the database's mode, so no moment exists where any of them is world-readable."""
+    try:
+        os.close(open_private_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise schema.file_error(path, "creating it", error) from error
