@@ -137,6 +137,33 @@ def repair(
     )
 
 
+def refuse_child_run(store: RunStore, record: RunRecord) -> None:
+    """A for-each iteration or a run-flow task's run is repaired through the run that started it.
+
+    The command line refuses to repair a child run by itself; the engine repairs
+    one (``repair``) when a repair of its parent re-runs the task that started it.
+
+    Raises:
+        DefinitionError: ``record`` is a child run; the message names the run to repair.
+    """
+    if record.parent_run_id is None:
+        return
+    parent = record.parent_run_id
+    seen = {record.run_id}
+    while parent not in seen:  # up to the run a user started
+        seen.add(parent)
+        above = store.get_run(parent)
+        if above is None or above.parent_run_id is None:
+            break
+        parent = above.parent_run_id
+    msg = (
+        f"run {record.run_id} (flow {record.flow_name!r}) is a child run of run {parent}: a "
+        "for-each iteration or a run-flow task's run, repaired through the run that started "
+        f"it. Repair that run instead: flowkit repair {parent}"
+    )
+    raise DefinitionError(msg)
+
+
 def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
     record = store.get_run(run_id)  # reading settles a dead orchestrator's run
     assert record is not None
