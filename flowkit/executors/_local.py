@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 
 from flowkit._errors import ExecutorError
+from flowkit._files import make_private_folder
 from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait
@@ -110,7 +112,7 @@ class LocalExecutor(PumpedWait):
         self._run_log_dir = base / (run_id or "unknown")
         if repair_count:  # a repair's attempts count from 1 again: keep the first logs
             self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"
-        self._run_log_dir.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self._run_log_dir)
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may print twice
             with contextlib.suppress(Exception):
@@ -239,9 +241,20 @@ class LocalExecutor(PumpedWait):
         except BlockingIOError:
             return
         if data:
-            if attempt.log == -1:
-                attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o644)
-            write_all(attempt.log, data)
+            try:
+                if attempt.log == -1:
+                    attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o600)
+                write_all(attempt.log, data)
+            except OSError as error:  # a full disk: the log stops there, the attempt goes on
+                if attempt.log != -1:
+                    os.close(attempt.log)
+                attempt.log = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+                msg = (
+                    f"task {attempt.task_key!r}, attempt {attempt.attempt}: its log "
+                    f"{attempt.log_path} cannot be written ({error.strerror or error}); the "
+                    "rest of its output is shown but not kept, and the attempt goes on"
+                )
+                warnings.warn(msg, RuntimeWarning, stacklevel=1)
             self._emit(attempt, data)
             return
         self._emit(attempt, b"", final=True)

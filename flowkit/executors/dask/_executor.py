@@ -30,6 +30,7 @@ import threading
 import time
 import types
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +39,7 @@ import attrs
 import cloudpickle
 
 from flowkit._errors import DefinitionError, ExecutorError
+from flowkit._files import write_private_file
 from flowkit._state import ClusterReport, ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait
@@ -523,9 +525,16 @@ class DaskExecutor(PumpedWait):
     def _write_log(self, attempt: _Attempt, output: bytes) -> str | None:
         if not output or self._run_log_dir is None:
             return None
-        self._run_log_dir.mkdir(parents=True, exist_ok=True)
         path = self._run_log_dir / f"{attempt.task_key}.{attempt.attempt}.log"
-        path.write_bytes(output)
+        try:
+            write_private_file(path, output)
+        except OSError as error:  # a full disk: the log is lost, the attempt's outcome stands
+            msg = (
+                f"task {attempt.task_key!r}, attempt {attempt.attempt}: its log {path} cannot "
+                f"be written ({error.strerror or error}); its output is not kept"
+            )
+            warnings.warn(msg, RuntimeWarning, stacklevel=1)
+            return None
         return str(path)
 
 
