@@ -6,6 +6,11 @@ task's values are written before the change that makes it ``succeeded``, so a
 crash between the two leaves a task to re-run, never a succeeded task without
 its values.
 
+When the store cannot write (a full disk), the run cannot go on unrecorded:
+the recorder raises a ``RunError`` that says so, the runtime stops the
+attempts, and the run is left ``interrupted``, with everything committed before
+kept, for a repair once there is room.
+
 It implements the ``flowkit._engine.runtime.RunListener`` hooks without importing the
 runtime, which sits above the store (DESIGN.md §4): the runtime may import the
 store, never the other way round.
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 from loguru import logger
 
+from flowkit._errors import RunError, StoreError
 from flowkit._state import RunState, TaskRun, TaskState
 from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 from flowkit._store.liveness import HEARTBEAT_INTERVAL, this_host
@@ -117,13 +123,17 @@ class StoreRecorder:
         memory until then: no write lock is held between two calls, so two
         recorders (two stores, two processes) can never wait on each other.
         """
+        try:
+            self._write_pending()
+        except StoreError as error:
+            raise self._cannot_record(run, error) from error
+
+    def _write_pending(self) -> None:
         pending, self._pending = self._pending, []
-        if not pending:
-            return
-        batch = getattr(self.store, "batch", None)
-        with batch() if batch is not None else contextlib.nullcontext():
-            for write, args, kwargs in _latest_only(pending):
-                write(*args, **kwargs)
+        if pending:
+            with self.store.batch():
+                for write, args, kwargs in _latest_only(pending):
+                    write(*args, **kwargs)
 
     def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
         self._pending.append((write, args, kwargs))
@@ -174,10 +184,13 @@ class StoreRecorder:
         self.heartbeat(run)
 
     def run_finished(self, run: ActiveRun, result: RunResult) -> None:
-        self.flush(run)
-        self.store.update_run_state(
-            run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
-        )
+        try:
+            self._write_pending()
+            self.store.update_run_state(
+                run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
+            )
+        except StoreError as error:
+            raise self._cannot_record(run, error, ended=result.state) from error
         self._last_beat.pop(run.run_id, None)
         self._repair.pop(run.run_id, None)
         for key in [key for key in self._last_log_path if key[0] == run.run_id]:
@@ -203,6 +216,26 @@ class StoreRecorder:
             self._defer(self.store.heartbeat, run.run_id)
 
     # -- internals ---------------------------------------------------------------------
+    def _cannot_record(
+        self, run: ActiveRun, error: StoreError, *, ended: RunState | None = None
+    ) -> RunError:
+        """The error that stops a run its store cannot record; the run is left interrupted.
+
+        Marking it interrupted is one small update, which may still fit where the
+        failed batch did not; if not, the run reads as interrupted anyway once
+        this process is gone.
+        """
+        with contextlib.suppress(StoreError):
+            self.store.update_run_state(run.run_id, RunState.INTERRUPTED, ended_at=time.time())
+        what = f"ended {ended.value}, but" if ended is not None else "stopped:"
+        msg = (
+            f"run {run.run_id} of flow {run.plan.name!r} {what} its run store cannot record "
+            f"it: {error}. What was recorded before is kept and the run is left interrupted; "
+            f"once the store can be written again, `flowkit repair {run.run_id}` re-runs what "
+            "did not finish"
+        )
+        return RunError(msg)
+
     def _persist_result(self, run: ActiveRun, task_key: str) -> None:
         """Keep a task's return value, pickled, in the store, so a repair can hand it on."""
         result = run.results.get(task_key)
