@@ -37,10 +37,15 @@ __all__ = [
 ]
 
 
-def open_store(home: str | os.PathLike[str] | None = None, *, create: bool = True) -> SqliteStore:
+def open_store(
+    home: str | os.PathLike[str] | None = None, *, create: bool = True, read_only: bool = False
+) -> SqliteStore:
     """The SQLite store in ``home`` (else ``$FLOWKIT_HOME``, else ``./.flowkit``).
+
+    ``read_only`` opens it for reading only (the history commands): it never
+    writes, so a home on a read-only mount reads as any other.
 
     Raises:
         StoreError: it cannot be opened; the message says why and what to do.
     """
-    return SqliteStore(default_path(home), create=create)
+    return SqliteStore(default_path(home), create=create, read_only=read_only)

@@ -477,10 +477,10 @@ def _logs(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _history_store() -> Iterator[Any]:
-    """The store of the current home, for reading; a missing one is a StoreError."""
+    """The store of the current home, opened read-only; a missing one is a StoreError."""
     from flowkit._store import open_store
 
-    store = open_store(create=False)
+    store = open_store(create=False, read_only=True)
     try:
         yield store
     finally:
