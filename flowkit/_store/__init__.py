@@ -6,6 +6,7 @@ schema     the SQLite file: location, schema, version check, errors in words
 sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db
 memory     MemoryStore, its in-memory twin for tests
 recorder   StoreRecorder, the run listener that writes a run as it happens
+origin     the target a run's flow was loaded from, recorded for ``flowkit repair``
 
 ``open_store`` is the front door: the default store, or the one under ``home``.
 """
