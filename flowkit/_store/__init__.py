@@ -4,6 +4,7 @@ base       the RunStore protocol and its records: RunRecord, TaskRecord, Attempt
 liveness   when a running run's orchestrator is gone (the run is then interrupted)
 schema     the SQLite file: location, schema, version check, errors in words
 sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db
+connections  its per-thread connections (read-only ones too) and transactions
 memory     MemoryStore, its in-memory twin for tests
 recorder   StoreRecorder, the run listener that writes a run as it happens
 origin     the target a run's flow was loaded from, recorded for ``flowkit repair``

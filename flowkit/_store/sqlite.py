@@ -2,12 +2,12 @@
 
 WAL lets readers (``flowkit runs``) go on while a run writes, and several runs
 write one file at once: each write is a short ``BEGIN IMMEDIATE`` transaction,
-and a writer that finds the file busy waits up to ``busy_timeout`` seconds.
-A store opened ``read_only`` (the history commands) never writes: it reads a
-home on a read-only mount, and an older schema without upgrading it.
+and a writer that finds the file busy waits up to ``busy_timeout`` seconds
+(``connections``). A store opened ``read_only`` (the history commands) never
+writes: it reads a home on a read-only mount, and an older schema as it is.
 ``synchronous=NORMAL`` keeps every commit through a killed process (a power
-cut may lose the last few, never corrupt the file). Each thread, and each
-process after a fork, opens its own connection.
+cut may lose the last few, never corrupt the file). Return values are files
+beside the database, ``results/RUN_ID/TASK.pkl``.
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from flowkit._errors import StoreError
-from flowkit._files import open_private_file, write_private_file
+from flowkit._files import write_private_file
 from flowkit._state import ClusterReport, RunState
 from flowkit._store import liveness, rows, schema
 from flowkit._store.base import (
@@ -39,10 +37,7 @@ from flowkit._store.base import (
     repair_refusal,
     to_json,
 )
-
-#: Connections inherited through a fork: never used, and never closed in the child,
-#: since closing one could checkpoint or unlock on behalf of the parent.
-_FORKED_AWAY: list[sqlite3.Connection] = []
+from flowkit._store.connections import Connections, create_private
 
 
 class SqliteStore:
@@ -76,15 +71,11 @@ class SqliteStore:
         self.busy_timeout = busy_timeout
         self.stale_after = stale_after
         self.read_only = read_only
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
-        #: The runs columns to select: an older store read without upgrading lacks some.
-        self._run_columns = rows.RUN_COLUMNS
         schema.make_folder(self.path, create=create and not read_only)
         if not read_only:
-            _create_private(self.path)
-        self._connect()
+            create_private(self.path)
+        self._db = Connections(self.path, busy_timeout=busy_timeout, read_only=read_only)
+        self._db.connect()
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path}>"
@@ -99,7 +90,7 @@ class SqliteStore:
     def create_run(self, run: RunRecord, task_keys: Sequence[str] = ()) -> None:
         params = to_json(dict(run.params), what=f"the params of run {run.run_id}")
         heartbeat_at = run.heartbeat_at if run.heartbeat_at is not None else time.time()
-        with self._write(f"recording run {run.run_id}") as db:
+        with self._db.write(f"recording run {run.run_id}") as db:
             if _exists(db, run.run_id):
                 msg = f"run {run.run_id} is already recorded in {self.path}"
                 raise StoreError(msg)
@@ -136,7 +127,7 @@ class SqliteStore:
         ended_at: float | None = None,
         cluster: ClusterReport | None = None,
     ) -> None:
-        with self._write(f"setting run {run_id} {RunState(state).value}") as db:
+        with self._db.write(f"setting run {run_id} {RunState(state).value}") as db:
             self._check_run(db, run_id)
             db.execute(
                 "UPDATE runs SET state = ?, ended_at = ? WHERE run_id = ?",
@@ -152,7 +143,7 @@ class SqliteStore:
                 )
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
-        with self._write(f"writing the heartbeat of run {run_id}") as db:
+        with self._db.write(f"writing the heartbeat of run {run_id}") as db:
             self._check_run(db, run_id)
             # A heartbeat proves the orchestrator alive: undo an interrupted mark.
             db.execute(
@@ -177,7 +168,7 @@ class SqliteStore:
         if params is not None:
             new_params = to_json(dict(params), what=f"the params of run {run_id}")
         self.get_run(run_id)  # settles the run if its orchestrator is gone
-        with self._write(f"starting a repair of run {run_id}") as db:
+        with self._db.write(f"starting a repair of run {run_id}") as db:
             run = self._require_run(db, run_id)
             if run.state is RunState.RUNNING:
                 raise StoreError(repair_refusal(run))
@@ -216,7 +207,7 @@ class SqliteStore:
 
     def record_task(self, task: TaskRecord) -> None:
         error = task.error
-        with self._write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
+        with self._db.write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
             self._check_run(db, task.run_id)
             db.execute(
                 "INSERT INTO tasks (run_id, task_key, state, attempts, started_at, ended_at, "
@@ -239,7 +230,7 @@ class SqliteStore:
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
         doing = f"recording attempt {attempt.attempt} of {attempt.task_key!r}"
-        with self._write(f"{doing} in run {attempt.run_id}") as db:
+        with self._db.write(f"{doing} in run {attempt.run_id}") as db:
             self._check_run(db, attempt.run_id)
             _ensure_task(db, attempt.run_id, attempt.task_key)
             db.execute(
@@ -266,12 +257,12 @@ class SqliteStore:
 
     def set_result(self, run_id: str, task_key: str, data: bytes | None) -> None:
         """Keep the return value in ``results/RUN_ID/TASK.pkl`` beside the database (0600)."""
-        if data is None:
+        if data is None:  # the file stays until the task returns a value again
             self._update_task(run_id, task_key, "result_ref", None)
             return
         path = self.path.parent / "results" / run_id / f"{task_key}.pkl"
         doing = f"keeping the return value of {task_key!r} in run {run_id}"
-        with self._write(doing) as db:
+        with self._db.write(doing) as db:
             self._check_run(db, run_id)
             try:
                 write_private_file(path, data)
@@ -284,7 +275,7 @@ class SqliteStore:
             )
 
     def get_result(self, run_id: str, task_key: str) -> bytes | None:
-        with self._read(f"reading the return value of {task_key!r} in run {run_id}") as db:
+        with self._db.read(f"reading the return value of {task_key!r} in run {run_id}") as db:
             found = db.execute(
                 "SELECT result_ref FROM tasks WHERE run_id = ? AND task_key = ?",
                 (run_id, task_key),
@@ -294,42 +285,41 @@ class SqliteStore:
         try:
             return Path(found[0]).read_bytes()
         except OSError as error:
-            msg = (
-                f"task {task_key!r} of run {run_id}: its return value {found[0]} cannot be "
-                f"read back ({error.strerror or error})"
-            )
-            raise StoreError(msg) from error
+            raise schema.file_error(Path(found[0]), "reading a return value", error) from error
 
     def mark_interrupted_runs(self) -> list[str]:
-        with self._read("looking for interrupted runs") as db:
+        with self._db.read("looking for interrupted runs") as db:
             fetched = db.execute(
-                f"SELECT {self._run_columns} FROM runs WHERE state = 'running'"
+                f"SELECT {self._db.run_columns} FROM runs WHERE state = 'running'"
             ).fetchall()
         settled = self._settle([rows.run_record(row) for row in fetched])
         return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
 
     def close(self) -> None:
         """Close this process's connections; the next operation opens a new one."""
-        with self._lock:
-            mine = [(pid, db) for pid, db in self._connections if pid == os.getpid()]
-            self._connections = []
-            self._local = threading.local()
-        for _, db in mine:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
+        self._db.close()
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """The writes inside share one transaction, committed when the block ends.
+
+        A scheduler step (a task succeeds, the next is queued and dispatched) is
+        then one commit, not one per change. Keep the block short: it holds the
+        write lock.
+        """
+        return self._db.batch()
 
     # -- reads -------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord | None:
-        with self._read(f"reading run {run_id}") as db:
-            row = db.execute(f"SELECT {self._run_columns} FROM runs WHERE run_id = ?", (run_id,))
+        with self._db.read(f"reading run {run_id}") as db:
+            row = db.execute(f"SELECT {self._db.run_columns} FROM runs WHERE run_id = ?", (run_id,))
             found = row.fetchone()
         return None if found is None else self._settle([rows.run_record(found)])[0]
 
     def resolve_run_id(self, prefix: str) -> str:
         check_prefix(prefix)
-        with self._read(f"looking up run id {prefix!r}") as db:
+        with self._db.read(f"looking up run id {prefix!r}") as db:
             fetched = db.execute(
-                f"SELECT {self._run_columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
+                f"SELECT {self._db.run_columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
                 "ORDER BY started_at DESC, rowid DESC",
                 (len(prefix), prefix),
             ).fetchall()
@@ -338,16 +328,16 @@ class SqliteStore:
     def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
         check_limit(limit)
         where, arguments = ("WHERE flow_name = ?", [flow]) if flow is not None else ("", [])
-        with self._read("listing runs") as db:
+        with self._db.read("listing runs") as db:
             fetched = db.execute(
-                f"SELECT {self._run_columns} FROM runs {where} "
+                f"SELECT {self._db.run_columns} FROM runs {where} "
                 "ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 (*arguments, -1 if limit is None else limit),
             ).fetchall()
         return self._settle([rows.run_record(row) for row in fetched])
 
     def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
-        with self._read(f"reading the tasks of run {run_id}") as db:
+        with self._db.read(f"reading the tasks of run {run_id}") as db:
             fetched = db.execute(
                 f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
             ).fetchall()
@@ -357,7 +347,7 @@ class SqliteStore:
         only_task = "AND a.task_key = ?" if task_key is not None else ""
         arguments = (run_id, task_key) if task_key is not None else (run_id,)
         columns = ", ".join(f"a.{column.strip()}" for column in rows.ATTEMPT_COLUMNS.split(","))
-        with self._read(f"reading the attempts of run {run_id}") as db:
+        with self._db.read(f"reading the attempts of run {run_id}") as db:
             fetched = db.execute(
                 f"SELECT {columns} FROM attempts a JOIN tasks t "
                 "ON t.run_id = a.run_id AND t.task_key = a.task_key "
@@ -367,7 +357,7 @@ class SqliteStore:
         return [rows.attempt_record(row) for row in fetched]
 
     def get_values(self, run_id: str) -> dict[str, dict[str, Any]]:
-        with self._read(f"reading the task values of run {run_id}") as db:
+        with self._db.read(f"reading the task values of run {run_id}") as db:
             fetched = db.execute(
                 "SELECT task_key, task_values FROM tasks "
                 "WHERE run_id = ? AND task_values IS NOT NULL ORDER BY rowid",
@@ -376,134 +366,9 @@ class SqliteStore:
         return {key: json.loads(text) for key, text in fetched}
 
     # -- internals ---------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        """This thread's connection in this process, opened (and checked) on first use."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            return connection
-        if connection is not None:
-            _FORKED_AWAY.append(connection)
-        with self._translated("opening it"):
-            if self.read_only:
-                connection = self._open_for_reading()
-            else:
-                connection = self._open(str(self.path))
-                try:
-                    schema.prepare(connection, self.path, busy_timeout=self.busy_timeout)
-                    connection.execute("PRAGMA synchronous = NORMAL")
-                except BaseException:
-                    connection.close()
-                    raise
-        self._local.connection = connection
-        self._local.pid = os.getpid()
-        with self._lock:
-            self._connections.append((os.getpid(), connection))
-        return connection
-
-    def _open(self, database: str, *, uri: bool = False) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            database,
-            timeout=self.busy_timeout,
-            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE .. COMMIT
-            check_same_thread=False,  # only so close() may close every thread's
-            uri=uri,
-        )
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            connection.execute("PRAGMA foreign_keys = ON")
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    def _open_for_reading(self) -> sqlite3.Connection:
-        """A connection that cannot write; on a read-only mount, one that assumes no writer.
-
-        A WAL store needs its ``-shm`` file to be read; where it is missing and
-        cannot be created (a read-only folder), nothing can be writing the store
-        either, so it is opened ``immutable``.
-        """
-        location = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
-        try:
-            return self._prepared_for_reading(location)
-        except sqlite3.OperationalError as error:
-            if not schema.cannot_open(error):
-                raise
-        return self._prepared_for_reading(f"{location}&immutable=1")
-
-    def _prepared_for_reading(self, location: str) -> sqlite3.Connection:
-        connection = self._open(location, uri=True)
-        try:
-            version = schema.prepare_for_reading(connection, self.path)
-            if version < schema.SCHEMA_VERSION:
-                self._run_columns = schema.columns_present(connection, rows.RUN_COLUMNS)
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    @contextlib.contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as error:
-            raise schema.translate(
-                error, self.path, doing=doing, busy_timeout=self.busy_timeout
-            ) from error
-
-    @contextlib.contextmanager
-    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
-        with self._translated(doing):
-            yield self._connect()
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """The writes inside share one transaction, committed when the block ends.
-
-        A scheduler step (a task succeeds, the next is queued and dispatched) is
-        then one commit, not one per change. Keep the block short: it holds the
-        write lock.
-        """
-        if getattr(self._local, "batching", False):
-            yield
-            return
-        with self._write("recording a batch of changes"):
-            self._local.batching = True
-            self._local.checked = set()  # runs seen to exist in this transaction
-            try:
-                yield
-            finally:
-                self._local.batching = False
-                self._local.checked = None
-
-    @contextlib.contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One short transaction: it takes the write lock first, so it never deadlocks."""
-        if self.read_only:
-            msg = (
-                f"run store {self.path} is open for reading only; {doing} needs a store "
-                "opened for writing"
-            )
-            raise StoreError(msg)
-        if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
-            with self._translated(doing):
-                yield self._connect()  # part of the batch's transaction
-            return
-        with self._translated(doing):
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # never leave one open: the next BEGIN would fail
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
-
     def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
         """That ``run_id`` is stored, without reading it (once per batch is enough)."""
-        checked = getattr(self._local, "checked", None)
+        checked = self._db.checked
         if checked is not None and run_id in checked:
             return
         if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
@@ -513,7 +378,7 @@ class SqliteStore:
             checked.add(run_id)
 
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
-        row = db.execute(f"SELECT {self._run_columns} FROM runs WHERE run_id = ?", (run_id,))
+        row = db.execute(f"SELECT {self._db.run_columns} FROM runs WHERE run_id = ?", (run_id,))
         found = row.fetchone()
         if found is None:
             msg = f"no run {run_id!r} in {self.path}"
@@ -521,7 +386,7 @@ class SqliteStore:
         return rows.run_record(found)
 
     def _update_task(self, run_id: str, task_key: str, column: str, value: Any) -> None:
-        with self._write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
+        with self._db.write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
             self._check_run(db, run_id)
             _ensure_task(db, run_id, task_key)
             db.execute(
@@ -544,7 +409,7 @@ class SqliteStore:
         if self.read_only:
             return interrupted  # shown so, and marked by the next store that writes
         try:
-            with self._write(f"marking run {run.run_id} interrupted") as db:
+            with self._db.write(f"marking run {run.run_id} interrupted") as db:
                 # Only if nothing changed since it was read: a heartbeat or a repair wins.
                 changed = db.execute(
                     "UPDATE runs SET state = 'interrupted', ended_at = ? WHERE run_id = ? "
@@ -568,14 +433,3 @@ def _ensure_task(db: sqlite3.Connection, run_id: str, task_key: str) -> None:
         "INSERT OR IGNORE INTO tasks (run_id, task_key, state) VALUES (?, ?, 'pending')",
         (run_id, task_key),
     )
-
-
-def _create_private(path: Path) -> None:
-    """Create the database file, mode 0600, before SQLite does: its -wal and -shm files
-    take the database's mode, so no moment exists where any of them is world-readable."""
-    try:
-        os.close(open_private_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-    except FileExistsError:
-        pass
-    except OSError as error:
-        raise schema.file_error(path, "creating it", error) from error
