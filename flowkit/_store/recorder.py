@@ -81,22 +81,27 @@ class StoreRecorder:
         """Record the run and its tasks, or, for a repair, take the stored run over."""
         stored = self.store.get_run(run.run_id)
         if stored is None:
-            self.store.create_run(
-                RunRecord(
-                    run_id=run.run_id,
-                    flow_name=run.plan.name,
-                    params=_json_safe(run.params),
-                    state=RunState.RUNNING,
-                    started_at=run.started_at,
-                    pid=os.getpid(),
-                    hostname=this_host(),
-                    heartbeat_at=time.time(),
-                    parent_run_id=self.parent_run_id,
-                    executor=_executor_name(run),
-                    target=flow_target(run.plan),
-                ),
-                task_keys=list(run.tasks),
+            record = RunRecord(
+                run_id=run.run_id,
+                flow_name=run.plan.name,
+                params=_json_safe(run.params),
+                state=RunState.RUNNING,
+                started_at=run.started_at,
+                pid=os.getpid(),
+                hostname=this_host(),
+                heartbeat_at=time.time(),
+                parent_run_id=self.parent_run_id,
+                executor=_executor_name(run),
+                target=flow_target(run.plan),
             )
+            try:
+                self.store.create_run(record, task_keys=list(run.tasks))
+            except StoreError as error:  # a full disk, most likely
+                msg = (
+                    f"run {run.run_id} of flow {run.plan.name!r} did not start: its run store "
+                    f"cannot record it: {error}. Nothing ran"
+                )
+                raise RunError(msg) from error
             self._repair[run.run_id] = 0
         else:
             if stored.state is not RunState.RUNNING or stored.pid != os.getpid():

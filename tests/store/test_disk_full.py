@@ -134,3 +134,26 @@ def test_runs_reads_the_stopped_run_sensibly(
     assert main(["runs"]) == 0
     (row,) = capsys.readouterr().out.splitlines()[1:]
     assert row.split()[1:3] == ["filling", "interrupted"]
+
+
+@pytest.mark.usefixtures("store_fills_up")
+def test_a_run_the_store_has_no_room_to_record_does_not_start(
+    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow_file = tmp_path / "big_params.py"
+    flow_file.write_text(
+        "from flowkit import Flow\n"
+        "flow = Flow('roomless', params={'blob': 'x' * 60_000})\n"
+        "@flow.task\n"
+        "def never():\n"
+        "    raise AssertionError('ran')\n"
+    )
+
+    assert main(["run", str(flow_file), "--executor", "local"]) == 1
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "of flow 'roomless' did not start: its run store cannot record it" in err
+    assert "database or disk is full" in err
+    with SqliteStore(home / "flowkit.db", read_only=True) as store:
+        assert store.list_runs() == []
