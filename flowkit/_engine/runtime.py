@@ -155,8 +155,12 @@ class ActiveRun:
         capacity = self.executor.capacity
         if capacity:
             self.max_parallel = min(self.max_parallel, capacity)
-        for listener in self.listeners:
-            listener.run_started(self)
+        try:  # a run its store cannot record does not start: nothing may outlive it
+            for listener in self.listeners:
+                listener.run_started(self)
+        except BaseException:
+            self.executor.shutdown()
+            raise
         try:
             for name in self.plan.order:
                 if name not in self._done and not self._remaining[name]:

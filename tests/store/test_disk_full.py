@@ -18,6 +18,7 @@ from flowkit._state import RunState, TaskState
 from flowkit._store import SqliteStore, schema
 from flowkit.cli import main
 from flowkit.executors import _local
+from flowkit.executors import _processes as procs
 
 FLOW = """
 from flowkit import Flow, task_values
@@ -148,6 +149,7 @@ def test_a_run_the_store_has_no_room_to_record_does_not_start(
         "def never():\n"
         "    raise AssertionError('ran')\n"
     )
+    before = set(procs.children(os.getpid()))  # the session's dask cluster, if started
 
     assert main(["run", str(flow_file), "--executor", "local"]) == 1
 
@@ -157,3 +159,4 @@ def test_a_run_the_store_has_no_room_to_record_does_not_start(
     assert "database or disk is full" in err
     with SqliteStore(home / "flowkit.db", read_only=True) as store:
         assert store.list_runs() == []
+    assert set(procs.children(os.getpid())) - before == set()  # its fork server stopped too
