@@ -273,9 +273,108 @@ def test_repair_with_another_flow_is_a_usage_error(
     )
 
 
-def test_repair_needs_the_flow(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["repair", "abc"]) == 2
-    assert "PATH.py[:FLOW]" in capsys.readouterr().err
+# -- the target: recorded with the run, or given -----------------------------------------
+def test_repair_without_a_target_loads_the_one_the_run_was_started_from(
+    test_dir: Path, flowkit_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (test_dir / "broken").touch()
+    assert main(["run", REPAIRABLE]) == 1
+    run, _, _ = the_run(flowkit_home)
+    assert run.target == f"{Path(REPAIRABLE).resolve()}:flow"
+    (test_dir / "broken").unlink()
+
+    assert main(["repair", run.run_id[:8]]) == 0
+
+    assert counts(test_dir) == {"ingest": 1, "transform": 2, "report": 1, "alert": 1}
+    repaired, _, values = the_run(flowkit_home)
+    assert (repaired.state, repaired.repair_count) == (RunState.SUCCEEDED, 1)
+    assert values["report"] == {"total": 84}
+
+
+def test_a_given_target_replaces_the_recorded_one(
+    test_dir: Path, flowkit_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = tmp_path / "old_place.py"
+    moved.write_text(Path(REPAIRABLE).read_text())
+    (test_dir / "broken").touch()
+    assert main(["run", f"{moved}:flow"]) == 1
+    run, _, _ = the_run(flowkit_home)
+    assert run.target == f"{moved.resolve()}:flow"
+    moved.unlink()  # the flow file moved away
+    (test_dir / "broken").unlink()
+
+    assert main(["repair", run.run_id, REPAIRABLE]) == 0
+
+    repaired, _, _ = the_run(flowkit_home)
+    assert repaired.state is RunState.SUCCEEDED
+    assert repaired.target == f"{Path(REPAIRABLE).resolve()}:flow"  # the next repair's default
+
+
+def test_a_recorded_target_that_no_longer_loads_says_to_pass_one(
+    test_dir: Path, flowkit_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = tmp_path / "old_place.py"
+    moved.write_text(Path(REPAIRABLE).read_text())
+    (test_dir / "broken").touch()
+    assert main(["run", str(moved)]) == 1
+    run, _, _ = the_run(flowkit_home)
+    moved.unlink()
+    capsys.readouterr()
+
+    assert main(["repair", run.run_id]) == 2
+
+    err = capsys.readouterr().err
+    assert f"was started from {moved.resolve()}:flow, which does not load now" in err
+    assert "does not exist" in err
+    assert f"flowkit repair {run.run_id} PATH.py[:FLOW]" in err
+    assert "Traceback" not in err
+    assert the_run(flowkit_home)[0].repair_count == 0
+
+
+def test_a_run_that_recorded_no_target_asks_for_one(
+    test_dir: Path, flowkit_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SqliteStore(flowkit_home / "flowkit.db") as store:
+        store.create_run(
+            RunRecord(run_id="untargeted0", flow_name="repairable", pid=None, hostname=None),
+            task_keys=["ingest"],
+        )
+        store.update_run_state("untargeted0", RunState.FAILED, ended_at=time.time())
+
+    assert main(["repair", "untargeted0"]) == 2
+
+    err = capsys.readouterr().err
+    assert "run untargeted0 of flow 'repairable' records no target" in err
+    assert "flowkit repair untargeted0 PATH.py[:FLOW]" in err
+    assert counts(test_dir) == {}
+
+
+def test_repair_of_a_child_run_points_to_the_run_that_started_it(
+    test_dir: Path, flowkit_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SqliteStore(flowkit_home / "flowkit.db") as store:
+        for run_id, parent in (("top0", None), ("iteration0", "top0"), ("inner0", "iteration0")):
+            store.create_run(
+                RunRecord(
+                    run_id=run_id,
+                    flow_name="repairable",
+                    pid=None,
+                    hostname=None,
+                    parent_run_id=parent,
+                    target=f"{REPAIRABLE}:flow",
+                ),
+                task_keys=["ingest"],
+            )
+            store.update_run_state(run_id, RunState.FAILED, ended_at=time.time())
+
+    assert main(["repair", "inner0"]) == 2
+    assert main(["repair", "iteration0", REPAIRABLE]) == 2
+
+    err = capsys.readouterr().err
+    assert "run inner0 (flow 'repairable') is a child run of run top0" in err
+    assert "run iteration0 (flow 'repairable') is a child run of run top0" in err
+    assert err.count("Repair that run instead: flowkit repair top0") == 2
+    assert counts(test_dir) == {}
 
 
 def test_repair_of_an_unknown_run_is_a_usage_error(

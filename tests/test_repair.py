@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
+from flowkit._engine.loader import MODULE_PREFIX, load_flow
+from flowkit._engine.origin import FILE_MODULE_PREFIX
 from flowkit._engine.repair import select_tasks
 from flowkit._errors import StoreError
 from flowkit._planning.plan import build_plan
@@ -214,3 +217,47 @@ def test_return_values_are_persisted_beside_the_store(tmp_path, store):
     import pickle
 
     assert pickle.loads(path.read_bytes()) == {"rows": [1, 2, 3]}
+
+
+# -- the target a run records ------------------------------------------------------------
+MODULE_FLOW = """
+from flowkit import Flow
+
+pipeline = Flow("targeted")
+
+
+@pipeline.task
+def only():
+    return 1
+"""
+
+
+def test_a_run_started_from_python_records_its_flows_module(tmp_path, store, monkeypatch):
+    (tmp_path / "targeted_flows.py").write_text(MODULE_FLOW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module("targeted_flows")
+        result = module.pipeline.run(executor="inline", store=store, echo_output=False)
+    finally:
+        sys.modules.pop("targeted_flows", None)
+
+    assert store.get_run(result.run_id).target == "targeted_flows:pipeline"
+
+
+def test_a_run_from_a_loaded_flow_file_records_the_files_absolute_path(store):
+    path = Path(__file__).parent / "flows" / "cli_simple.py"
+    flow = load_flow(str(path))
+    result = flow.run(executor="inline", store=store, echo_output=False)
+    assert store.get_run(result.run_id).target == f"{path.resolve()}:flow"
+    assert MODULE_PREFIX == FILE_MODULE_PREFIX  # how a file's flow is told from a module's
+
+
+def test_a_flow_no_module_holds_records_no_target(store):
+    flow = Flow("local_only")
+
+    @flow.task
+    def only():
+        pass
+
+    result = flow.run(executor="inline", store=store, echo_output=False)
+    assert store.get_run(result.run_id).target is None

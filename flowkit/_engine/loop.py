@@ -19,6 +19,7 @@ from loguru import logger
 
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.attempts import AttemptBuilder
+from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
 from flowkit._events import RunListener
@@ -110,6 +111,10 @@ class ActiveRun:
         return self.scheduler.results
 
     @property
+    def target(self) -> str | None:
+        return flow_target(self.plan)
+
+    @property
     def executor_name(self) -> str:
         """The executor's name, or its class's for one without a name."""
         name = getattr(self.executor, "name", None)
@@ -139,8 +144,12 @@ class ActiveRun:
         capacity = self.executor.capacity
         if capacity:
             self.max_parallel = min(self.max_parallel, capacity)
-        for listener in self.listeners:
-            listener.run_started(self)
+        try:  # a run its store cannot record does not start: nothing may outlive it
+            for listener in self.listeners:
+                listener.run_started(self)
+        except BaseException:
+            self.executor.shutdown()
+            raise
         interrupted = False
         try:
             self.scheduler.start()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowkit._engine.listeners import EchoOutput
 from flowkit._engine.run import run
-from flowkit._errors import DefinitionError
+from flowkit._errors import DefinitionError, StoreError
 from flowkit._events import RunListener
 from flowkit._planning.plan import Plan, plan_of
 from flowkit._state import KeptTask, RunResult, RunState, TaskRun, TaskState
@@ -119,7 +119,7 @@ def repair(
         name: KeptTask(
             task=_task_run(task, compute.get(name, 0.0)),
             values=values.get(name, {}),
-            result=_load_result(task),
+            result=_load_result(store, task),
         )
         for name, task in stored.items()
         if name in plan.tasks and name not in selected and task.state.is_final
@@ -140,12 +140,37 @@ def repair(
     )
 
 
+def refuse_child_run(store: RunStore, record: RunRecord) -> None:
+    """A for-each iteration or a run-flow task's run is repaired through the run that started it.
+
+    The command line refuses to repair a child run by itself; the engine repairs
+    one (``repair``) when a repair of its parent re-runs the task that started it.
+
+    Raises:
+        DefinitionError: ``record`` is a child run; the message names the run to repair.
+    """
+    if record.parent_run_id is None:
+        return
+    parent = record.parent_run_id
+    seen = {record.run_id}
+    while parent not in seen:  # up to the run a user started
+        seen.add(parent)
+        above = store.get_run(parent)
+        if above is None or above.parent_run_id is None:
+            break
+        parent = above.parent_run_id
+    msg = (
+        f"run {record.run_id} (flow {record.flow_name!r}) is a child run of run {parent}: a "
+        "for-each iteration or a run-flow task's run, repaired through the run that started "
+        f"it. Repair that run instead: flowkit repair {parent}"
+    )
+    raise DefinitionError(msg)
+
+
 def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
     record = store.get_run(run_id)  # reading settles a dead orchestrator's run
     assert record is not None
     if record.state is RunState.RUNNING:
-        from flowkit._errors import StoreError
-
         where = f"pid {record.pid} on {record.hostname}" if record.pid else "another process"
         heartbeat = record.heartbeat_at or record.started_at
         seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(heartbeat))
@@ -158,14 +183,14 @@ def _refuse_live_orchestrator(store: RunStore, run_id: str) -> None:
         raise StoreError(msg)
 
 
-def _load_result(record: TaskRecord) -> Any:
-    """The persisted return value of a kept task, or None when it returned none."""
+def _load_result(store: RunStore, record: TaskRecord) -> Any:
+    """The kept return value of a kept task, or None when it returned none."""
     if not record.result_ref:
         return None
     try:
-        with open(record.result_ref, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, AttributeError, ImportError) as error:
+        data = store.get_result(record.run_id, record.task_key)
+        return None if data is None else pickle.loads(data)
+    except (StoreError, pickle.UnpicklingError, AttributeError, ImportError) as error:
         msg = (
             f"task {record.task_key!r} of run {record.run_id}: its return value "
             f"{record.result_ref} cannot be read back ({type(error).__name__}: {error}); "

@@ -4,8 +4,10 @@ base       the RunStore protocol and its records: RunRecord, TaskRecord, Attempt
 liveness   when a running run's orchestrator is gone (the run is then interrupted)
 schema     the SQLite file: location, schema, version check, errors in words
 sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db
+connections  its per-thread connections (read-only ones too) and transactions
 memory     MemoryStore, its in-memory twin for tests
 recorder   StoreRecorder, the run listener that writes a run as it happens
+origin     the target a run's flow was loaded from, recorded for ``flowkit repair``
 
 ``open_store`` is the front door: the default store, or the one under ``home``.
 """
@@ -37,10 +39,15 @@ __all__ = [
 ]
 
 
-def open_store(home: str | os.PathLike[str] | None = None, *, create: bool = True) -> SqliteStore:
+def open_store(
+    home: str | os.PathLike[str] | None = None, *, create: bool = True, read_only: bool = False
+) -> SqliteStore:
     """The SQLite store in ``home`` (else ``$FLOWKIT_HOME``, else ``./.flowkit``).
+
+    ``read_only`` opens it for reading only (the history commands): it never
+    writes, so a home on a read-only mount reads as any other.
 
     Raises:
         StoreError: it cannot be opened; the message says why and what to do.
     """
-    return SqliteStore(default_path(home), create=create)
+    return SqliteStore(default_path(home), create=create, read_only=read_only)

@@ -47,6 +47,9 @@ class RunRecord:
     executor: str | None = None
     #: The cluster that pass's executor held, once the pass has ended (dask), else None.
     cluster: ClusterReport | None = None
+    #: What the latest pass was started from, as ``flowkit run`` takes it: ``/abs/path.py:ATTR``
+    #: or ``MODULE:ATTR``; None when nothing usable was known. ``flowkit repair`` loads it.
+    target: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -58,7 +61,9 @@ class TaskRecord:
     """One task of one run: its latest state, attempts, times, error, values.
 
     ``record_task`` writes every field but ``values`` and ``result_ref``, which
-    ``set_task_values`` and ``set_result_ref`` own; a record read back has all.
+    ``set_task_values`` and ``set_result`` own; a record read back has all.
+    ``result_ref`` says where the store keeps the task's return value (a file of
+    the SQLite store), None when it keeps none.
     """
 
     run_id: str
@@ -145,13 +150,15 @@ class RunStore(Protocol):
         hostname: str,
         params: Mapping[str, Any] | None = None,
         executor: str | None = None,
+        target: str | None = None,
     ) -> RunRecord:
         """Take a finished or interrupted run over for a repair: count + 1, state running.
 
         ``pid`` and ``hostname`` name the repairing orchestrator; ``params``, when
-        given, replace the run's parameters (``repair -p KEY=VALUE``), and
-        ``executor`` the executor's name. The earlier pass's cluster is forgotten:
-        the run's cluster is the one its latest pass held.
+        given, replace the run's parameters (``repair -p KEY=VALUE``), ``executor``
+        the executor's name, and ``target`` what the flow was loaded from. The
+        earlier pass's cluster is forgotten: the run's cluster is the one its
+        latest pass held.
 
         Raises:
             StoreError: the run is unknown, or its orchestrator is still alive.
@@ -167,7 +174,18 @@ class RunStore(Protocol):
         ...
 
     def set_task_values(self, run_id: str, task_key: str, values: Mapping[str, Any]) -> None: ...
-    def set_result_ref(self, run_id: str, task_key: str, result_ref: str | None) -> None: ...
+    def set_result(self, run_id: str, task_key: str, data: bytes | None) -> None:
+        """Keep a task's return value, pickled, for a later repair; None forgets it."""
+        ...
+
+    def get_result(self, run_id: str, task_key: str) -> bytes | None:
+        """The pickled return value ``set_result`` kept, or None.
+
+        Raises:
+            StoreError: it was kept but cannot be read back.
+        """
+        ...
+
     def get_run(self, run_id: str) -> RunRecord | None: ...
     def resolve_run_id(self, prefix: str) -> str:
         """The one run id starting with ``prefix`` (like git).

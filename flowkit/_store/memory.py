@@ -40,6 +40,8 @@ class MemoryStore:
         self._order: list[str] = []  # creation order breaks ties in started_at
         self._tasks: dict[str, dict[str, TaskRecord]] = {}
         self._attempts: dict[tuple[str, str], dict[tuple[int, int], AttemptRecord]] = {}
+        #: (run id, task) -> the pickled return value: a copy, as SQLite's file is.
+        self._results: dict[tuple[str, str], bytes] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore: {len(self._runs)} runs>"
@@ -101,6 +103,7 @@ class MemoryStore:
         hostname: str,
         params: Mapping[str, Any] | None = None,
         executor: str | None = None,
+        target: str | None = None,
     ) -> RunRecord:
         new_params = None
         if params is not None:
@@ -120,6 +123,7 @@ class MemoryStore:
                 params=run.params if new_params is None else new_params,
                 executor=run.executor if executor is None else executor,
                 cluster=None,
+                target=run.target if target is None else target,
             )
             self._runs[run_id] = repaired
             return repaired
@@ -149,8 +153,19 @@ class MemoryStore:
         text = to_json(dict(values), what=f"the task values of {task_key!r} in run {run_id}")
         self._update_task(run_id, task_key, values=json.loads(text))
 
-    def set_result_ref(self, run_id: str, task_key: str, result_ref: str | None) -> None:
-        self._update_task(run_id, task_key, result_ref=result_ref)
+    def set_result(self, run_id: str, task_key: str, data: bytes | None) -> None:
+        with self._lock:
+            self._tasks_of(run_id)
+            if data is None:
+                self._results.pop((run_id, task_key), None)
+                self._update_task(run_id, task_key, result_ref=None)
+                return
+            self._results[(run_id, task_key)] = bytes(data)
+            self._update_task(run_id, task_key, result_ref=f"memory:{run_id}/{task_key}")
+
+    def get_result(self, run_id: str, task_key: str) -> bytes | None:
+        with self._lock:
+            return self._results.get((run_id, task_key))
 
     def mark_interrupted_runs(self) -> list[str]:
         with self._lock:

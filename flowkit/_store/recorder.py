@@ -8,6 +8,11 @@ its values.
 
 It is a ``RunListener`` and reads the run through ``RunView`` (``_events``), never
 the engine, which sits above the store (DESIGN.md §4).
+
+When the store cannot write (a full disk), the run cannot go on unrecorded:
+the recorder raises a ``RunError`` that says so, the runtime stops the
+attempts, and the run is left ``interrupted``, with everything committed before
+kept, for a repair once there is room.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ import contextlib
 import json
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 from loguru import logger
 
+from flowkit._errors import RunError, StoreError
 from flowkit._events import RunListener
 from flowkit._state import RunState, TaskRun, TaskState
 from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
@@ -75,21 +80,27 @@ class StoreRecorder(RunListener):
         """Record the run and its tasks, or, for a repair, take the stored run over."""
         stored = self.store.get_run(run.run_id)
         if stored is None:
-            self.store.create_run(
-                RunRecord(
-                    run_id=run.run_id,
-                    flow_name=run.name,
-                    params=_json_safe(run.params),
-                    state=RunState.RUNNING,
-                    started_at=run.started_at,
-                    pid=os.getpid(),
-                    hostname=this_host(),
-                    heartbeat_at=time.time(),
-                    parent_run_id=self.parent_run_id,
-                    executor=_executor_name(run),
-                ),
-                task_keys=list(run.tasks),
+            record = RunRecord(
+                run_id=run.run_id,
+                flow_name=run.name,
+                params=_json_safe(run.params),
+                state=RunState.RUNNING,
+                started_at=run.started_at,
+                pid=os.getpid(),
+                hostname=this_host(),
+                heartbeat_at=time.time(),
+                parent_run_id=self.parent_run_id,
+                executor=_executor_name(run),
+                target=run.target,
             )
+            try:
+                self.store.create_run(record, task_keys=list(run.tasks))
+            except StoreError as error:  # a full disk, most likely
+                msg = (
+                    f"run {run.run_id} of flow {run.name!r} did not start: its run store "
+                    f"cannot record it: {error}. Nothing ran"
+                )
+                raise RunError(msg) from error
             self._repair[run.run_id] = 0
         else:
             if stored.state is not RunState.RUNNING or stored.pid != os.getpid():
@@ -99,6 +110,7 @@ class StoreRecorder(RunListener):
                     hostname=this_host(),
                     params=_json_safe(run.params),
                     executor=_executor_name(run),
+                    target=run.target,
                 )
             self._repair[run.run_id] = stored.repair_count
             known = self.store.get_tasks(run.run_id)
@@ -115,13 +127,17 @@ class StoreRecorder(RunListener):
         memory until then: no write lock is held between two calls, so two
         recorders (two stores, two processes) can never wait on each other.
         """
+        try:
+            self._write_pending()
+        except StoreError as error:
+            raise self._cannot_record(run, error) from error
+
+    def _write_pending(self) -> None:
         pending, self._pending = self._pending, []
-        if not pending:
-            return
-        batch = getattr(self.store, "batch", None)
-        with batch() if batch is not None else contextlib.nullcontext():
-            for write, args, kwargs in _latest_only(pending):
-                write(*args, **kwargs)
+        if pending:
+            with self.store.batch():
+                for write, args, kwargs in _latest_only(pending):
+                    write(*args, **kwargs)
 
     def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
         self._pending.append((write, args, kwargs))
@@ -133,6 +149,7 @@ class StoreRecorder(RunListener):
                 # A task re-run by a repair drops what an earlier pass left.
                 self._rerun.add(key)
                 self._defer(self.store.set_task_values, run.run_id, task.name, {})
+                self._defer(self.store.set_result, run.run_id, task.name, None)
             started_at = run.clock.time()
             self._running[key] = (task.attempts, started_at, task.compute_seconds)
             self._record_attempt(run, task, state=TaskState.RUNNING, started_at=started_at)
@@ -171,10 +188,13 @@ class StoreRecorder(RunListener):
         self.heartbeat(run)
 
     def run_finished(self, run: RunView, result: RunResult) -> None:
-        self.flush(run)
-        self.store.update_run_state(
-            run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
-        )
+        try:
+            self._write_pending()
+            self.store.update_run_state(
+                run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
+            )
+        except StoreError as error:
+            raise self._cannot_record(run, error, ended=result.state) from error
         self._last_beat.pop(run.run_id, None)
         self._repair.pop(run.run_id, None)
         for key in [key for key in self._last_log_path if key[0] == run.run_id]:
@@ -200,27 +220,37 @@ class StoreRecorder(RunListener):
             self._defer(self.store.heartbeat, run.run_id)
 
     # -- internals ---------------------------------------------------------------------
+    def _cannot_record(
+        self, run: RunView, error: StoreError, *, ended: RunState | None = None
+    ) -> RunError:
+        """The error that stops a run its store cannot record; the run is left interrupted.
+
+        Marking it interrupted is one small update, which may still fit where the
+        failed batch did not; if not, the run reads as interrupted anyway once
+        this process is gone.
+        """
+        with contextlib.suppress(StoreError):
+            self.store.update_run_state(run.run_id, RunState.INTERRUPTED, ended_at=time.time())
+        what = f"ended {ended.value}, but" if ended is not None else "stopped:"
+        msg = (
+            f"run {run.run_id} of flow {run.name!r} {what} its run store cannot record "
+            f"it: {error}. What was recorded before is kept and the run is left interrupted; "
+            f"once the store can be written again, `flowkit repair {run.run_id}` re-runs what "
+            "did not finish"
+        )
+        return RunError(msg)
+
     def _persist_result(self, run: RunView, task_key: str) -> None:
-        """Pickle a task's return value next to the store, so a repair can hand it on."""
+        """Keep a task's return value, pickled, in the store, so a repair can hand it on."""
         result = run.results.get(task_key)
-        folder = self._results_folder()
-        if result is None or folder is None:
+        if result is None:
             return
-        path = folder / run.run_id / f"{task_key}.pkl"
         try:
             data = cloudpickle.dumps(result)
         except Exception as error:
             logger.warning("task {}: return value not kept ({}): {}", task_key, type(error), error)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-        self._defer(self.store.set_result_ref, run.run_id, task_key, str(path))
-
-    def _results_folder(self) -> Path | None:
-        store_path = getattr(self.store, "path", None)
-        return Path(store_path).parent / "results" if store_path is not None else None
+        self._defer(self.store.set_result, run.run_id, task_key, data)
 
     def _record_attempt(
         self,

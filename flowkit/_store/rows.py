@@ -12,7 +12,7 @@ from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord
 RUN_COLUMNS = (
     "run_id, flow_name, params, state, started_at, ended_at, repair_count, pid, hostname, "
     "heartbeat_at, parent_run_id, executor, cluster_address, cluster_ephemeral, "
-    "cluster_workers, cluster_startup_seconds, cluster_lifetime_seconds"
+    "cluster_workers, cluster_startup_seconds, cluster_lifetime_seconds, target"
 )
 #: The runs columns that hold a ClusterReport, in cluster_columns' order.
 CLUSTER_COLUMNS = (
@@ -83,6 +83,7 @@ def run_record(row: Sequence[Any]) -> RunRecord:
         parent_run_id=row[10],
         executor=row[11],
         cluster=_cluster(row[12:17]),
+        target=row[17],
     )
 
 

@@ -9,16 +9,18 @@ transaction (``UPGRADES``); one of a newer version is refused.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
 from pathlib import Path
 
 from flowkit._errors import StoreError
+from flowkit._files import make_private_folder
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: "fkit": marks a SQLite file as a flowkit run store.
 APPLICATION_ID = 0x666B6974
 DATABASE_NAME = "flowkit.db"
@@ -43,7 +45,9 @@ CREATE TABLE runs (
     cluster_ephemeral        INTEGER,           -- 1 started for the run, 0 an external one
     cluster_workers          INTEGER,
     cluster_startup_seconds  REAL,
-    cluster_lifetime_seconds REAL
+    cluster_lifetime_seconds REAL,
+    -- Version 3: what the latest pass was started from (PATH.py:ATTR or MODULE:ATTR).
+    target                   TEXT
 );
 CREATE INDEX runs_by_start ON runs (started_at DESC);
 CREATE INDEX runs_by_flow ON runs (flow_name, started_at DESC);
@@ -95,6 +99,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN cluster_startup_seconds REAL",
         "ALTER TABLE runs ADD COLUMN cluster_lifetime_seconds REAL",
     ),
+    2: ("ALTER TABLE runs ADD COLUMN target TEXT",),
 }
 
 _HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"
@@ -126,7 +131,7 @@ def make_folder(path: Path, *, create: bool) -> None:
         )
         raise StoreError(msg)
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_folder(folder)
     except OSError as error:
         msg = f"cannot create the run store folder {folder}: {error.strerror}; {_HOME_HINT}"
         raise StoreError(msg) from error
@@ -166,6 +171,58 @@ def prepare(connection: sqlite3.Connection, path: Path, *, busy_timeout: float) 
         application_id, version, _ = _header(connection)
     check_version(path, application_id, version)
     _set_wal(connection, busy_timeout)
+
+
+def prepare_for_reading(connection: sqlite3.Connection, path: Path) -> int:
+    """Check, without writing, that ``path`` is a flowkit store this flowkit reads; its version.
+
+    An older version is read as it is (the columns it lacks read as empty): only
+    a store opened for writing is upgraded.
+
+    Raises:
+        StoreError: not a flowkit store (or an empty file), or a newer schema version.
+        sqlite3.OperationalError: the file cannot be read.
+    """
+    application_id, version, objects = _header(connection)
+    if (application_id, version, objects) == (0, 0, 0):
+        msg = (
+            f"no run store at {path}: the file is empty, nothing has been recorded there yet. "
+            f"Runs are recorded by `flowkit run`; to read another store, {_HOME_HINT}"
+        )
+        raise StoreError(msg)
+    if application_id == APPLICATION_ID and 0 < version < SCHEMA_VERSION:
+        return version
+    check_version(path, application_id, version)
+    return version
+
+
+def columns_present(connection: sqlite3.Connection, columns: str) -> str:
+    """``columns`` (of table runs) to select, each missing one as ``NULL AS name``."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+    names = [name.strip() for name in columns.split(",")]
+    return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
+
+
+def cannot_open(error: sqlite3.Error) -> bool:
+    """Whether SQLite could not open a file it needs (a WAL store's -shm in a read-only folder)."""
+    text = str(error).lower()
+    return "unable to open" in text or "readonly" in text or "read-only" in text
+
+
+def file_error(path: Path, doing: str, error: OSError) -> StoreError:
+    """A StoreError for a file of the store (the database, a return value) that failed."""
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        msg = (
+            f"cannot write the run store's file {path} while {doing}: {reason}. "
+            "Free some space (or raise the quota) there, or point FLOWKIT_HOME (or --home) "
+            "at another folder"
+        )
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        msg = read_only_message(path, doing, detail=reason)
+    else:
+        msg = f"run store file {path}: {doing} failed: {reason}"
+    return StoreError(msg)
 
 
 def _can_upgrade(version: int) -> bool:
@@ -225,6 +282,12 @@ def translate(error: sqlite3.Error, path: Path, *, doing: str, busy_timeout: flo
             f"run store {path} stayed locked by another process for more than "
             f"{busy_timeout:g}s while {doing}; another flowkit is holding it. "
             "Try again once it is done"
+        )
+    elif "disk is full" in lowered or "disk i/o error" in lowered:
+        msg = (
+            f"cannot write the run store {path} while {doing}: the disk is full or failing "
+            f"(sqlite says: {text}). Free some space there, or point FLOWKIT_HOME (or --home) "
+            "at another folder"
         )
     elif any(word in lowered for word in ("readonly", "read-only", "unable to open", "permission")):
         msg = read_only_message(path, doing, detail=text)

@@ -2,10 +2,12 @@
 
 WAL lets readers (``flowkit runs``) go on while a run writes, and several runs
 write one file at once: each write is a short ``BEGIN IMMEDIATE`` transaction,
-and a writer that finds the file busy waits up to ``busy_timeout`` seconds.
+and a writer that finds the file busy waits up to ``busy_timeout`` seconds
+(``connections``). A store opened ``read_only`` (the history commands) never
+writes: it reads a home on a read-only mount, and an older schema as it is.
 ``synchronous=NORMAL`` keeps every commit through a killed process (a power
-cut may lose the last few, never corrupt the file). Each thread, and each
-process after a fork, opens its own connection.
+cut may lose the last few, never corrupt the file). Return values are files
+beside the database, ``results/RUN_ID/TASK.pkl``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from flowkit._errors import StoreError
+from flowkit._files import write_private_file
 from flowkit._state import ClusterReport, RunState
 from flowkit._store import liveness, rows, schema
 from flowkit._store.base import (
@@ -35,10 +37,7 @@ from flowkit._store.base import (
     repair_refusal,
     to_json,
 )
-
-#: Connections inherited through a fork: never used, and never closed in the child,
-#: since closing one could checkpoint or unlock on behalf of the parent.
-_FORKED_AWAY: list[sqlite3.Connection] = []
+from flowkit._store.connections import Connections, create_private
 
 
 class SqliteStore:
@@ -49,7 +48,10 @@ class SqliteStore:
         busy_timeout: seconds a write waits for another writer before failing.
         stale_after: seconds without a heartbeat after which a run from another
             host counts as interrupted.
-        create: create the file (and its folder, mode 0700) when missing.
+        create: create the file (mode 0600, and its folder, mode 0700) when missing.
+        read_only: open it for reading only: nothing is ever written (a run whose
+            orchestrator is gone reads as interrupted without being marked so),
+            and every write is a StoreError. Implies ``create=False``.
 
     Raises:
         StoreError: the file cannot be created, is not a flowkit store, has
@@ -63,19 +65,17 @@ class SqliteStore:
         busy_timeout: float = 10.0,
         stale_after: float = liveness.STALE_AFTER,
         create: bool = True,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path).absolute() if path is not None else schema.default_path()
         self.busy_timeout = busy_timeout
         self.stale_after = stale_after
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
-        schema.make_folder(self.path, create=create)
-        created = not self.path.exists()
-        self._connect()
-        if created:
-            with contextlib.suppress(OSError):
-                self.path.chmod(0o600)
+        self.read_only = read_only
+        schema.make_folder(self.path, create=create and not read_only)
+        if not read_only:
+            create_private(self.path)
+        self._db = Connections(self.path, busy_timeout=busy_timeout, read_only=read_only)
+        self._db.connect()
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path}>"
@@ -90,13 +90,13 @@ class SqliteStore:
     def create_run(self, run: RunRecord, task_keys: Sequence[str] = ()) -> None:
         params = to_json(dict(run.params), what=f"the params of run {run.run_id}")
         heartbeat_at = run.heartbeat_at if run.heartbeat_at is not None else time.time()
-        with self._write(f"recording run {run.run_id}") as db:
+        with self._db.write(f"recording run {run.run_id}") as db:
             if _exists(db, run.run_id):
                 msg = f"run {run.run_id} is already recorded in {self.path}"
                 raise StoreError(msg)
             db.execute(
                 f"INSERT INTO runs ({rows.RUN_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.run_id,
                     run.flow_name,
@@ -111,6 +111,7 @@ class SqliteStore:
                     run.parent_run_id,
                     run.executor,
                     *rows.cluster_columns(run.cluster),
+                    run.target,
                 ),
             )
             db.executemany(
@@ -126,7 +127,7 @@ class SqliteStore:
         ended_at: float | None = None,
         cluster: ClusterReport | None = None,
     ) -> None:
-        with self._write(f"setting run {run_id} {RunState(state).value}") as db:
+        with self._db.write(f"setting run {run_id} {RunState(state).value}") as db:
             self._check_run(db, run_id)
             db.execute(
                 "UPDATE runs SET state = ?, ended_at = ? WHERE run_id = ?",
@@ -142,7 +143,7 @@ class SqliteStore:
                 )
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
-        with self._write(f"writing the heartbeat of run {run_id}") as db:
+        with self._db.write(f"writing the heartbeat of run {run_id}") as db:
             self._check_run(db, run_id)
             # A heartbeat proves the orchestrator alive: undo an interrupted mark.
             db.execute(
@@ -161,12 +162,13 @@ class SqliteStore:
         hostname: str,
         params: Mapping[str, Any] | None = None,
         executor: str | None = None,
+        target: str | None = None,
     ) -> RunRecord:
         new_params = None
         if params is not None:
             new_params = to_json(dict(params), what=f"the params of run {run_id}")
         self.get_run(run_id)  # settles the run if its orchestrator is gone
-        with self._write(f"starting a repair of run {run_id}") as db:
+        with self._db.write(f"starting a repair of run {run_id}") as db:
             run = self._require_run(db, run_id)
             if run.state is RunState.RUNNING:
                 raise StoreError(repair_refusal(run))
@@ -181,6 +183,7 @@ class SqliteStore:
                 params=run.params if new_params is None else json.loads(new_params),
                 executor=run.executor if executor is None else executor,
                 cluster=None,
+                target=run.target if target is None else target,
             )
             cleared = ", ".join(
                 f"{column.strip()} = NULL" for column in rows.CLUSTER_COLUMNS.split(",")
@@ -188,7 +191,7 @@ class SqliteStore:
             db.execute(
                 "UPDATE runs SET state = 'running', ended_at = NULL, repair_count = ?, "
                 "pid = ?, hostname = ?, heartbeat_at = ?, params = coalesce(?, params), "
-                f"executor = ?, {cleared} WHERE run_id = ?",
+                f"executor = ?, target = ?, {cleared} WHERE run_id = ?",
                 (
                     repaired.repair_count,
                     pid,
@@ -196,6 +199,7 @@ class SqliteStore:
                     repaired.heartbeat_at,
                     new_params,
                     repaired.executor,
+                    repaired.target,
                     run_id,
                 ),
             )
@@ -203,7 +207,7 @@ class SqliteStore:
 
     def record_task(self, task: TaskRecord) -> None:
         error = task.error
-        with self._write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
+        with self._db.write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
             self._check_run(db, task.run_id)
             db.execute(
                 "INSERT INTO tasks (run_id, task_key, state, attempts, started_at, ended_at, "
@@ -226,7 +230,7 @@ class SqliteStore:
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
         doing = f"recording attempt {attempt.attempt} of {attempt.task_key!r}"
-        with self._write(f"{doing} in run {attempt.run_id}") as db:
+        with self._db.write(f"{doing} in run {attempt.run_id}") as db:
             self._check_run(db, attempt.run_id)
             _ensure_task(db, attempt.run_id, attempt.task_key)
             db.execute(
@@ -251,39 +255,71 @@ class SqliteStore:
         text = to_json(dict(values), what=f"the task values of {task_key!r} in run {run_id}")
         self._update_task(run_id, task_key, "task_values", text if values else None)
 
-    def set_result_ref(self, run_id: str, task_key: str, result_ref: str | None) -> None:
-        self._update_task(run_id, task_key, "result_ref", result_ref)
+    def set_result(self, run_id: str, task_key: str, data: bytes | None) -> None:
+        """Keep the return value in ``results/RUN_ID/TASK.pkl`` beside the database (0600)."""
+        if data is None:  # the file stays until the task returns a value again
+            self._update_task(run_id, task_key, "result_ref", None)
+            return
+        path = self.path.parent / "results" / run_id / f"{task_key}.pkl"
+        doing = f"keeping the return value of {task_key!r} in run {run_id}"
+        with self._db.write(doing) as db:
+            self._check_run(db, run_id)
+            try:
+                write_private_file(path, data)
+            except OSError as error:
+                raise schema.file_error(path, doing, error) from error
+            _ensure_task(db, run_id, task_key)
+            db.execute(
+                "UPDATE tasks SET result_ref = ? WHERE run_id = ? AND task_key = ?",
+                (str(path), run_id, task_key),
+            )
+
+    def get_result(self, run_id: str, task_key: str) -> bytes | None:
+        with self._db.read(f"reading the return value of {task_key!r} in run {run_id}") as db:
+            found = db.execute(
+                "SELECT result_ref FROM tasks WHERE run_id = ? AND task_key = ?",
+                (run_id, task_key),
+            ).fetchone()
+        if found is None or found[0] is None:
+            return None
+        try:
+            return Path(found[0]).read_bytes()
+        except OSError as error:
+            raise schema.file_error(Path(found[0]), "reading a return value", error) from error
 
     def mark_interrupted_runs(self) -> list[str]:
-        with self._read("looking for interrupted runs") as db:
+        with self._db.read("looking for interrupted runs") as db:
             fetched = db.execute(
-                f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE state = 'running'"
+                f"SELECT {self._db.run_columns} FROM runs WHERE state = 'running'"
             ).fetchall()
         settled = self._settle([rows.run_record(row) for row in fetched])
         return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
 
     def close(self) -> None:
         """Close this process's connections; the next operation opens a new one."""
-        with self._lock:
-            mine = [(pid, db) for pid, db in self._connections if pid == os.getpid()]
-            self._connections = []
-            self._local = threading.local()
-        for _, db in mine:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
+        self._db.close()
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """The writes inside share one transaction, committed when the block ends.
+
+        A scheduler step (a task succeeds, the next is queued and dispatched) is
+        then one commit, not one per change. Keep the block short: it holds the
+        write lock.
+        """
+        return self._db.batch()
 
     # -- reads -------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord | None:
-        with self._read(f"reading run {run_id}") as db:
-            row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        with self._db.read(f"reading run {run_id}") as db:
+            row = db.execute(f"SELECT {self._db.run_columns} FROM runs WHERE run_id = ?", (run_id,))
             found = row.fetchone()
         return None if found is None else self._settle([rows.run_record(found)])[0]
 
     def resolve_run_id(self, prefix: str) -> str:
         check_prefix(prefix)
-        with self._read(f"looking up run id {prefix!r}") as db:
+        with self._db.read(f"looking up run id {prefix!r}") as db:
             fetched = db.execute(
-                f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE substr(run_id, 1, ?) = ? "
+                f"SELECT {self._db.run_columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
                 "ORDER BY started_at DESC, rowid DESC",
                 (len(prefix), prefix),
             ).fetchall()
@@ -292,16 +328,16 @@ class SqliteStore:
     def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
         check_limit(limit)
         where, arguments = ("WHERE flow_name = ?", [flow]) if flow is not None else ("", [])
-        with self._read("listing runs") as db:
+        with self._db.read("listing runs") as db:
             fetched = db.execute(
-                f"SELECT {rows.RUN_COLUMNS} FROM runs {where} "
+                f"SELECT {self._db.run_columns} FROM runs {where} "
                 "ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 (*arguments, -1 if limit is None else limit),
             ).fetchall()
         return self._settle([rows.run_record(row) for row in fetched])
 
     def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
-        with self._read(f"reading the tasks of run {run_id}") as db:
+        with self._db.read(f"reading the tasks of run {run_id}") as db:
             fetched = db.execute(
                 f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
             ).fetchall()
@@ -311,7 +347,7 @@ class SqliteStore:
         only_task = "AND a.task_key = ?" if task_key is not None else ""
         arguments = (run_id, task_key) if task_key is not None else (run_id,)
         columns = ", ".join(f"a.{column.strip()}" for column in rows.ATTEMPT_COLUMNS.split(","))
-        with self._read(f"reading the attempts of run {run_id}") as db:
+        with self._db.read(f"reading the attempts of run {run_id}") as db:
             fetched = db.execute(
                 f"SELECT {columns} FROM attempts a JOIN tasks t "
                 "ON t.run_id = a.run_id AND t.task_key = a.task_key "
@@ -321,7 +357,7 @@ class SqliteStore:
         return [rows.attempt_record(row) for row in fetched]
 
     def get_values(self, run_id: str) -> dict[str, dict[str, Any]]:
-        with self._read(f"reading the task values of run {run_id}") as db:
+        with self._db.read(f"reading the task values of run {run_id}") as db:
             fetched = db.execute(
                 "SELECT task_key, task_values FROM tasks "
                 "WHERE run_id = ? AND task_values IS NOT NULL ORDER BY rowid",
@@ -330,90 +366,9 @@ class SqliteStore:
         return {key: json.loads(text) for key, text in fetched}
 
     # -- internals ---------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        """This thread's connection in this process, opened (and checked) on first use."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            return connection
-        if connection is not None:
-            _FORKED_AWAY.append(connection)
-        with self._translated("opening it"):
-            connection = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE .. COMMIT
-                check_same_thread=False,  # only so close() may close every thread's
-            )
-            try:
-                connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-                connection.execute("PRAGMA foreign_keys = ON")
-                schema.prepare(connection, self.path, busy_timeout=self.busy_timeout)
-                connection.execute("PRAGMA synchronous = NORMAL")
-            except BaseException:
-                connection.close()
-                raise
-        self._local.connection = connection
-        self._local.pid = os.getpid()
-        with self._lock:
-            self._connections.append((os.getpid(), connection))
-        return connection
-
-    @contextlib.contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as error:
-            raise schema.translate(
-                error, self.path, doing=doing, busy_timeout=self.busy_timeout
-            ) from error
-
-    @contextlib.contextmanager
-    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
-        with self._translated(doing):
-            yield self._connect()
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """The writes inside share one transaction, committed when the block ends.
-
-        A scheduler step (a task succeeds, the next is queued and dispatched) is
-        then one commit, not one per change. Keep the block short: it holds the
-        write lock.
-        """
-        if getattr(self._local, "batching", False):
-            yield
-            return
-        with self._write("recording a batch of changes"):
-            self._local.batching = True
-            self._local.checked = set()  # runs seen to exist in this transaction
-            try:
-                yield
-            finally:
-                self._local.batching = False
-                self._local.checked = None
-
-    @contextlib.contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One short transaction: it takes the write lock first, so it never deadlocks."""
-        if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
-            with self._translated(doing):
-                yield self._connect()  # part of the batch's transaction
-            return
-        with self._translated(doing):
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # never leave one open: the next BEGIN would fail
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
-
     def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
         """That ``run_id`` is stored, without reading it (once per batch is enough)."""
-        checked = getattr(self._local, "checked", None)
+        checked = self._db.checked
         if checked is not None and run_id in checked:
             return
         if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
@@ -423,7 +378,7 @@ class SqliteStore:
             checked.add(run_id)
 
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
-        row = db.execute(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        row = db.execute(f"SELECT {self._db.run_columns} FROM runs WHERE run_id = ?", (run_id,))
         found = row.fetchone()
         if found is None:
             msg = f"no run {run_id!r} in {self.path}"
@@ -431,7 +386,7 @@ class SqliteStore:
         return rows.run_record(found)
 
     def _update_task(self, run_id: str, task_key: str, column: str, value: Any) -> None:
-        with self._write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
+        with self._db.write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
             self._check_run(db, run_id)
             _ensure_task(db, run_id, task_key)
             db.execute(
@@ -451,8 +406,10 @@ class SqliteStore:
 
     def _mark_interrupted(self, run: RunRecord) -> RunRecord:
         interrupted = liveness.as_interrupted(run)
+        if self.read_only:
+            return interrupted  # shown so, and marked by the next store that writes
         try:
-            with self._write(f"marking run {run.run_id} interrupted") as db:
+            with self._db.write(f"marking run {run.run_id} interrupted") as db:
                 # Only if nothing changed since it was read: a heartbeat or a repair wins.
                 changed = db.execute(
                     "UPDATE runs SET state = 'interrupted', ended_at = ? WHERE run_id = ? "

@@ -540,10 +540,10 @@ def _logs(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _history_store() -> Iterator[Any]:
-    """The store of the current home, for reading; a missing one is a StoreError."""
+    """The store of the current home, opened read-only; a missing one is a StoreError."""
     from flowkit._store import open_store
 
-    store = open_store(create=False)
+    store = open_store(create=False, read_only=True)
     try:
         yield store
     finally:
@@ -560,15 +560,18 @@ def _add_repair(commands: Any, common: argparse.ArgumentParser) -> None:
         "+ 1), the tasks that ended failed, timed_out, upstream_failed or cancelled, or "
         "never ended because the orchestrator died; or only the --task ones. Every other "
         "task keeps its stored state and task values, and the tasks re-run read them as "
-        "if the run had never stopped. The store records only the flow's name, and a "
-        "repair runs the flow's current code (that is how a fix gets in), so name the "
-        "flow as for `flowkit run`.",
+        "if the run had never stopped. A repair runs the flow's current code (that is how a "
+        "fix gets in), loaded from the target the run was started from, as the run "
+        "recorded it, or from TARGET when given.",
     )
     repair.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
     repair.add_argument(
         "target",
         metavar="PATH.py[:FLOW]|MODULE[:FLOW]",
-        help=f"{TARGET_HELP}; its current code is what runs",
+        nargs="?",
+        default=None,
+        help=f"{TARGET_HELP}; its current code is what runs (default: the target the run "
+        "was started from, as recorded)",
     )
     repair.add_argument(
         "--task",
@@ -589,20 +592,20 @@ def _add_repair(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from flowkit._engine.loader import load_flow
-    from flowkit._engine.repair import repair, select_tasks
+    from flowkit._engine.repair import refuse_child_run, repair, select_tasks
     from flowkit._store import open_store
 
     if args.rerun_dependents and not args.tasks:
         msg = "--rerun-dependents needs --task NAME: it re-runs what is downstream of those"
         raise DefinitionError(msg)
-    flow = load_flow(args.target)
-    plan = flow.plan()
     store = open_store(create=False)
     try:
         run_id = store.resolve_run_id(args.run_id)
         record = store.get_run(run_id)  # reading settles a dead orchestrator's run
         assert record is not None
+        refuse_child_run(store, record)
+        flow = _repair_flow(record, args.target)
+        plan = flow.plan()
         if record.flow_name != flow.name:
             msg = (
                 f"run {run_id} is a run of flow {record.flow_name!r}, not of {flow.name!r}; "
@@ -638,6 +641,31 @@ def _repair(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return _report(result, plan)
+
+
+def _repair_flow(record: Any, target: str | None) -> Any:
+    """The flow a repair runs: loaded from ``target``, else from the target the run recorded."""
+    from flowkit._engine.loader import load_flow
+
+    if target is not None:
+        return load_flow(target)
+    fix = f"pass the flow's target: flowkit repair {record.run_id} PATH.py[:FLOW] or MODULE[:FLOW]"
+    if record.target is None:
+        msg = (
+            f"run {record.run_id} of flow {record.flow_name!r} records no target to load its "
+            f"flow from (it was started from Python, or by a flowkit that did not record it); "
+            f"{fix}"
+        )
+        raise DefinitionError(msg)
+    try:
+        return load_flow(record.target)
+    except DefinitionError as error:
+        msg = (
+            f"run {record.run_id} of flow {record.flow_name!r} was started from "
+            f"{record.target}, which does not load now: {error}\nTo load the flow from "
+            f"elsewhere, {fix}"
+        )
+        raise DefinitionError(msg) from error
 
 
 # -- output ------------------------------------------------------------------------------

@@ -23,14 +23,15 @@ import signal
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
-from loguru import logger
 
 from flowkit._errors import ExecutorError
+from flowkit._files import make_private_folder
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
@@ -125,7 +126,7 @@ class LocalExecutor(PumpedWait):
         self._run_log_dir = base / (run_id or "unknown")
         if repair_count:  # a repair's attempts count from 1 again: keep the first logs
             self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"
-        self._run_log_dir.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self._run_log_dir)
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may print twice
             with contextlib.suppress(Exception):
@@ -294,15 +295,14 @@ class LocalExecutor(PumpedWait):
             if attempt.log == -1:
                 attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o600)
             write_all(attempt.log, data)
-        except OSError as error:
-            attempt.log_error = f"{error.strerror or error} ({attempt.log_path})"
-            logger.warning(
-                "task {} attempt {}: its log could not be written: {}; the rest of its output "
-                "is shown but not kept",
-                attempt.task_key,
-                attempt.attempt,
-                attempt.log_error,
+        except OSError as error:  # a full disk: the log stops there, the attempt goes on
+            attempt.log_error = str(error.strerror or error)
+            msg = (
+                f"task {attempt.task_key!r}, attempt {attempt.attempt}: its log "
+                f"{attempt.log_path} cannot be written ({attempt.log_error}); the "
+                "rest of its output is shown but not kept, and the attempt goes on"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=1)
 
     def _read_outcome(self, attempt: _Attempt) -> None:
         try:

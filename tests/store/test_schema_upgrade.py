@@ -1,4 +1,4 @@
-"""A store of schema version 1 is upgraded in place to version 2, its history intact."""
+"""A store of an older schema version is upgraded in place, its history intact."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
         attempts = store.get_attempts("old-run")
         values = store.get_values("old-run")
 
-    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 2
+    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 3
     assert run is not None
     assert (run.flow_name, run.state, run.params) == (
         "lakehouse",
@@ -145,7 +145,8 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
         {"day": "monday"},
     )
     assert (run.started_at, run.ended_at) == (1000.0, 1020.0)
-    assert (run.executor, run.cluster) == (None, None)  # version 1 did not record them
+    # version 1 did not record them
+    assert (run.executor, run.cluster, run.target) == (None, None, None)
     assert tasks["ingest"].state is TaskState.SUCCEEDED
     assert tasks["ingest"].attempts == 2
     assert values == {"ingest": {"rows": 42}}
@@ -187,14 +188,14 @@ def test_a_failed_upgrade_leaves_the_store_at_version_1(
     monkeypatch.undo()
     with SqliteStore(v1_path) as store:  # the real upgrade still goes through afterwards
         assert store.get_run("old-run") is not None
-    assert header_and_columns(v1_path)[0] == 2
+    assert header_and_columns(v1_path)[0] == 3
 
 
 def test_a_version_without_an_upgrade_is_still_refused(
     v1_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delitem(schema.UPGRADES, 1)
-    with pytest.raises(StoreError, match="schema version 1, older than this flowkit's 2"):
+    with pytest.raises(StoreError, match="schema version 1, older than this flowkit's 3"):
         SqliteStore(v1_path)
     assert header_and_columns(v1_path)[0] == 1
 
@@ -208,3 +209,33 @@ def test_show_reads_a_run_recorded_by_version_1(
     row = next(line for line in out.splitlines() if line.startswith("ingest"))
     assert row.split()[1:5] == ["succeeded", "2", "19.0s", "9.00s"]
     assert "compute: 9.00s in 2 attempts" in out.splitlines()
+
+
+def test_an_upgraded_store_records_the_target_of_a_repair(v1_path: Path) -> None:
+    with SqliteStore(v1_path) as store:
+        store.increment_repair_count(
+            "old-run", pid=os.getpid(), hostname=this_host(), target="/flows/etl.py:flow"
+        )
+    with SqliteStore(v1_path) as reopened:
+        assert reopened.get_run("old-run").target == "/flows/etl.py:flow"  # type: ignore[union-attr]
+
+
+def test_a_store_opened_for_reading_reads_an_older_version_without_upgrading_it(
+    v1_path: Path,
+) -> None:
+    before = v1_path.read_bytes()
+    with SqliteStore(v1_path, read_only=True) as store:
+        run = store.get_run("old-run")
+        (listed,) = store.list_runs()
+        values = store.get_values("old-run")
+    assert run is not None
+    assert run == listed
+    assert (run.flow_name, run.state, run.executor, run.target) == (
+        "lakehouse",
+        RunState.SUCCEEDED,
+        None,
+        None,
+    )
+    assert values == {"ingest": {"rows": 42}}
+    assert header_and_columns(v1_path)[0] == 1
+    assert v1_path.read_bytes() == before

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from flowkit import Flow, task_values
 from flowkit._errors import StoreError
 from flowkit._state import ErrorInfo, RunState, TaskState
 from flowkit._store import AttemptRecord, RunRecord, RunStore, TaskRecord
@@ -90,7 +91,7 @@ def test_update_run_state_sets_state_and_end(store: RunStore) -> None:
 def test_record_task_upserts_and_keeps_values_and_result_ref(store: RunStore) -> None:
     store.create_run(a_run(), task_keys=["ingest"])
     store.set_task_values("run-1", "ingest", {"row_count": 14520, "tables": ["a", "b"]})
-    store.set_result_ref("run-1", "ingest", "results/run-1/ingest.pkl")
+    store.set_result("run-1", "ingest", b"pickled")
     error = ErrorInfo(type_name="ValueError", message="bad row\nline two", traceback="Tb...")
     store.record_task(
         TaskRecord(
@@ -107,7 +108,8 @@ def test_record_task_upserts_and_keeps_values_and_result_ref(store: RunStore) ->
     assert (task.state, task.attempts, task.duration) == (TaskState.FAILED, 2, 3.0)
     assert task.error == error
     assert task.values == {"row_count": 14520, "tables": ["a", "b"]}
-    assert task.result_ref == "results/run-1/ingest.pkl"
+    assert task.result_ref is not None
+    assert store.get_result("run-1", "ingest") == b"pickled"
     store.record_task(TaskRecord(run_id="run-1", task_key="ingest", state="succeeded"))
     again = store.get_tasks("run-1")["ingest"]
     assert (again.state, again.error, again.values["row_count"]) == ("succeeded", None, 14520)
@@ -357,3 +359,58 @@ def test_a_repair_refuses_a_run_whose_orchestrator_is_alive(store: RunStore) -> 
 def test_a_repair_of_an_unknown_run_says_so(store: RunStore) -> None:
     with pytest.raises(StoreError, match="no run 'nope'"):
         store.increment_repair_count("nope", pid=os.getpid(), hostname=this_host())
+
+
+def test_a_repair_may_replace_the_recorded_target(store: RunStore, dead_pid: int) -> None:
+    store.create_run(a_run(pid=dead_pid, target="/flows/etl.py:flow"))
+    assert store.get_run("run-1").target == "/flows/etl.py:flow"  # type: ignore[union-attr]
+    store.increment_repair_count("run-1", pid=dead_pid, hostname=this_host())
+    assert store.get_run("run-1").target == "/flows/etl.py:flow"  # type: ignore[union-attr]
+    store.increment_repair_count(
+        "run-1", pid=dead_pid, hostname=this_host(), target="flows.etl:flow"
+    )
+    assert store.get_run("run-1").target == "flows.etl:flow"  # type: ignore[union-attr]
+
+
+# -- return values ---------------------------------------------------------------------
+def test_a_return_value_is_kept_by_the_store_and_read_back(store: RunStore) -> None:
+    store.create_run(a_run(), task_keys=["produce", "nothing"])
+    store.set_result("run-1", "produce", b"\x80\x05pickled")
+    assert store.get_result("run-1", "produce") == b"\x80\x05pickled"
+    assert store.get_result("run-1", "nothing") is None
+    assert store.get_result("nope", "produce") is None
+    tasks = store.get_tasks("run-1")
+    assert tasks["produce"].result_ref is not None
+    assert tasks["nothing"].result_ref is None
+    store.set_result("run-1", "produce", b"again")
+    assert store.get_result("run-1", "produce") == b"again"
+    store.set_result("run-1", "produce", None)  # a re-run that returned nothing
+    assert store.get_result("run-1", "produce") is None
+    assert store.get_tasks("run-1")["produce"].result_ref is None
+    with pytest.raises(StoreError, match="no run 'nope'"):
+        store.set_result("nope", "produce", b"x")
+
+
+def test_a_repair_hands_a_kept_return_value_downstream(store: RunStore, tmp_path) -> None:
+    """Both twins keep return values: the repaired task receives 42, not None."""
+    flow = Flow("returns")
+    broken = tmp_path / "broken"
+    broken.touch()
+
+    @flow.task
+    def produce():
+        return 42
+
+    @flow.task(depends_on=[produce])
+    def consume(produce):
+        if broken.exists():
+            raise RuntimeError("broken")
+        task_values.set("got", produce)
+
+    first = flow.run(executor="inline", store=store, echo_output=False)
+    assert first.tasks["consume"].state is TaskState.FAILED
+    broken.unlink()
+    repaired = flow.repair(first.run_id, executor="inline", store=store, echo_output=False)
+    assert repaired.state is RunState.SUCCEEDED
+    assert repaired.tasks["produce"].attempts == 1  # kept, not re-run
+    assert repaired.values["consume"] == {"got": 42}

@@ -9,12 +9,14 @@ from __future__ import annotations
 import pickle
 import queue
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from flowkit._errors import ExecutorError
+from flowkit._files import write_private_file
 from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, PumpedWait, failed_outcome
@@ -197,9 +199,16 @@ class Reports(PumpedWait):
     def _write_log(self, attempt: Attempt, output: bytes) -> str | None:
         if not output or self._run_log_dir is None:
             return None
-        self._run_log_dir.mkdir(parents=True, exist_ok=True)
         path = self._run_log_dir / f"{attempt.task_key}.{attempt.attempt}.log"
-        path.write_bytes(output)
+        try:
+            write_private_file(path, output)
+        except OSError as error:  # a full disk: the log is lost, the attempt's outcome stands
+            msg = (
+                f"task {attempt.task_key!r}, attempt {attempt.attempt}: its log {path} cannot "
+                f"be written ({error.strerror or error}); its output is not kept"
+            )
+            warnings.warn(msg, RuntimeWarning, stacklevel=1)
+            return None
         return str(path)
 
     def _report_stopped(self) -> None:

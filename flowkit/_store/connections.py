@@ -1,0 +1,196 @@
+"""The SQLite store's connections: one per thread and process, and its transactions.
+
+Each thread, and each process after a fork, opens its own connection, checked
+(and the store set up or upgraded) on first use; a read-only one never writes.
+Every write is a short ``BEGIN IMMEDIATE`` transaction, or part of the batch
+that encloses it; a sqlite error leaves as a StoreError that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+from flowkit._errors import StoreError
+from flowkit._files import open_private_file
+from flowkit._store import rows, schema
+
+#: Connections inherited through a fork: never used, and never closed in the child,
+#: since closing one could checkpoint or unlock on behalf of the parent.
+_FORKED_AWAY: list[sqlite3.Connection] = []
+
+
+class Connections:
+    """The connections to the store at ``path``, and the transactions on them.
+
+    Args:
+        path: the database file.
+        busy_timeout: seconds a write waits for another writer before failing.
+        read_only: open connections that cannot write; every write is a StoreError.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float, read_only: bool) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.read_only = read_only
+        #: The runs columns to select: an older store read without upgrading lacks some.
+        self.run_columns = rows.RUN_COLUMNS
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+
+    @property
+    def checked(self) -> set[str] | None:
+        """The run ids seen to exist in this thread's batch; None outside a batch."""
+        return getattr(self._local, "checked", None)
+
+    def close(self) -> None:
+        """Close this process's connections; the next operation opens a new one."""
+        with self._lock:
+            mine = [(pid, db) for pid, db in self._connections if pid == os.getpid()]
+            self._connections = []
+            self._local = threading.local()
+        for _, db in mine:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection in this process, opened (and checked) on first use."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            return connection
+        if connection is not None:
+            _FORKED_AWAY.append(connection)
+        with self._translated("opening it"):
+            if self.read_only:
+                connection = self._open_for_reading()
+            else:
+                connection = self._open(str(self.path))
+                try:
+                    schema.prepare(connection, self.path, busy_timeout=self.busy_timeout)
+                    connection.execute("PRAGMA synchronous = NORMAL")
+                except BaseException:
+                    connection.close()
+                    raise
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._connections.append((os.getpid(), connection))
+        return connection
+
+    def _open(self, database: str, *, uri: bool = False) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            database,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE .. COMMIT
+            check_same_thread=False,  # only so close() may close every thread's
+            uri=uri,
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _open_for_reading(self) -> sqlite3.Connection:
+        """A connection that cannot write; on a read-only mount, one that assumes no writer.
+
+        A WAL store needs its ``-shm`` file to be read; where it is missing and
+        cannot be created (a read-only folder), nothing can be writing the store
+        either, so it is opened ``immutable``.
+        """
+        location = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        try:
+            return self._prepared_for_reading(location)
+        except sqlite3.OperationalError as error:
+            if not schema.cannot_open(error):
+                raise
+        return self._prepared_for_reading(f"{location}&immutable=1")
+
+    def _prepared_for_reading(self, location: str) -> sqlite3.Connection:
+        connection = self._open(location, uri=True)
+        try:
+            version = schema.prepare_for_reading(connection, self.path)
+            if version < schema.SCHEMA_VERSION:
+                self.run_columns = schema.columns_present(connection, rows.RUN_COLUMNS)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @contextlib.contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise schema.translate(
+                error, self.path, doing=doing, busy_timeout=self.busy_timeout
+            ) from error
+
+    @contextlib.contextmanager
+    def read(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._translated(doing):
+            yield self.connect()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside share one transaction, committed when the block ends.
+
+        A scheduler step (a task succeeds, the next is queued and dispatched) is
+        then one commit, not one per change. Keep the block short: it holds the
+        write lock.
+        """
+        if getattr(self._local, "batching", False):
+            yield
+            return
+        with self.write("recording a batch of changes"):
+            self._local.batching = True
+            self._local.checked = set()  # runs seen to exist in this transaction
+            try:
+                yield
+            finally:
+                self._local.batching = False
+                self._local.checked = None
+
+    @contextlib.contextmanager
+    def write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One short transaction: it takes the write lock first, so it never deadlocks."""
+        if self.read_only:
+            msg = (
+                f"run store {self.path} is open for reading only; {doing} needs a store "
+                "opened for writing"
+            )
+            raise StoreError(msg)
+        if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
+            with self._translated(doing):
+                yield self.connect()  # part of the batch's transaction
+            return
+        with self._translated(doing):
+            db = self.connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # never leave one open: the next BEGIN would fail
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+
+
+def create_private(path: Path) -> None:
+    """Create the database file, mode 0600, before SQLite does: its -wal and -shm files
+    take the database's mode, so no moment exists where any of them is world-readable."""
+    try:
+        os.close(open_private_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise schema.file_error(path, "creating it", error) from error
