@@ -164,6 +164,13 @@ def test_a_task_that_is_not_upstream_is_an_error_at_run_time(context):
         resolve("{{tasks.cleanup.values.k}}", context)
 
 
+def test_a_task_that_does_not_exist_is_named_so_at_run_time(context):
+    context.upstream_edges = {"report": ("ingest",), "ingest": ()}
+
+    with pytest.raises(TaskValueError, match=r"flow 'lakehouse' has no task 'ingets' \(did you"):
+        resolve("{{tasks.ingets.values.row_count}}", context)
+
+
 def test_an_undeclared_parameter_is_an_error_at_run_time(context):
     with pytest.raises(DefinitionError, match=r"undeclared parameter 'day'.*date, limit"):
         resolve("{{job.parameters.day}}", context)

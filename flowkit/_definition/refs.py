@@ -189,6 +189,10 @@ def _value(reference: str, context: TaskContext) -> Any:
         raise DefinitionError(msg)
     if parsed.namespace == "tasks":
         if not context.is_upstream(parsed.name):
+            missing = context.missing_task(parsed.name)
+            if missing is not None:
+                msg = f"{where}: reference {shown} reads a value of a task: {missing}"
+                raise TaskValueError(msg)
             msg = (
                 f"{where}: reference {shown} reads a value of task {parsed.name!r}, which is "
                 f"not upstream of {context.task_key!r}; add {parsed.name!r} to depends_on"
