@@ -1,8 +1,8 @@
 """A for-each flow over files: list a folder, count each file's lines in parallel, sum.
 
 Run it with ``python -m flowkit run examples/files.py`` (add ``-p folder=PATH`` to
-count another folder's ``*.csv`` files; by default it writes three small files to a
-temporary folder first).
+count another folder's ``*.csv`` files; by default it counts the three small files
+in ``examples/data``).
 
 - ``discover`` returns the paths of the files: a for-each task iterates over
   that return value;
@@ -13,21 +13,19 @@ temporary folder first).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from flowkit import Flow, params, task_values
 
 flow = Flow("files", params={"folder": ""})
 
+#: The sample files counted when no folder is given.
+SAMPLES = Path(__file__).resolve().with_name("data")
+
 
 @flow.task
 def discover() -> list[str]:
-    folder = params["folder"]
-    if not folder:
-        folder = tempfile.mkdtemp(prefix="flowkit-files-")
-        for name, rows in (("orders.csv", 3), ("customers.csv", 5), ("returns.csv", 1)):
-            Path(folder, name).write_text("".join(f"row {index}\n" for index in range(rows)))
+    folder = params["folder"] or str(SAMPLES)
     paths = sorted(str(path) for path in Path(folder).glob("*.csv"))
     print(f"found {len(paths)} files in {folder}")
     return paths

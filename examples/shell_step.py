@@ -6,7 +6,9 @@ to build another model).
 - ``ingest`` passes its row count downstream as the task value ``row_count``;
 - ``build`` is a shell step: its command reads that value and the ``model``
   parameter through dynamic value references, which flowkit fills in when the
-  attempt starts; its output lands in the task's log like any task's print.
+  attempt starts, each as one quoted shell word (so ``-p 'model=a; b'`` is
+  the text ``a; b``, never a second command); its output lands in the task's
+  log like any task's print.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ def ingest() -> None:
 
 build = flow.shell(
     "build",
-    'echo "building {{job.parameters.model}} from {{tasks.ingest.values.row_count}} rows '
-    'on $(date -u +%F) for run {{job.run_id}} ($RUN_DAY)"',
+    # Each reference becomes one quoted shell word, so it stays outside quotes;
+    # text for inside quotes comes through env, as RUN_DAY does.
+    "echo building {{job.parameters.model}} from {{tasks.ingest.values.row_count}} rows "
+    '"on $(date -u +%F) ($RUN_DAY)" for run {{job.run_id}}',
     depends_on=[ingest],
     env={"RUN_DAY": "{{job.start_time.iso_date}}"},
     retries=1,

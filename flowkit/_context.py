@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -93,6 +94,18 @@ class TaskContext:
     #: Values this attempt has set, in the order set.
     values_set: dict[str, Any] = attrs.field(factory=dict)
     _ancestors: set[str] | None = attrs.field(default=None, init=False, repr=False)
+
+    def missing_task(self, task_key: str) -> str | None:
+        """What to say when the flow has no task ``task_key``; None if it has, or if unknown.
+
+        Only a run knows every task of the flow (``upstream_edges``); a test's
+        context without them cannot tell a missing task from one that is not upstream.
+        """
+        if self.upstream_edges is None or task_key in self.upstream_edges:
+            return None
+        close = difflib.get_close_matches(str(task_key), list(self.upstream_edges), n=3)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        return f"flow {self.flow_name!r} has no task {task_key!r}{hint}"
 
     def is_upstream(self, task_key: str) -> bool:
         """Whether ``task_key`` is a direct or transitive dependency of this task."""
@@ -216,6 +229,13 @@ class TaskValues:
             return debug_value
         where = f"flow {context.flow_name!r}, task {context.task_key!r}: task_values.get"
         if not context.is_upstream(task_key):
+            missing = context.missing_task(task_key)
+            if missing is not None:
+                msg = (
+                    f"{where}(task_key={task_key!r}): {missing}; task_key names an upstream "
+                    f"task of {context.task_key!r} whose value it reads"
+                )
+                raise TaskValueError(msg)
             msg = (
                 f"{where}(task_key={task_key!r}): {task_key!r} is not upstream of "
                 f"{context.task_key!r}; only a direct or transitive dependency can be read. "

@@ -196,11 +196,28 @@ def test_get_from_a_downstream_task_is_an_error() -> None:
     assert "'second'" in message
 
 
-def test_get_from_an_unknown_task_is_an_error() -> None:
+def test_get_from_a_task_that_does_not_exist_says_it_does_not_exist() -> None:
     message = _failure(
         _run(_one_task_flow(lambda: task_values.get("ghost", "k", default=0))), "setter"
     )
-    assert "'ghost'" in message
+    assert "flow 'values' has no task 'ghost';" in message
+    assert "not upstream" not in message
+    assert "depends_on" not in message
+
+
+def test_get_from_a_misspelt_task_suggests_the_task_meant() -> None:
+    flow = Flow("values")
+
+    @flow.task
+    def ingest() -> None:
+        task_values.set("k", 1)
+
+    @flow.task(depends_on=[ingest])
+    def reader() -> None:
+        task_values.get(task_key="ingets", key="k")
+
+    message = _failure(_run(flow), "reader")
+    assert "flow 'values' has no task 'ingets' (did you mean 'ingest'?)" in message
 
 
 def test_get_from_a_transitive_upstream_task() -> None:

@@ -63,7 +63,7 @@ def test_called_decorator_takes_options() -> None:
     assert isinstance(spec, TaskSpec)
     assert clean.name == spec.name == "clean_step"
     assert spec.flow_name == "forms"
-    assert spec.upstream_names == ("ingest",)
+    assert [dependency.task_key for dependency in spec.depends_on] == ["ingest"]
     assert spec.run_if is RunIf.AT_LEAST_ONE_FAILED
     assert (spec.retries, spec.retry_delay, spec.retry_backoff) == (3, 30, 2.0)
     assert spec.retry_on_timeout is True
@@ -84,7 +84,7 @@ def test_depends_on_accepts_tasks_and_names_and_tuples() -> None:
     first = flow.task(name="first")(job)
     second = flow.task(name="second", depends_on=(first, "later"))(job)
     flow.task(name="later")(job)
-    assert second.spec.upstream_names == ("first", "later")
+    assert [dependency.task_key for dependency in second.spec.depends_on] == ["first", "later"]
 
 
 def test_task_inside_with_flow_registers_into_it() -> None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import shlex
 import time
 
 import pytest
 
 from flowkit import DefinitionError
 from flowkit._context import TaskContext
-from flowkit._definition.refs import find_references, render, resolve, validate_references
+from flowkit._definition.refs import (
+    find_references,
+    reference_spans,
+    render,
+    resolve,
+    validate_references,
+)
 from flowkit._errors import TaskValueError
 
 #: 2026-11-23 09:30:15.250 UTC, a Monday.
@@ -99,6 +106,26 @@ def test_a_substituted_value_is_not_resolved_again(context):
     assert resolve("{{tasks.ingest.values.template}}", context) == "{{job.run_id}}"
 
 
+def test_each_value_passes_through_word_before_it_is_substituted(context):
+    context.params = {"model": "x; touch pwned", "limit": 10}
+
+    filled = resolve(
+        "dbt run -s {{job.parameters.model}} -n {{job.parameters.limit}} "
+        "--files {{tasks.ingest.values.files}} {{.Go}}",
+        context,
+        word=shlex.quote,
+    )
+
+    assert filled == ("dbt run -s 'x; touch pwned' -n 10 --files '[\"a.csv\", \"b.csv\"]' {{.Go}}")
+    assert shlex.split(filled)[3] == "x; touch pwned"
+
+
+def test_reference_spans_give_where_each_reference_starts():
+    text = "a {{ job.run_id }} '{{.Go}}' {{tasks.x.values.k}}"
+
+    assert reference_spans(text) == [(2, "job.run_id"), (29, "tasks.x.values.k")]
+
+
 def test_the_start_date_is_the_utc_date_whatever_the_local_zone(monkeypatch):
     # 23:30 on the 22nd in New York is already the 23rd in UTC.
     late = datetime.datetime(2026, 11, 23, 4, 30, tzinfo=datetime.timezone.utc).timestamp()
@@ -135,6 +162,13 @@ def test_a_missing_task_value_key_is_a_clear_error(context):
 def test_a_task_that_is_not_upstream_is_an_error_at_run_time(context):
     with pytest.raises(TaskValueError, match="'cleanup', which is not upstream of 'report'"):
         resolve("{{tasks.cleanup.values.k}}", context)
+
+
+def test_a_task_that_does_not_exist_is_named_so_at_run_time(context):
+    context.upstream_edges = {"report": ("ingest",), "ingest": ()}
+
+    with pytest.raises(TaskValueError, match=r"flow 'lakehouse' has no task 'ingets' \(did you"):
+        resolve("{{tasks.ingets.values.row_count}}", context)
 
 
 def test_an_undeclared_parameter_is_an_error_at_run_time(context):

@@ -120,6 +120,112 @@ def test_references_to_a_parameter_and_an_upstream_value_are_filled_in(executor,
     assert out.read_text() == "run customers 14520 dev shell_refs\n"
 
 
+def test_a_value_is_one_shell_word_and_never_runs_as_a_command(executor, tmp_path):
+    pwned = tmp_path / "pwned"
+    hostile = f"x; touch {pwned}; $(touch {pwned}) `touch {pwned}` 'q' \"d\" *"
+    flow = Flow("shell_words", params={"model": "orders"})
+    out = tmp_path / "out"
+
+    @flow.task
+    def ingest():
+        task_values.set("name", hostile)
+
+    flow.shell(
+        "echo",
+        f"printf '%s|' {{{{tasks.ingest.values.name}}}} {{{{job.parameters.model}}}} > {out}",
+        depends_on=[ingest],
+    )
+
+    result = flow.run(executor=executor, params={"model": hostile})
+
+    assert result.state is RunState.SUCCEEDED, result.tasks["echo"].error
+    assert not pwned.exists()
+    assert out.read_text() == f"{hostile}|{hostile}|"
+
+
+def test_a_parameter_given_with_p_is_one_shell_word(tmp_path):
+    flow_file = tmp_path / "build.py"
+    flow_file.write_text(
+        "from flowkit import Flow\n"
+        "flow = Flow('build', params={'model': 'orders'})\n"
+        "flow.shell('build', 'echo building {{job.parameters.model}} from 14520 rows')\n"
+    )
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "flowkit", "run", str(flow_file), "-p", "model=x; touch pwned"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert not (tmp_path / "pwned").exists()
+    assert "building x; touch pwned from 14520 rows" in completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        ('echo "rows={{tasks.ingest.values.n}}"', "double quotes"),
+        ("echo 'rows={{tasks.ingest.values.n}}'", "single quotes"),
+        ("echo $'{{tasks.ingest.values.n}}'", "$'...' quotes"),
+        ("echo $(( {{tasks.ingest.values.n}} + 1 ))", "an arithmetic expansion"),
+        ('echo "`echo {{tasks.ingest.values.n}}`"', "backquotes inside double quotes"),
+        ("cat <<EOF\nrows {{tasks.ingest.values.n}}\nEOF", "a here-document"),
+        ('echo "$( echo ")" ) {{tasks.ingest.values.n}}"', "double quotes"),
+    ],
+)
+def test_a_reference_inside_quotes_is_refused_when_the_task_is_defined(command, where):
+    flow = Flow("shell_quoted")
+
+    with pytest.raises(DefinitionError) as raised:
+        flow.shell("quoted", command)
+
+    (problem,) = raised.value.problems
+    assert problem.startswith("flow 'shell_quoted', task 'quoted': option command=")
+    assert f"reference {{{{tasks.ingest.values.n}}}} inside {where}" in problem
+    assert 'pass it through env (env={"VALUE": "{{tasks.ingest.values.n}}"})' in problem
+    assert flow.tasks == {}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "echo rows={{tasks.ingest.values.n}} --vars={{ tasks.ingest.values.n }}/x",
+        'echo "$(cat {{tasks.ingest.values.n}})" `cat {{tasks.ingest.values.n}}`',
+        "echo \\'{{tasks.ingest.values.n}}\\' \\\"{{tasks.ingest.values.n}}\\\"",
+        "docker inspect -f '{{.State.Status}}' {{tasks.ingest.values.n}} # 'comment",
+        "cat <<'EOF'\n'\nEOF\necho {{tasks.ingest.values.n}}",
+        'echo "rows=$ROWS" {{tasks.ingest.values.n}}',
+    ],
+)
+def test_a_reference_outside_quotes_is_accepted(command):
+    flow = Flow("shell_unquoted")
+
+    assert flow.shell("fine", command).fn.command == command
+
+
+def test_text_for_inside_quotes_goes_through_env_as_it_is(tmp_path):
+    flow = Flow("shell_env_raw")
+    out = tmp_path / "out"
+
+    @flow.task
+    def ingest():
+        task_values.set("n", "14 520")
+
+    flow.shell(
+        "echo",
+        f'echo "rows=$ROWS" > {out}',
+        depends_on=[ingest],
+        env={"ROWS": "{{tasks.ingest.values.n}}"},
+    )
+
+    assert flow.run(executor="inline").state is RunState.SUCCEEDED
+    assert out.read_text() == "rows=14 520\n"
+
+
 def test_a_cwd_may_hold_references(tmp_path):
     flow = Flow("shell_cwd", params={"where": str(tmp_path)})
     flow.shell("here", "pwd > out.txt", cwd="{{job.parameters.where}}")

@@ -16,6 +16,9 @@ other characters than letters, digits and ``_`` may be written in backticks
 braces that is not shaped like a reference (``{{.State.Status}}``, a Go
 template in a ``docker`` command) is left alone; one that is, but names an
 unknown namespace or field, is a plan-time problem.
+
+A value is substituted as text; a shell command substitutes each as one quoted
+shell word (``kinds.shell``), so that no value is read as shell syntax.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -186,6 +189,10 @@ def _value(reference: str, context: TaskContext) -> Any:
         raise DefinitionError(msg)
     if parsed.namespace == "tasks":
         if not context.is_upstream(parsed.name):
+            missing = context.missing_task(parsed.name)
+            if missing is not None:
+                msg = f"{where}: reference {shown} reads a value of a task: {missing}"
+                raise TaskValueError(msg)
             msg = (
                 f"{where}: reference {shown} reads a value of task {parsed.name!r}, which is "
                 f"not upstream of {context.task_key!r}; add {parsed.name!r} to depends_on"
@@ -217,10 +224,16 @@ def _value(reference: str, context: TaskContext) -> Any:
     return getattr(context, parsed.field)  # run_id, repair_count
 
 
-def resolve(text: str, context: TaskContext) -> str:
+def resolve(text: str, context: TaskContext, *, word: Callable[[str], str] | None = None) -> str:
     """``text`` with every reference replaced by its value in the running attempt.
 
     A substituted value is not searched again for references.
+
+    Args:
+        text: the text holding references.
+        context: the running attempt's context.
+        word: applied to each rendered value before it is substituted: a shell
+            command passes ``shlex.quote``, so every value is one shell word.
 
     Raises:
         TaskValueError: a ``{{tasks.NAME.values.KEY}}`` whose task is not upstream
@@ -233,22 +246,30 @@ def resolve(text: str, context: TaskContext) -> str:
         inner = match.group("inner").strip()
         if not _REFERENCE.fullmatch(inner):
             return match.group(0)
-        return render(_value(inner, context))
+        rendered = render(_value(inner, context))
+        return rendered if word is None else word(rendered)
 
     return _BRACES.sub(substitute, text)
 
 
-def fill(text: str, *, where: str, what: str) -> str:
+def reference_spans(text: str) -> list[tuple[int, str]]:
+    """Where each reference in ``text`` starts, with the reference (as ``find_references``)."""
+    found = ((match.start(), match.group("inner").strip()) for match in _BRACES.finditer(text))
+    return [(start, inner) for start, inner in found if _REFERENCE.fullmatch(inner)]
+
+
+def fill(text: str, *, where: str, what: str, word: Callable[[str], str] | None = None) -> str:
     """``text`` with its references filled in from the running attempt's context.
 
-    Outside a run, text without references comes back as it is.
+    Outside a run, text without references comes back as it is. ``word`` is
+    applied to each substituted value (see ``resolve``).
 
     Raises:
         FlowkitError: outside a run, ``text`` has references: they have no value there.
     """
     context = current_context()
     if context is not None:
-        return resolve(text, context)
+        return resolve(text, context, word=word)
     if find_references(text):
         msg = (
             f"{where}: {what} has references ({{{{...}}}}) and was called outside a run, "

@@ -153,10 +153,6 @@ class TaskSpec:
             on_timeout=self.retry_on_timeout,
         )
 
-    @property
-    def upstream_names(self) -> tuple[str, ...]:
-        return tuple(dependency.task_key for dependency in self.depends_on)
-
 
 #: The options ``@task`` accepts, in the order they are documented.
 TASK_OPTIONS = tuple(

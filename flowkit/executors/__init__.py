@@ -73,7 +73,7 @@ def dask_executor(*, flow_name: str | None = None, **options: Any) -> Executor:
         where = f"flow {flow_name!r}: " if flow_name else ""
         msg = (
             f"{where}the dask executor needs the distributed package, which is not installed "
-            f"({error}); install it with: pip install 'flowkit[dask]'"
+            f"({error}); install it with: pip install 'flowkit-workflows[dask]'"
         )
         raise DefinitionError(msg) from error
     from flowkit.executors.dask import DaskExecutor

@@ -251,7 +251,7 @@ def test_an_invalid_address_in_the_environment_says_where_it_came_from(monkeypat
 def test_without_distributed_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
 
-    with pytest.raises(DefinitionError, match=r"pip install 'flowkit\[dask\]'") as error:
+    with pytest.raises(DefinitionError, match=r"pip install 'flowkit-workflows\[dask\]'") as error:
         resolve("dask", flow_name="etl")
     assert "flow 'etl'" in str(error.value)
 
@@ -425,4 +425,4 @@ def test_the_command_line_names_the_flow_and_the_extra_without_distributed(monke
     assert main(["run", example, "--workers", "2"]) == 2
     assert "flow 'lakehouse'" in capsys.readouterr().err
     assert main(["run", example, "--executor", "dask"]) == 2
-    assert "pip install 'flowkit[dask]'" in capsys.readouterr().err
+    assert "pip install 'flowkit-workflows[dask]'" in capsys.readouterr().err
