@@ -68,7 +68,15 @@ def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
 
 #: Whole files of slow tests (process kills, signals, the dask cluster), under tests/.
-SLOW_FILES = ("executors/test_isolation.py", "test_cli_signals.py", "executors/test_dask.py")
+SLOW_FILES = (
+    "executors/test_isolation.py",
+    "executors/test_kills.py",
+    "test_cli_signals.py",
+    "executors/test_dask.py",
+    "test_cli_output.py",
+    "store/test_read_only.py",
+    "store/test_disk_full.py",
+)
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
 #: they start processes, run the CLI as a process, or draw many random DAGs.
