@@ -14,7 +14,8 @@ from flowkit import FakeClock
 from flowkit._state import ClusterReport, RunState
 from flowkit._store import AttemptRecord, RunRecord, SqliteStore, TaskRecord, open_store
 from flowkit._store.liveness import this_host
-from flowkit.cli import format_summary, main
+from flowkit.cli import main
+from flowkit.cli._render.summary import format_summary
 from flowkit.cli._render.history import format_cluster, format_compute
 
 EPHEMERAL = ClusterReport(
