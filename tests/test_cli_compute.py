@@ -15,8 +15,8 @@ from flowkit._state import ClusterReport, RunState
 from flowkit._store import AttemptRecord, RunRecord, SqliteStore, TaskRecord, open_store
 from flowkit._store.liveness import this_host
 from flowkit.cli import main
-from flowkit.cli._render.summary import format_summary
 from flowkit.cli._render.history import format_cluster, format_compute
+from flowkit.cli._render.summary import format_summary
 
 EPHEMERAL = ClusterReport(
     address="ephemeral", ephemeral=True, workers=2, startup_seconds=1.25, lifetime_seconds=8.5

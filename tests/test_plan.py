@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from strategies import DagCase, build_flow, dag_cases
 
 from flowkit import DefinitionError, FakeClock, Flow
-from flowkit._planning.plan import resolve_params
+from flowkit._planning.params import resolve_params
 
 
 def noop() -> None: ...

@@ -10,7 +10,8 @@ from flowkit._engine.listeners import EchoOutput
 from flowkit._engine.loop import ActiveRun
 from flowkit._errors import DefinitionError
 from flowkit._events import RunListener
-from flowkit._planning.plan import plan_of, resolve_params
+from flowkit._planning.params import resolve_params
+from flowkit._planning.plan import plan_of
 from flowkit._state import KeptTask, RunResult
 from flowkit.executors import resolve
 
