@@ -71,9 +71,9 @@ def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 SLOW_FILES = (
     "executors/test_isolation.py",
     "executors/test_kills.py",
-    "test_cli_signals.py",
+    "cli/test_cli_signals.py",
     "executors/test_dask.py",
-    "test_cli_output.py",
+    "cli/test_cli_output.py",
     "store/test_read_only.py",
     "store/test_disk_full.py",
 )
@@ -88,58 +88,62 @@ SLOW_TESTS = {
         "test_a_writer_killed_mid_stream_leaves_no_succeeded_task_without_values",
     ),
     "store/test_recorder.py": ("test_ticks_keep_the_heartbeat_going_while_every_task_is_quiet",),
-    "test_cli.py": (
+    "cli/test_cli.py": (
         "test_exit_codes_as_a_process",
         "test_max_parallel_reaches_the_run",
         "test_the_example_as_a_process",
         "test_the_example_retries_clean_and_passes_the_row_count",
         "test_the_example_warns_when_ingest_found_no_rows",
     ),
-    "test_cli_history.py": (
+    "cli/test_cli_history.py": (
         "test_history_commands_from_a_real_process",
         "test_runs_filters_by_flow_and_limits",
         "test_runs_lists_newest_first_with_short_id_state_start_and_duration",
     ),
-    "test_cli_repair.py": (
+    "cli/test_cli_repair.py": (
         "test_a_repair_that_fails_again_exits_1",
         "test_repair_after_a_fix_reruns_only_failed_and_upstream_failed_tasks",
         "test_repair_completes_a_run_whose_orchestrator_was_killed",
         "test_repair_params_override_the_stored_ones",
         "test_repair_with_rerun_dependents_reruns_everything_downstream",
     ),
-    "test_condition_tasks.py": ("test_the_branching_example_runs_green_from_the_command_line",),
-    "test_conditions.py": ("test_the_branch_not_taken_is_excluded_and_a_join_after_it_runs",),
+    "definition/test_condition_tasks.py": (
+        "test_the_branching_example_runs_green_from_the_command_line",
+    ),
+    "definition/test_conditions.py": (
+        "test_the_branch_not_taken_is_excluded_and_a_join_after_it_runs",
+    ),
     "test_examples.py": ("test_the_files_example_leaves_no_temporary_folder_behind",),
-    "test_foreach.py": (
+    "definition/test_foreach.py": (
         "test_every_source_of_inputs_and_results_in_input_order",
         "test_repair_reruns_only_the_failed_iterations",
         "test_the_files_example_runs_green_and_show_lists_its_iterations",
     ),
-    "test_graph.py": ("test_every_drawn_line_is_an_edge_and_every_edge_is_drawn",),
-    "test_plan.py": (
+    "cli/test_graph.py": ("test_every_drawn_line_is_an_edge_and_every_edge_is_drawn",),
+    "planning/test_plan.py": (
         "test_a_long_cycle_does_not_overflow_the_stack",
         "test_plan_order_levels_and_leaves_on_random_dags",
     ),
     "test_public_api.py": ("test_importing_flowkit_configures_no_logging_output",),
-    "test_repair.py": (
+    "engine/test_repair.py": (
         "test_repair_reruns_only_what_failed_and_keeps_the_values_of_what_succeeded",
     ),
-    "test_runtime.py": (
+    "engine/test_runtime.py": (
         "test_random_dags_match_the_reference_in_any_completion_order",
         "test_random_dags_match_the_reference_inline",
         "test_the_clock_moves_only_for_retry_delays_in_random_dags",
     ),
-    "test_runtime_kept.py": ("test_listeners_tick_in_real_time_while_a_task_runs",),
-    "test_shell.py": (
+    "engine/test_runtime_kept.py": ("test_listeners_tick_in_real_time_while_a_task_runs",),
+    "definition/test_shell.py": (
         "test_a_parameter_given_with_p_is_one_shell_word",
         "test_a_timeout_kills_the_command_and_everything_it_started",
         "test_the_shell_step_example_runs_green_from_the_command_line",
     ),
-    "test_simulate.py": (
+    "planning/test_simulate.py": (
         "test_simulate_equals_a_real_inline_run",
         "test_simulate_equals_a_real_run_with_timeouts",
     ),
-    "test_subflow.py": (
+    "definition/test_subflow.py": (
         "test_a_child_run_that_succeeds_makes_the_task_succeed",
         "test_a_failed_run_flow_task_is_retried_with_a_new_child_run",
         "test_a_timed_out_run_flow_task_kills_the_child_run_and_its_tasks",

@@ -33,7 +33,6 @@ import selectors
 import signal
 import socket
 import sys
-import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
@@ -56,6 +55,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     # A SIGTERM unwinds the loop (and, in an attempt process, the task) through finally.
     signal.signal(signal.SIGTERM, terminate)
     procs.become_subreaper()
+    server_pid = os.getpid()
     # Made once here rather than in every attempt process: each page an attempt process
     # writes is a page the kernel copies, so the less it does before the task, the better.
     # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
@@ -63,9 +63,6 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     prepared = Prepared.make()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
-    # Only this server holds the write end: an attempt sees EOF on the read end the
-    # moment the server dies, however it died (SIGKILL by an OOM killer included).
-    lifeline_read, lifeline_write = os.pipe()
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     selector = selectors.DefaultSelector()
@@ -100,7 +97,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                     pid = os.fork()
                     if pid == 0:  # the attempt process
                         selector.close()
-                        for fd in (wake_read, wake_write, lifeline_write, control.fileno()):
+                        for fd in (wake_read, wake_write, control.fileno()):
                             os.close(fd)
                         task_key = fields["task_key"]
                         request = decode_request(
@@ -112,7 +109,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
                             output_fd,
                             outcome_fd,
                             prepared,
-                            lifeline=lifeline_read,
+                            parent=server_pid,
                         )
                     os.close(output_fd)
                     os.close(outcome_fd)
@@ -171,21 +168,22 @@ def run_attempt(
     outcome_fd: int,
     prepared: Prepared,
     *,
-    lifeline: int | None = None,
+    parent: int | None = None,
 ) -> None:
     """The attempt process: run the task, report the outcome, leave nothing behind.
 
-    ``lifeline`` is the read end of a pipe its parent holds open: at EOF (the parent
-    died) the attempt kills everything it started and exits 71. Never returns. Exits 0
-    once the outcome is written, 70 if flowkit itself failed.
+    With ``parent`` (the fork server's pid), the attempt dies with its parent: the
+    kernel sends it SIGHUP when the parent dies, however it died (SIGKILL by an
+    out-of-memory killer included), and it kills everything it started and exits 71.
+    Never returns. Exits 0 once the outcome is written, 70 if flowkit itself failed.
     """
     exit_code = 70
     data = b""
     try:
         os.setsid()  # its own session and process group: a timeout kills the whole group
         procs.become_subreaper()
-        if lifeline is not None:
-            _watch_lifeline(lifeline)
+        if parent is not None:
+            _die_with(parent)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
@@ -220,25 +218,22 @@ def run_attempt(
         os._exit(exit_code)
 
 
-def _watch_lifeline(lifeline: int) -> None:
-    """Die with the parent: a thread waits for EOF on ``lifeline``, then kills the tree.
+def _die_with(parent: int) -> None:
+    """Kill this attempt's whole tree when ``parent`` dies: a signal, so it costs nothing.
 
-    A thread, not a signal handler, so a task that ignores signals or sleeps in a
-    system call dies too (one that holds the GIL in C code, once it lets go). Only
-    EOF kills: a task that closes the descriptor (``os.closerange``) ends the watch.
+    SIGHUP, which tasks rarely handle: one that installs its own handler for it gives
+    this up. A parent already gone before the kernel was asked counts as dying now.
     """
 
-    def watch() -> None:
-        try:
-            while os.read(lifeline, 1):
-                pass  # nothing is ever written: the read ends at EOF
-        except OSError:
-            return  # the task closed it: no lifeline any more, but no reason to die
+    def parent_died(signal_number: int, frame: Any) -> None:
         with contextlib.suppress(BaseException):
             procs.kill_descendants(os.getpid())
         os._exit(71)
 
-    threading.Thread(target=watch, name="flowkit-lifeline", daemon=True).start()
+    signal.signal(signal.SIGHUP, parent_died)
+    procs.die_with_parent(signal.SIGHUP)
+    if os.getppid() != parent:
+        parent_died(signal.SIGHUP, None)
 
 
 def _with_arguments(request: AttemptRequest, arguments: bytes) -> AttemptRequest:

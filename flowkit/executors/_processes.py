@@ -14,6 +14,7 @@ import os
 import signal
 import time
 
+PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = None
@@ -30,6 +31,11 @@ def _prctl(option: int, value: int) -> bool:
         return _libc.prctl(option, value, 0, 0, 0) == 0
     except AttributeError:  # not Linux
         return False
+
+
+def die_with_parent(signal_number: int) -> bool:
+    """Have the kernel send ``signal_number`` when the parent dies (Linux); False elsewhere."""
+    return _prctl(PR_SET_PDEATHSIG, signal_number)
 
 
 def become_subreaper() -> bool:

@@ -13,7 +13,7 @@ import pytest
 from flowkit import DefinitionError
 from flowkit._engine.loader import Target, load_flow, module_name_for, parse_target
 
-FLOWS = Path(__file__).resolve().parent / "flows"
+FLOWS = Path(__file__).resolve().parents[1] / "flows"
 
 
 def write(path: Path, source: str) -> Path:

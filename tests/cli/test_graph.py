@@ -13,7 +13,7 @@ from flowkit._engine.loader import load_flow
 from flowkit._planning.plan import Plan
 from flowkit.cli._render.graph import render
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lakehouse.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lakehouse.py"
 
 
 def drawing(text: str) -> str:

@@ -21,7 +21,7 @@ from flowkit.cli._render.progress import (
     wants_live_display,
 )
 
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).parents[1] / "flows"
 
 
 class FakeTerminal(io.StringIO):

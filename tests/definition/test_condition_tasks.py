@@ -266,7 +266,7 @@ def test_task_options_pass_through():
     ],
 )
 def test_the_branching_example_runs_green_from_the_command_line(options, taken, excluded):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
 
     completed = subprocess.run(
         [sys.executable, "-m", "flowkit", "run", "examples/branching.py", *options],

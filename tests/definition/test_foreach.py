@@ -175,7 +175,7 @@ def test_the_files_example_runs_green_and_show_lists_its_iterations(tmp_path):
     import sys
 
     home = tmp_path / "home"
-    example = Path(__file__).parent.parent / "examples" / "files.py"
+    example = Path(__file__).parents[2] / "examples" / "files.py"
 
     def flowkit(*arguments: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "flowkit", "--home", str(home), *arguments]

@@ -15,7 +15,7 @@ from proctools import processes_with, wait_until_gone
 
 from flowkit.executors import _processes as procs
 
-FLOW = Path(__file__).parent / "flows" / "signals_sleepy.py"
+FLOW = Path(__file__).parents[1] / "flows" / "signals_sleepy.py"
 
 
 @pytest.fixture(params=["local", "dask-ephemeral", "dask-address"])

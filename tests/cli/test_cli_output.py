@@ -15,7 +15,7 @@ from flowkit._store.liveness import this_host
 from flowkit._text import escape, escape_lines
 from flowkit.cli import main
 
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).parents[1] / "flows"
 CHATTY = str(FLOWS / "cli_chatty.py")
 HOSTILE = str(FLOWS / "cli_hostile.py")
 TITLE = "\x1b]0;pwned\x07"

@@ -245,7 +245,7 @@ def test_a_run_started_from_python_records_its_flows_module(tmp_path, store, mon
 
 
 def test_a_run_from_a_loaded_flow_file_records_the_files_absolute_path(store):
-    path = Path(__file__).parent / "flows" / "cli_simple.py"
+    path = Path(__file__).parents[1] / "flows" / "cli_simple.py"
     flow = load_flow(str(path))
     result = flow.run(executor="inline", store=store, echo_output=False)
     assert store.get_run(result.run_id).target == f"{path.resolve()}:flow"

@@ -14,7 +14,7 @@ import flowkit
 from flowkit.cli import main
 from flowkit.cli._render.progress import format_duration
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "flows"
 EXAMPLE = ROOT / "examples" / "lakehouse.py"
 FLOWKIT_SOURCE = f"{Path(flowkit.__file__).parent}/"

@@ -28,7 +28,7 @@ EXTERNAL = ClusterReport(
     startup_seconds=0.2,
     lifetime_seconds=125.0,
 )
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).parents[1] / "flows"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from flowkit._store import RunRecord, SqliteStore, open_store
 from flowkit._store.liveness import this_host
 from flowkit.cli import main
 
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).parents[1] / "flows"
 
 
 def flow_file(name: str) -> str:

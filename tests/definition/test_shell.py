@@ -395,7 +395,7 @@ def test_calling_a_shell_task_without_references_outside_a_run_runs_it(capfd):
 
 
 def test_the_shell_step_example_runs_green_from_the_command_line():
-    example = Path(__file__).resolve().parent.parent / "examples" / "shell_step.py"
+    example = Path(__file__).resolve().parents[2] / "examples" / "shell_step.py"
 
     completed = subprocess.run(
         [sys.executable, "-m", "flowkit", "run", str(example), "-p", "model=customers"],
