@@ -5,9 +5,10 @@ layers below it; ``lint-imports`` (the contract in pyproject.toml) checks it,
 type-only imports included. Modules with a leading underscore are private.
 
     _errors         every exception class of flowkit
-    _clock, _state, _text
+    _clock, _state, _text, _home
                     injectable time; task and run states, errors as text, results;
-                    escaping what tasks and users supply before a terminal sees it
+                    escaping what tasks and users supply before a terminal sees it;
+                    the home folder (FLOWKIT_HOME: store, logs), its files private
     _context        the running attempt's task_values and params; the ChildRuns protocol
     _events         RunListener and the RunView of a run it reads
     _definition/    spec (TaskSpec, FlowSpec, options), refs ({{...}}), and kinds/

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flowkit._errors import StoreError
-from flowkit._files import open_private_file
+from flowkit._home import open_private_file
 from flowkit._store import rows, schema
 
 #: Connections inherited through a fork: never used, and never closed in the child,

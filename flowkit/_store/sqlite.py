@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from flowkit._errors import StoreError
-from flowkit._files import write_private_file
+from flowkit._home import write_private_file
 from flowkit._state import ClusterReport, RunState
 from flowkit._store import liveness, rows, schema
 from flowkit._store.base import (

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 from loguru import logger
 
 from flowkit._errors import DefinitionError, ExecutorError, FlowkitError, StoreError
+from flowkit._home import HOME_VARIABLE
 from flowkit._text import drop_output, escape_lines, write_out
 from flowkit.cli._common import (
     EXIT_FAILED,
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else EXIT_USAGE
     if args.home is not None:
         # For the whole process, so the local executor's logs follow the store.
-        os.environ["FLOWKIT_HOME"] = str(Path(args.home).expanduser().absolute())
+        os.environ[HOME_VARIABLE] = str(Path(args.home).expanduser().absolute())
     with _logging(verbose=args.verbose):
         try:
             code = args.handler(args)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flowkit._errors import (
     StoreError,
 )
+from flowkit._home import home_folder
 from flowkit._text import escape_lines
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def _logs(args: argparse.Namespace) -> int:
                 f"its attempts: {', '.join(map(str, made)) or 'none (it never ran)'}"
             )
             raise StoreError(msg)
-    home = history.home_folder()
+    home = home_folder()
     pages = []
     for name in names:
         if not selected.get(name):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 
 from flowkit._errors import ExecutorError
-from flowkit._files import make_private_folder
+from flowkit._home import logs_folder, make_private_folder
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
@@ -122,7 +122,7 @@ class LocalExecutor(PumpedWait):
         from flowkit.executors import _forkserver as forkserver
 
         self.on_output = on_output
-        base = self.log_dir if self.log_dir is not None else default_log_dir()
+        base = self.log_dir if self.log_dir is not None else logs_folder()
         self._run_log_dir = base / (run_id or "unknown")
         if repair_count:  # a repair's attempts count from 1 again: keep the first logs
             self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"
@@ -407,8 +407,3 @@ class LocalExecutor(PumpedWait):
         if attempt.log != -1:
             os.close(attempt.log)
             attempt.log = -1  # closed once: the number may be another file's by now
-
-
-def default_log_dir() -> Path:
-    """``$FLOWKIT_HOME/logs``; FLOWKIT_HOME defaults to ``.flowkit`` in the working directory."""
-    return Path(os.environ.get("FLOWKIT_HOME") or ".flowkit") / "logs"

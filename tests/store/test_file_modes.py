@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowkit import Flow
-from flowkit._files import make_private_folder, write_private_file
+from flowkit._home import make_private_folder, write_private_file
 from flowkit._store import SqliteStore
 from flowkit.cli import main
 

@@ -14,7 +14,6 @@ at least that long, or ``unknown`` when nothing was recorded after its start.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -250,8 +249,3 @@ def read_log(attempt: AttemptRecord, home: Path) -> str:
     except OSError as error:
         return f"(its log {path} cannot be read: {error.strerror or error})"
     return text.rstrip("\n") if text.strip() else "(no output captured)"
-
-
-def home_folder() -> Path:
-    """The folder of the store and logs: ``$FLOWKIT_HOME``, else ``.flowkit`` here."""
-    return Path(os.environ.get("FLOWKIT_HOME") or ".flowkit").absolute()

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import cloudpickle
 
 from flowkit._errors import DefinitionError, ExecutorError
+from flowkit._home import home_folder, logs_folder
 from flowkit._state import ClusterReport
 from flowkit.executors._base import AttemptOutcome, AttemptRequest
-from flowkit.executors._local import default_log_dir
 from flowkit.executors._wire import encode_request, unpicklable_arguments
 from flowkit.executors.dask._cluster import kill_workers, option_problems
 from flowkit.executors.dask._pickling import pickle_functions
@@ -144,8 +144,8 @@ class DaskExecutor(Reports):
         self._check_options()
         self._functions = pickle_functions(plan)
         # Child runs (run-flow, for-each) are recorded here when the worker sees this folder.
-        self._home = str(Path(os.environ.get("FLOWKIT_HOME") or ".flowkit").absolute())
-        base = self.log_dir if self.log_dir is not None else default_log_dir()
+        self._home = str(home_folder())
+        base = self.log_dir if self.log_dir is not None else logs_folder()
         self._run_log_dir = base / self._run_id
         if repair_count:
             self._run_log_dir = self._run_log_dir / f"repair-{repair_count}"

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from flowkit._errors import ExecutorError
-from flowkit._files import write_private_file
+from flowkit._home import write_private_file
 from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, PumpedWait, failed_outcome

@@ -204,6 +204,7 @@ def _kill_all(pid: int, procs: Any) -> int | None:
 
 def _read_request(outcome_fd: int, status_fd: int) -> Any:
     """The attempt's request and arguments from stdin; a failed outcome, then exit, if not."""
+    from flowkit._home import HOME_VARIABLE
     from flowkit.executors._wire import decode_request
 
     data = b""
@@ -218,7 +219,7 @@ def _read_request(outcome_fd: int, status_fd: int) -> Any:
         # The orchestrator's home where this worker sees it (one host, a shared folder):
         # child runs of run-flow and for-each tasks are recorded in the run's own store.
         if home and os.path.isdir(home):
-            os.environ["FLOWKIT_HOME"] = home
+            os.environ[HOME_VARIABLE] = home
         return decode_request(fields, cloudpickle.loads(fn_bytes)), arguments
     except Exception as error:
         message = (

@@ -1,4 +1,11 @@
-"""Files flowkit writes under its home are private: folders it creates 0700, files 0600.
+"""flowkit's home: the one place that says where it is and what lives in it.
+
+The home is ``$FLOWKIT_HOME``, else ``.flowkit`` in the working directory
+(``--home`` sets the variable for the command line): the run store
+(``flowkit.db``), the attempts' logs (``logs/``), kept return values. Nothing
+else reads ``FLOWKIT_HOME``.
+
+Files flowkit writes under its home are private: folders it creates 0700, files 0600.
 
 A home may be an existing folder any user can read (``--home ~/work``); what
 flowkit puts inside (the run store, logs, return values) holds task output and
@@ -13,6 +20,25 @@ from pathlib import Path
 
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
+HOME_VARIABLE = "FLOWKIT_HOME"
+DATABASE_NAME = "flowkit.db"
+
+
+def home_folder(home: str | os.PathLike[str] | None = None) -> Path:
+    """The home, absolute: ``home`` when given, else ``$FLOWKIT_HOME``, else ``./.flowkit``."""
+    if home is None:
+        home = os.environ.get(HOME_VARIABLE) or ".flowkit"
+    return Path(home).absolute()
+
+
+def store_file(home: str | os.PathLike[str] | None = None) -> Path:
+    """The run store's SQLite file in the home."""
+    return home_folder(home) / DATABASE_NAME
+
+
+def logs_folder() -> Path:
+    """Where attempts' logs go, as ``RUN_ID/TASK.ATTEMPT.log``."""
+    return home_folder() / "logs"
 
 
 def make_private_folder(path: str | os.PathLike[str]) -> Path:
