@@ -11,17 +11,15 @@ vertical one is drawn through (``─│─``), never a junction.
 
 from __future__ import annotations
 
-import graphlib
 import heapq
 import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-import attrs
-
 from flowkit._definition.spec import RunIf
 from flowkit._planning.plan import Plan
 from flowkit.cli._render.graph_notes import branches, listing
+from flowkit.cli._render.graph_tracks import Item, Star, assign_tracks, attach, mean, mean_of
 
 GAP = 3  # columns between neighbouring items of a row
 ARROW = "▼"
@@ -42,39 +40,6 @@ _GLYPHS = {
     frozenset("l"): "─",
     frozenset("r"): "─",
 }
-
-
-@attrs.define
-class _Item:
-    """A box for a task, or a one-column pass-through for an edge that skips this level."""
-
-    index: int
-    level: int
-    task: str | None  # None for a pass-through
-    width: int = 1
-    x: int = 0
-    top: list[int] = attrs.Factory(list)  # attachment columns, one per star above
-    bottom: list[int] = attrs.Factory(list)  # attachment columns, one per star below
-
-    @property
-    def center(self) -> int:
-        return self.x + (self.width - 1) // 2
-
-
-@attrs.define(eq=False)  # stars are told apart by identity
-class _Star:
-    """Edges between two neighbouring rows that share one end: one line on one track."""
-
-    sources: list[int]
-    targets: list[int]
-    source_columns: list[int] = attrs.Factory(list)
-    target_columns: list[int] = attrs.Factory(list)
-    track: int = -1  # -1: a straight vertical, which needs no track of its own
-
-    @property
-    def span(self) -> tuple[int, int]:
-        columns = self.source_columns + self.target_columns
-        return min(columns), max(columns)
 
 
 def render(plan: Plan, width: int | None = None) -> str:
@@ -103,15 +68,15 @@ def render(plan: Plan, width: int | None = None) -> str:
 
 
 # -- layout ------------------------------------------------------------------------------
-def _layout(plan: Plan) -> tuple[list[_Item], list[list[int]], list[list[_Star]]]:
+def _layout(plan: Plan) -> tuple[list[Item], list[list[int]], list[list[Star]]]:
     """Items by row, the stars of each channel between rows, and every column."""
-    items: list[_Item] = []
+    items: list[Item] = []
     rows: list[list[int]] = [[] for _ in plan.levels]
     box: dict[str, int] = {}
     for level, names in enumerate(plan.levels):
         for name in names:
             box[name] = len(items)
-            items.append(_Item(index=len(items), level=level, task=name))
+            items.append(Item(index=len(items), level=level, task=name))
             rows[level].append(box[name])
     # Edges between neighbouring rows, in level order; a long edge passes through new items.
     edges: list[list[tuple[int, int]]] = [[] for _ in range(len(plan.levels) - 1)]
@@ -120,7 +85,7 @@ def _layout(plan: Plan) -> tuple[list[_Item], list[list[int]], list[list[_Star]]
             for dependent in plan.downstream[name]:
                 upper = box[name]
                 for level in range(items[upper].level + 1, items[box[dependent]].level):
-                    passing = _Item(index=len(items), level=level, task=None)
+                    passing = Item(index=len(items), level=level, task=None)
                     items.append(passing)
                     rows[level].append(passing.index)
                     edges[level - 1].append((upper, passing.index))
@@ -144,15 +109,15 @@ def _layout(plan: Plan) -> tuple[list[_Item], list[list[int]], list[list[_Star]]
         _place(items, rows, edges)
         cramped: set[int] = set()
         for channel in channels:
-            _attach(items, channel, cramped)
-            _assign_tracks(channel)
+            attach(items, channel, cramped)
+            assign_tracks(channel)
         if not cramped:
             break
         widened.update(cramped)
     return items, rows, channels
 
 
-def _stars(edges: Sequence[tuple[int, int]]) -> list[_Star]:
+def _stars(edges: Sequence[tuple[int, int]]) -> list[Star]:
     """Cover the edges with stars, greedily taking the end with the most edges left."""
     ends: dict[tuple[int, int], list[int]] = {}  # (side, item) -> the other ends
     for upper, lower in edges:
@@ -173,13 +138,13 @@ def _stars(edges: Sequence[tuple[int, int]]) -> list[_Star]:
             continue
         uncovered.difference_update(pairs)
         if side == 0:
-            stars.append(_Star(sources=[item], targets=[lower for _, lower in pairs]))
+            stars.append(Star(sources=[item], targets=[lower for _, lower in pairs]))
         else:
-            stars.append(_Star(sources=[upper for upper, _ in pairs], targets=[item]))
+            stars.append(Star(sources=[upper for upper, _ in pairs], targets=[item]))
     return stars
 
 
-def _place(items: list[_Item], rows: list[list[int]], edges: list[list[tuple[int, int]]]) -> None:
+def _place(items: list[Item], rows: list[list[int]], edges: list[list[tuple[int, int]]]) -> None:
     """Order each row by its parents' columns and place it as close under them as it fits."""
     x = 0
     for index in rows[0]:
@@ -189,7 +154,7 @@ def _place(items: list[_Item], rows: list[list[int]], edges: list[list[tuple[int
         parents: dict[int, list[int]] = {}
         for upper, lower in edges[level - 1]:
             parents.setdefault(lower, []).append(items[upper].center)
-        wanted = {index: _mean(parents[index]) for index in rows[level]}
+        wanted = {index: mean(parents[index]) for index in rows[level]}
         rows[level].sort(key=lambda index: (wanted[index], items[index].task is None, index))
         _pack([items[index] for index in rows[level]], [wanted[index] for index in rows[level]])
     shift = min(item.x for item in items)
@@ -197,7 +162,7 @@ def _place(items: list[_Item], rows: list[list[int]], edges: list[list[tuple[int
         item.x -= shift
 
 
-def _pack(row: list[_Item], wanted_centers: list[int]) -> None:
+def _pack(row: list[Item], wanted_centers: list[int]) -> None:
     """Place ``row`` left to right, each item as near its wanted centre as the gaps allow.
 
     Overlapping neighbours merge into a block centred on the mean of what its
@@ -211,144 +176,23 @@ def _pack(row: list[_Item], wanted_centers: list[int]) -> None:
         first, total = index, wanted_start
         while blocks:
             previous_first, previous_last, previous_total = blocks[-1]
-            previous_start = _mean_of(previous_total, previous_last - previous_first + 1)
-            if previous_start <= _mean_of(total, index - first + 1):
+            previous_start = mean_of(previous_total, previous_last - previous_first + 1)
+            if previous_start <= mean_of(total, index - first + 1):
                 break
             blocks.pop()
             first, total = previous_first, total + previous_total
         blocks.append((first, index, total))
     for first, last, total in blocks:
-        start = _mean_of(total, last - first + 1)
+        start = mean_of(total, last - first + 1)
         for index in range(first, last + 1):
             row[index].x = start + offsets[index]
 
 
-def _mean(values: Sequence[int]) -> int:
-    return _mean_of(sum(values), len(values))
-
-
-def _mean_of(total: int, count: int) -> int:
-    """``total / count`` rounded half up, in integers so the layout is exact."""
-    return (2 * total + count) // (2 * count)
-
-
-def _attach(items: list[_Item], channel: list[_Star], cramped: set[int]) -> None:
-    """Give every star its own attachment column on each item it touches.
-
-    A column where one star leaves the upper row is avoided by every other star
-    entering the lower row, so that lines meet only where edges do; an item that
-    has no such column left is added to ``cramped``.
-    """
-    below: dict[int, list[_Star]] = {}
-    above: dict[int, list[_Star]] = {}
-    for star in channel:
-        for source in star.sources:
-            below.setdefault(source, []).append(star)
-        for target in star.targets:
-            above.setdefault(target, []).append(star)
-    # A pass-through cannot move: the boxes above keep clear of it.
-    taken = {items[t].x: star for star in channel for t in star.targets if items[t].task is None}
-    for index, stars in below.items():
-        far_ends = [_far_end(items, star.targets) for star in stars]
-        items[index].bottom = _columns(
-            items[index], stars, far_ends, taken, align=False, cramped=cramped
-        )
-    taken = {items[i].bottom[below[i].index(star)]: star for star in channel for i in star.sources}
-    for index, stars in above.items():
-        far_ends = [_far_end(items, star.sources) for star in stars]
-        items[index].top = _columns(
-            items[index], stars, far_ends, taken, align=True, cramped=cramped
-        )
-    for star in channel:
-        star.source_columns = [items[i].bottom[below[i].index(star)] for i in star.sources]
-        star.target_columns = [items[i].top[above[i].index(star)] for i in star.targets]
-
-
-def _far_end(items: list[_Item], members: list[int]) -> int:
-    return _mean([items[index].center for index in members])
-
-
-def _columns(
-    item: _Item,
-    stars: list[_Star],
-    far_ends: list[int],
-    taken: dict[int, _Star],
-    *,
-    align: bool,
-    cramped: set[int],
-) -> list[int]:
-    """Attachment columns for ``stars`` on ``item``, left to right as their far ends lie.
-
-    Ideally two apart around the centre or, with ``align``, straight under the
-    star's own column in ``taken``; never a column ``taken`` by another star
-    while the box has room.
-    """
-    if item.task is None:
-        return [item.x]
-    count = len(stars)
-    ranked = sorted(range(count), key=lambda star: (far_ends[star], star))
-    columns = [0] * count
-    low, last = item.x + 1, item.x + item.width - 2
-    for rank, number in enumerate(ranked):
-        star = stars[number]
-        high = last - 2 * (count - 1 - rank)
-        own = [column for column, other in taken.items() if other is star] if align else []
-        ideal = item.center - (count - 1) + 2 * rank
-        if len(own) == 1 and low <= own[0] <= high:
-            ideal = own[0]
-        free = [column for column in range(low, high + 1) if taken.get(column, star) is star]
-        if free:
-            columns[number] = min(free, key=lambda column: (abs(column - ideal), column))
-        else:
-            columns[number] = max(low, min(ideal, high))
-            cramped.add(item.index)
-        low = columns[number] + 2
-    return columns
-
-
-def _assign_tracks(channel: list[_Star]) -> None:
-    """Put each bent star on the first track where it fits below the stars it must follow.
-
-    A star that leaves an item at column c must end its vertical above any star
-    that enters an item at column c, or the two lines would merge into one.
-    """
-    bent = sorted(
-        (star for star in channel if star.span[0] != star.span[1]), key=lambda star: star.span
-    )
-    entering: dict[int, list[int]] = {}
-    for position, star in enumerate(bent):
-        for column in star.target_columns:
-            entering.setdefault(column, []).append(position)
-    follows: dict[int, set[int]] = {position: set() for position in range(len(bent))}
-    for position, star in enumerate(bent):
-        for column in star.source_columns:
-            for later in entering.get(column, []):
-                if later != position:
-                    follows[later].add(position)
-    try:
-        order = list(graphlib.TopologicalSorter(follows).static_order())
-    except graphlib.CycleError:  # two stars each needing to be above the other: let them touch
-        order = list(range(len(bent)))
-    occupied: list[list[tuple[int, int]]] = []
-    for position in order:
-        star = bent[position]
-        low, high = star.span
-        track = max((bent[before].track + 1 for before in follows[position]), default=0)
-        while track < len(occupied) and any(
-            low <= other_high + 1 and other_low <= high + 1
-            for other_low, other_high in occupied[track]
-        ):
-            track += 1
-        occupied.extend([] for _ in range(track + 1 - len(occupied)))
-        occupied[track].append(star.span)
-        star.track = track
-
-
 # -- drawing -----------------------------------------------------------------------------
 def _draw(
-    items: list[_Item],
+    items: list[Item],
     rows: list[list[int]],
-    channels: list[list[_Star]],
+    channels: list[list[Star]],
     width: int,
     outcomes: Mapping[str, Mapping[str, bool]],
 ) -> list[str]:
@@ -363,7 +207,7 @@ def _draw(
     return lines
 
 
-def _draw_item(item: _Item, box_lines: list[list[str]]) -> None:
+def _draw_item(item: Item, box_lines: list[list[str]]) -> None:
     x, width = item.x, item.width
     if item.task is None:
         for line in box_lines:
@@ -378,8 +222,8 @@ def _draw_item(item: _Item, box_lines: list[list[str]]) -> None:
 
 
 def _draw_channel(
-    items: list[_Item],
-    channel: list[_Star],
+    items: list[Item],
+    channel: list[Star],
     width: int,
     outcomes: Mapping[str, Mapping[str, bool]],
 ) -> list[str]:
