@@ -122,7 +122,7 @@ class DaskExecutor(Reports):
 
     @property
     def _claims(self) -> tuple[str, str]:
-        """Where this run's attempts register with the scheduler (``remote.run_on_worker``)."""
+        """Where this run's attempts register with the scheduler (``_worker.run_on_worker``)."""
         return ("flowkit", f"{self._run_id}.{self._repair_count}")
 
     # -- lifecycle -------------------------------------------------------------------------
