@@ -121,6 +121,7 @@ class LocalExecutor(PumpedWait):
     ) -> None:
         from flowkit.executors import _forkserver as forkserver
 
+        procs.warn_off_linux(sys.platform)
         self.on_output = on_output
         base = self.log_dir if self.log_dir is not None else logs_folder()
         self._run_log_dir = base / (run_id or "unknown")

@@ -13,6 +13,7 @@ import ctypes.util
 import os
 import signal
 import time
+import warnings
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -179,3 +180,21 @@ def exit_of(status: int | None) -> tuple[int | None, int | None]:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status), None
     return None, None
+
+
+#: What flowkit cannot guarantee where Linux's subreaper and /proc are missing.
+UNGUARANTEED_OFF_LINUX = (
+    "a grandchild that starts its own session (setsid, a daemon) can outlive its attempt's "
+    "timeout or cancel, and a reused process id can make a dead run look alive"
+)
+_said_off_linux = False
+
+
+def warn_off_linux(platform: str) -> None:
+    """Say once per process which isolation guarantees this OS cannot give (DESIGN.md §4)."""
+    global _said_off_linux
+    if platform.startswith("linux") or _said_off_linux:
+        return
+    _said_off_linux = True
+    msg = f"flowkit on {platform}: {UNGUARANTEED_OFF_LINUX}; these guarantees are Linux-only"
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)

@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import pytest
 from proctools import processes_with, wait_until_gone
 
 from flowkit import Flow, RunState, TaskState, task_values
@@ -156,3 +158,15 @@ def test_a_retry_starts_only_once_the_timed_out_attempt_is_gone(marker, isolatin
     assert result.tasks["stubborn"].attempts == 2
     assert result.values["stubborn"] == {"first_alive": False}
     assert wait_until_gone(marker) == []
+
+
+def test_off_linux_the_first_run_says_which_guarantees_it_cannot_give(monkeypatch):
+    from flowkit.executors import _processes as procs
+
+    monkeypatch.setattr(procs, "_said_off_linux", False)
+    with pytest.warns(RuntimeWarning, match="darwin: a grandchild that starts its own session"):
+        procs.warn_off_linux("darwin")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        procs.warn_off_linux("darwin")  # once per process
+        procs.warn_off_linux("linux")  # and never on Linux
