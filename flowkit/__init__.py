@@ -10,7 +10,7 @@ type-only imports included. Modules with a leading underscore are private.
                     escaping what tasks and users supply before a terminal sees it;
                     the home folder (FLOWKIT_HOME: store, logs), its files private
     _context        the running attempt's task_values and params; the ChildRuns protocol
-    _events         RunListener and the RunView of a run it reads
+    _events         immutable run events, and RunListener that consumes them
     _definition/    spec (TaskSpec, FlowSpec, options), refs ({{...}}), and kinds/
                     (shell, compare, for_each, run_flow): each builds its task's
                     function and never imports Flow

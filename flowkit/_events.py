@@ -1,89 +1,101 @@
-"""How a run is followed as it happens: ``RunListener`` and the ``RunView`` it is given.
+"""Run events: what the engine tells its listeners, as immutable data (DESIGN.md §4).
 
-The engine tells each listener when the run starts, of every task state change (a
-copy of the task), of every line an isolated attempt prints, when a scheduler step
-ends (``flush``: commit now), every ``tick_interval`` real seconds, and when the
-run ends. The store's recorder, the command line's display and tests are listeners.
+A listener (the store's recorder, the command line's display, a test) never
+sees the live scheduler: each hook gets one frozen event holding everything it
+may read, so the store below the engine and the command line above it depend
+on this module only (Dagster's execution events are the model).
 
-A listener reads the run through ``RunView``, the read-only part of the engine's
-run declared here, below the store and the engine: so the store and the command
-line depend on this module, not on the engine (DESIGN.md §4).
+    RunStarted    the run (or a repair pass of it) is about to dispatch its first task
+    TaskChanged   a task moved to a new state: a copy of it, when, and on success its
+                  values and return value
+    TaskOutput    an isolated attempt printed a line
+    StepEnded     the scheduler is about to wait or to start an attempt: commit now
+    Tick          about every ``tick_interval`` seconds of real time
+    RunFinished   the run ended, with what ``Flow.run`` returns
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-if TYPE_CHECKING:
-    from flowkit._clock import Clock
-    from flowkit._state import RunResult, TaskRun
+import attrs
+
+from flowkit._state import RunResult, TaskRun
 
 
-class RunView(Protocol):
-    """What a listener may read of a run in progress."""
+@attrs.frozen
+class RunStarted:
+    run_id: str
+    flow_name: str
+    params: Mapping[str, Any]
+    started_at: float
+    #: Every task as it is now, by name (a repair's kept tasks are final already).
+    tasks: Mapping[str, TaskRun]
+    executor_name: str
+    max_parallel: int
+    #: Which repair pass this is: 0 for the run itself.
+    repair_count: int
+    #: Where the flow can be loaded from again (``PATH.py:ATTR`` or ``MODULE:ATTR``).
+    target: str | None = None
 
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def name(self) -> str:
-        """The flow's name."""
-        ...
 
-    @property
-    def params(self) -> Mapping[str, Any]: ...
-    @property
-    def started_at(self) -> float: ...
-    @property
-    def tasks(self) -> Mapping[str, TaskRun]:
-        """Every task of the run by name, as it is now."""
-        ...
+@attrs.frozen
+class TaskChanged:
+    run_id: str
+    #: A copy of the task in its new state.
+    task: TaskRun
+    #: When it changed, on the run's clock.
+    at: float
+    #: On success: the values the task set and its return value.
+    values: Mapping[str, Any] | None = None
+    result: Any = None
 
-    @property
-    def values(self) -> Mapping[str, Mapping[str, Any]]:
-        """The task values of the tasks that set any."""
-        ...
 
-    @property
-    def results(self) -> Mapping[str, Any]:
-        """The return values of the tasks that succeeded."""
-        ...
+@attrs.frozen
+class TaskOutput:
+    run_id: str
+    task_key: str
+    attempt: int
+    line: str
 
-    @property
-    def target(self) -> str | None:
-        """Where the flow can be loaded from again (``PATH.py:ATTR`` or ``MODULE:ATTR``)."""
-        ...
 
-    @property
-    def repair_count(self) -> int: ...
-    @property
-    def max_parallel(self) -> int: ...
-    @property
-    def executor_name(self) -> str: ...
-    @property
-    def clock(self) -> Clock: ...
+@attrs.frozen
+class StepEnded:
+    run_id: str
+
+
+@attrs.frozen
+class Tick:
+    run_id: str
+
+
+@attrs.frozen
+class RunFinished:
+    run_id: str
+    result: RunResult
 
 
 class RunListener:
-    """Told of a run's progress; override what you need (the CLI and the store do)."""
+    """Told of a run's progress as events; override what you need (the CLI and the store do)."""
 
     #: Seconds between ``tick`` calls while the run goes on; None for no ticks.
     tick_interval: float | None = None
 
-    def run_started(self, run: RunView) -> None:
+    def run_started(self, event: RunStarted) -> None:
         """The run is about to dispatch its first task."""
 
-    def task_changed(self, run: RunView, task: TaskRun) -> None:
-        """``task`` moved to a new state (a copy: keep it if you like)."""
+    def task_changed(self, event: TaskChanged) -> None:
+        """``event.task`` moved to a new state."""
 
-    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        """An attempt printed ``line`` (isolating executors capture output)."""
+    def task_output(self, event: TaskOutput) -> None:
+        """An attempt printed ``event.line`` (isolating executors capture output)."""
 
-    def flush(self, run: RunView) -> None:
-        """The scheduler is about to wait or to dispatch: commit what it changed so far."""
+    def flush(self, event: StepEnded) -> None:
+        """The scheduler is about to wait or to dispatch: commit what changed so far."""
 
-    def tick(self, run: RunView) -> None:
+    def tick(self, event: Tick) -> None:
         """Called about every ``tick_interval`` seconds (a heartbeat, a live display)."""
 
-    def run_finished(self, run: RunView, result: RunResult) -> None:
-        """The run ended; ``result`` is what ``Flow.run`` returns."""
+    def run_finished(self, event: RunFinished) -> None:
+        """The run ended; ``event.result`` is what ``Flow.run`` returns."""

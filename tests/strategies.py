@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import attrs
 from hypothesis import strategies as st
 
-from flowkit import ErrorInfo, FakeClock, Flow, RunIf, RunListener, TaskRun
+from flowkit import ErrorInfo, FakeClock, Flow, RunIf, RunListener
 from flowkit._state import ClusterReport
 from flowkit.executors import InlineExecutor
 from flowkit.executors._base import failed_outcome
@@ -133,14 +133,14 @@ class EventRecorder(RunListener):
         self.started = 0
         self.finished: list[Any] = []
 
-    def run_started(self, run: Any) -> None:
+    def run_started(self, event: Any) -> None:
         self.started += 1
 
-    def task_changed(self, run: Any, task: TaskRun) -> None:
-        self.events.append((task.name, task.state.value))
+    def task_changed(self, event: Any) -> None:
+        self.events.append((event.task.name, event.task.state.value))
 
-    def run_finished(self, run: Any, result: Any) -> None:
-        self.finished.append(result)
+    def run_finished(self, event: Any) -> None:
+        self.finished.append(event.result)
 
     def states_of(self, name: str) -> list[str]:
         return [state for task, state in self.events if task == name]

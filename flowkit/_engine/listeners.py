@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from flowkit._events import RunListener, RunView
+from flowkit._events import RunListener, TaskOutput
 from flowkit._text import escape, write_out
 
 
@@ -19,6 +19,6 @@ class EchoOutput(RunListener):
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
 
-    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        label = task_key if attempt == 1 else f"{task_key}#{attempt}"
-        write_out(f"[{label}] {escape(line)}\n", self.stream or sys.stdout)
+    def task_output(self, event: TaskOutput) -> None:
+        label = event.task_key if event.attempt == 1 else f"{event.task_key}#{event.attempt}"
+        write_out(f"[{label}] {escape(event.line)}\n", self.stream or sys.stdout)

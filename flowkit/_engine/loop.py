@@ -2,7 +2,7 @@
 
 ``ActiveRun`` starts the executor, takes ready tasks from the ``Scheduler`` and
 submits their attempts, hands outcomes back, stops attempts past their timeout,
-and tells its listeners (the ``RunView`` of ``_events``). It never busy-waits:
+and tells its listeners, as immutable events (``_events``). It never busy-waits:
 it blocks in the executor, or sleeps on the clock, until the next completion,
 retry deadline, timeout deadline or listener tick.
 """
@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 from loguru import logger
 
 from flowkit._clock import Clock, SystemClock
@@ -22,9 +23,17 @@ from flowkit._engine.attempts import AttemptBuilder
 from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
-from flowkit._events import RunListener
+from flowkit._events import (
+    RunFinished,
+    RunListener,
+    RunStarted,
+    StepEnded,
+    TaskChanged,
+    TaskOutput,
+    Tick,
+)
 from flowkit._planning.plan import Plan
-from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun
+from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
 from flowkit.executors import Executor
 from flowkit.executors._base import failed_outcome
 
@@ -44,7 +53,7 @@ def _sooner(first: float | None, second: float | None) -> float | None:
 
 
 class ActiveRun:
-    """One run of a plan on an executor; what listeners read of it is its ``RunView``."""
+    """One run of a plan on an executor, told to its listeners as events (``_events``)."""
 
     def __init__(
         self,
@@ -83,6 +92,7 @@ class ActiveRun:
             run_started_at=self.started_at,
         )
         self._provisioned = False
+        self._step_ended = StepEnded(run_id=self.run_id)  # the same for every step
         # A listener need not subclass RunListener: its flush and ticks are optional.
         ticking = [
             interval
@@ -93,7 +103,7 @@ class ActiveRun:
         self._tick_interval = min(ticking) if ticking else None
         self._next_tick = time.monotonic() + self._tick_interval if ticking else None
 
-    # -- the RunView of listeners -----------------------------------------------------------
+    # -- what the run is now ----------------------------------------------------------------
     @property
     def name(self) -> str:
         return self.plan.name
@@ -145,8 +155,10 @@ class ActiveRun:
         if capacity:
             self.max_parallel = min(self.max_parallel, capacity)
         try:  # a run its store cannot record does not start: nothing may outlive it
-            for listener in self.listeners:
-                listener.run_started(self)
+            if self.listeners:
+                started = self._started_event()
+                for listener in self.listeners:
+                    listener.run_started(started)
         except BaseException:
             self.executor.shutdown()
             raise
@@ -175,8 +187,9 @@ class ActiveRun:
             self.executor.shutdown()
         self.cluster = getattr(self.executor, "cluster_report", None)
         result = self.result()
+        finished = RunFinished(run_id=self.run_id, result=result)
         for listener in self.listeners:
-            listener.run_finished(self, result)
+            listener.run_finished(finished)
         if interrupted:  # cancelled and recorded: now the caller stops, as Ctrl-C asked
             raise RunInterrupted(result)
         return result
@@ -202,7 +215,7 @@ class ActiveRun:
         for listener in self.listeners:
             flush = getattr(listener, "flush", None)
             if flush is not None:
-                flush(self)
+                flush(self._step_ended)
 
     def _wait_for_events(self) -> None:
         self._flush()
@@ -239,19 +252,43 @@ class ActiveRun:
     def _tick(self) -> None:
         if self._next_tick is None or time.monotonic() < self._next_tick:
             return
+        tick = Tick(run_id=self.run_id)
         for listener in self.listeners:
             if getattr(listener, "tick_interval", None):
-                listener.tick(self)
+                listener.tick(tick)
         assert self._tick_interval is not None
         self._next_tick = time.monotonic() + self._tick_interval
 
+    def _started_event(self) -> RunStarted:
+        return RunStarted(
+            run_id=self.run_id,
+            flow_name=self.name,
+            params=dict(self.params),
+            started_at=self.started_at,
+            tasks={name: attrs.evolve(task) for name, task in self.tasks.items()},
+            executor_name=self.executor_name,
+            max_parallel=self.max_parallel,
+            repair_count=self.repair_count,
+            target=self.target,
+        )
+
     def _changed(self, task: TaskRun) -> None:
+        """A task changed (``task`` is a copy): one event, with its values on success."""
+        succeeded = task.state is TaskState.SUCCEEDED
+        event = TaskChanged(
+            run_id=self.run_id,
+            task=task,
+            at=self.clock.time(),
+            values=self.scheduler.values.get(task.name) if succeeded else None,
+            result=self.scheduler.results.get(task.name) if succeeded else None,
+        )
         for listener in self.listeners:
-            listener.task_changed(self, task)
+            listener.task_changed(event)
 
     def _output(self, task_key: str, attempt: int, line: str) -> None:
+        event = TaskOutput(run_id=self.run_id, task_key=task_key, attempt=attempt, line=line)
         for listener in self.listeners:
-            listener.task_output(self, task_key, attempt, line)
+            listener.task_output(event)
 
     def _cancel(self, *, stop_running: bool) -> None:
         """Mark every unfinished task cancelled; stop running attempts gracefully if asked.

@@ -6,8 +6,8 @@ task's values are written before the change that makes it ``succeeded``, so a
 crash between the two leaves a task to re-run, never a succeeded task without
 its values.
 
-It is a ``RunListener`` and reads the run through ``RunView`` (``_events``), never
-the engine, which sits above the store (DESIGN.md §4).
+It is a ``RunListener``: it consumes the run's events (``_events``) and never
+sees the engine, which sits above the store (DESIGN.md §4).
 
 When the store cannot write (a full disk), the run cannot go on unrecorded:
 the recorder raises a ``RunError`` that says so, the runtime stops the
@@ -27,14 +27,21 @@ import cloudpickle
 from loguru import logger
 
 from flowkit._errors import RunError, StoreError
-from flowkit._events import RunListener
+from flowkit._events import (
+    RunFinished,
+    RunListener,
+    RunStarted,
+    StepEnded,
+    TaskChanged,
+    TaskOutput,
+    Tick,
+)
 from flowkit._state import RunState, TaskRun, TaskState
 from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 from flowkit._store.liveness import HEARTBEAT_INTERVAL, this_host
 
 if TYPE_CHECKING:
-    from flowkit._events import RunView
-    from flowkit._state import RunResult
+    pass
 
 #: Task states that mean the attempt that was running is over.
 _ATTEMPT_ENDS = frozenset(
@@ -72,17 +79,20 @@ class StoreRecorder(RunListener):
         # (run id, task) -> the running attempt, its start, and the task's compute before it.
         self._running: dict[tuple[str, str], tuple[int, float, float]] = {}
         self._last_log_path: dict[tuple[str, str], str | None] = {}
+        self._flow_names: dict[str, str] = {}  # run id -> its flow's name, for messages
         self._rerun: set[tuple[str, str]] = set()  # tasks a repair has started again
         self._pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
 
     # -- RunListener -------------------------------------------------------------------
-    def run_started(self, run: RunView) -> None:
+    def run_started(self, event: RunStarted) -> None:
         """Record the run and its tasks, or, for a repair, take the stored run over."""
-        stored = self.store.get_run(run.run_id)
+        run, run_id = event, event.run_id
+        self._flow_names[run_id] = event.flow_name
+        stored = self.store.get_run(run_id)
         if stored is None:
             record = RunRecord(
-                run_id=run.run_id,
-                flow_name=run.name,
+                run_id=run_id,
+                flow_name=run.flow_name,
                 params=_json_safe(run.params),
                 state=RunState.RUNNING,
                 started_at=run.started_at,
@@ -90,36 +100,36 @@ class StoreRecorder(RunListener):
                 hostname=this_host(),
                 heartbeat_at=time.time(),
                 parent_run_id=self.parent_run_id,
-                executor=_executor_name(run),
+                executor=run.executor_name or None,
                 target=run.target,
             )
             try:
                 self.store.create_run(record, task_keys=list(run.tasks))
             except StoreError as error:  # a full disk, most likely
                 msg = (
-                    f"run {run.run_id} of flow {run.name!r} did not start: its run store "
+                    f"run {run_id} of flow {run.flow_name!r} did not start: its run store "
                     f"cannot record it: {error}. Nothing ran"
                 )
                 raise RunError(msg) from error
-            self._repair[run.run_id] = 0
+            self._repair[run_id] = 0
         else:
             if stored.state is not RunState.RUNNING or stored.pid != os.getpid():
                 stored = self.store.increment_repair_count(
-                    run.run_id,
+                    run_id,
                     pid=os.getpid(),
                     hostname=this_host(),
                     params=_json_safe(run.params),
-                    executor=_executor_name(run),
+                    executor=run.executor_name or None,
                     target=run.target,
                 )
-            self._repair[run.run_id] = stored.repair_count
-            known = self.store.get_tasks(run.run_id)
+            self._repair[run_id] = stored.repair_count
+            known = self.store.get_tasks(run_id)
             for name in run.tasks:  # tasks the flow's current code added since
                 if name not in known:
-                    self.store.record_task(TaskRecord(run_id=run.run_id, task_key=name))
-        self._last_beat[run.run_id] = time.monotonic()
+                    self.store.record_task(TaskRecord(run_id=run_id, task_key=name))
+        self._last_beat[run_id] = time.monotonic()
 
-    def flush(self, run: RunView) -> None:
+    def flush(self, event: StepEnded) -> None:
         """Commit what this scheduler step changed, in one transaction.
 
         The runtime calls it before it waits and before it dispatches an attempt,
@@ -130,7 +140,7 @@ class StoreRecorder(RunListener):
         try:
             self._write_pending()
         except StoreError as error:
-            raise self._cannot_record(run, error) from error
+            raise self._cannot_record(event.run_id, error) from error
 
     def _write_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -142,23 +152,24 @@ class StoreRecorder(RunListener):
     def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
         self._pending.append((write, args, kwargs))
 
-    def task_changed(self, run: RunView, task: TaskRun) -> None:
-        key = (run.run_id, task.name)
+    def task_changed(self, event: TaskChanged) -> None:
+        run_id, task = event.run_id, event.task
+        key = (run_id, task.name)
         if task.state is TaskState.RUNNING:
-            if self._repair.get(run.run_id) and key not in self._rerun:
+            if self._repair.get(run_id) and key not in self._rerun:
                 # A task re-run by a repair drops what an earlier pass left.
                 self._rerun.add(key)
-                self._defer(self.store.set_task_values, run.run_id, task.name, {})
-                self._defer(self.store.set_result, run.run_id, task.name, None)
-            started_at = run.clock.time()
+                self._defer(self.store.set_task_values, run_id, task.name, {})
+                self._defer(self.store.set_result, run_id, task.name, None)
+            started_at = event.at
             self._running[key] = (task.attempts, started_at, task.compute_seconds)
-            self._record_attempt(run, task, state=TaskState.RUNNING, started_at=started_at)
+            self._record_attempt(run_id, task, state=TaskState.RUNNING, started_at=started_at)
         elif task.state in _ATTEMPT_ENDS and key in self._running:
             attempt, started_at, compute_before = self._running.pop(key)
             # The scheduler measured the attempt (its compute seconds): the stored attempt
             # lasts exactly that long, so `show` and the run's summary agree.
             self._record_attempt(
-                run,
+                run_id,
                 task,
                 state=_attempt_state(task),
                 started_at=started_at,
@@ -166,14 +177,12 @@ class StoreRecorder(RunListener):
                 ended_at=started_at + (task.compute_seconds - compute_before),
             )
         if task.state is TaskState.SUCCEEDED:
-            self._defer(
-                self.store.set_task_values, run.run_id, task.name, run.values.get(task.name) or {}
-            )
-            self._persist_result(run, task.name)
+            self._defer(self.store.set_task_values, run_id, task.name, event.values or {})
+            self._persist_result(run_id, task.name, event.result)
         self._defer(
             self.store.record_task,
             TaskRecord(
-                run_id=run.run_id,
+                run_id=run_id,
                 task_key=task.name,
                 state=task.state,
                 attempts=task.attempts,
@@ -182,24 +191,26 @@ class StoreRecorder(RunListener):
                 error=task.error if task.state is not TaskState.SUCCEEDED else None,
             ),
         )
-        self.heartbeat(run)
+        self.heartbeat(run_id)
 
-    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        self.heartbeat(run)
+    def task_output(self, event: TaskOutput) -> None:
+        self.heartbeat(event.run_id)
 
-    def run_finished(self, run: RunView, result: RunResult) -> None:
+    def run_finished(self, event: RunFinished) -> None:
+        run_id, result = event.run_id, event.result
         try:
             self._write_pending()
             self.store.update_run_state(
-                run.run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
+                run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
             )
         except StoreError as error:
-            raise self._cannot_record(run, error, ended=result.state) from error
-        self._last_beat.pop(run.run_id, None)
-        self._repair.pop(run.run_id, None)
-        for key in [key for key in self._last_log_path if key[0] == run.run_id]:
+            raise self._cannot_record(run_id, error, ended=result.state) from error
+        self._last_beat.pop(run_id, None)
+        self._repair.pop(run_id, None)
+        self._flow_names.pop(run_id, None)
+        for key in [key for key in self._last_log_path if key[0] == run_id]:
             del self._last_log_path[key]
-        self._rerun = {key for key in self._rerun if key[0] != run.run_id}
+        self._rerun = {key for key in self._rerun if key[0] != run_id}
 
     # -- the periodic hook -------------------------------------------------------------
     @property
@@ -207,21 +218,21 @@ class StoreRecorder(RunListener):
         """The scheduler calls ``tick`` this often, even while every task is quiet."""
         return self.heartbeat_interval or None
 
-    def tick(self, run: RunView) -> None:
-        self.heartbeat(run, force=True)
-        self.flush(run)
+    def tick(self, event: Tick) -> None:
+        self.heartbeat(event.run_id, force=True)
+        self.flush(StepEnded(run_id=event.run_id))
 
-    def heartbeat(self, run: RunView, *, force: bool = False) -> None:
+    def heartbeat(self, run_id: str, *, force: bool = False) -> None:
         """Write the run's heartbeat if ``heartbeat_interval`` has passed (or ``force``)."""
         now = time.monotonic()
-        last = self._last_beat.get(run.run_id)
+        last = self._last_beat.get(run_id)
         if force or last is None or now - last >= self.heartbeat_interval:
-            self._last_beat[run.run_id] = now
-            self._defer(self.store.heartbeat, run.run_id)
+            self._last_beat[run_id] = now
+            self._defer(self.store.heartbeat, run_id)
 
     # -- internals ---------------------------------------------------------------------
     def _cannot_record(
-        self, run: RunView, error: StoreError, *, ended: RunState | None = None
+        self, run_id: str, error: StoreError, *, ended: RunState | None = None
     ) -> RunError:
         """The error that stops a run its store cannot record; the run is left interrupted.
 
@@ -230,19 +241,19 @@ class StoreRecorder(RunListener):
         this process is gone.
         """
         with contextlib.suppress(StoreError):
-            self.store.update_run_state(run.run_id, RunState.INTERRUPTED, ended_at=time.time())
+            self.store.update_run_state(run_id, RunState.INTERRUPTED, ended_at=time.time())
         what = f"ended {ended.value}, but" if ended is not None else "stopped:"
         msg = (
-            f"run {run.run_id} of flow {run.name!r} {what} its run store cannot record "
+            f"run {run_id} of flow {self._flow_names.get(run_id, '?')!r} {what} its run store "
+            "cannot record "
             f"it: {error}. What was recorded before is kept and the run is left interrupted; "
-            f"once the store can be written again, `flowkit repair {run.run_id}` re-runs what "
+            f"once the store can be written again, `flowkit repair {run_id}` re-runs what "
             "did not finish"
         )
         return RunError(msg)
 
-    def _persist_result(self, run: RunView, task_key: str) -> None:
+    def _persist_result(self, run_id: str, task_key: str, result: Any) -> None:
         """Keep a task's return value, pickled, in the store, so a repair can hand it on."""
-        result = run.results.get(task_key)
         if result is None:
             return
         try:
@@ -250,11 +261,11 @@ class StoreRecorder(RunListener):
         except Exception as error:
             logger.warning("task {}: return value not kept ({}): {}", task_key, type(error), error)
             return
-        self._defer(self.store.set_result, run.run_id, task_key, data)
+        self._defer(self.store.set_result, run_id, task_key, data)
 
     def _record_attempt(
         self,
-        run: RunView,
+        run_id: str,
         task: TaskRun,
         *,
         state: TaskState,
@@ -262,7 +273,7 @@ class StoreRecorder(RunListener):
         attempt: int | None = None,
         ended_at: float | None = None,
     ) -> None:
-        key = (run.run_id, task.name)
+        key = (run_id, task.name)
         ended = ended_at is not None
         log_path = None
         if ended:
@@ -276,7 +287,7 @@ class StoreRecorder(RunListener):
         self._defer(
             self.store.record_attempt,
             AttemptRecord(
-                run_id=run.run_id,
+                run_id=run_id,
                 task_key=task.name,
                 attempt=attempt if attempt is not None else task.attempts,
                 state=state,
@@ -286,7 +297,7 @@ class StoreRecorder(RunListener):
                 log_path=log_path,
                 exit_code=task.exit_code if ended else None,
                 signal=task.signal if ended else None,
-                repair=self._repair.get(run.run_id, 0),
+                repair=self._repair.get(run_id, 0),
             ),
         )
 
@@ -298,10 +309,6 @@ def _attempt_state(task: TaskRun) -> TaskState:
     # The scheduler reports a timed-out attempt as a TimeoutError before retrying it.
     timed_out = task.error is not None and task.error.type_name == "TimeoutError"
     return TaskState.TIMED_OUT if timed_out else TaskState.FAILED
-
-
-def _executor_name(run: RunView) -> str | None:
-    return run.executor_name or None
 
 
 def _json_safe(params: Any) -> dict[str, Any]:

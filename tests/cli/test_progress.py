@@ -6,11 +6,11 @@ import io
 import re
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from flowkit import Flow
+from flowkit._events import RunStarted, StepEnded, TaskChanged, Tick
 from flowkit._state import TaskRun, TaskState
 from flowkit.cli import main
 from flowkit.cli._render.progress import (
@@ -175,16 +175,17 @@ def _lines_run_per_task(task_count: int) -> float:
         flow.task(name=f"t{index}")(lambda: None)
     plan = flow.plan()
     display = LiveDisplay(plan, FakeTerminal())
-    run = SimpleNamespace(
-        tasks={name: TaskRun(name=name) for name in plan.order},
-        params={},
-        executor_name="inline",
-        repair_count=0,
+    started = RunStarted(
         run_id="r1",
-        name="wide",
+        flow_name="wide",
+        params={},
+        started_at=0.0,
+        tasks={name: TaskRun(name=name) for name in plan.order},
+        executor_name="inline",
         max_parallel=4,
+        repair_count=0,
     )
-    display.run_started(run)
+    display.run_started(started)
     followed = plan.order[:50]
     lines = 0
 
@@ -197,9 +198,10 @@ def _lines_run_per_task(task_count: int) -> float:
     try:
         for name in followed:
             for state in (TaskState.QUEUED, TaskState.RUNNING, TaskState.SUCCEEDED):
-                display.task_changed(run, TaskRun(name=name, state=state, attempts=1))
-                display.flush(run)
-            display.tick(run)
+                task = TaskRun(name=name, state=state, attempts=1)
+                display.task_changed(TaskChanged(run_id="r1", task=task, at=0.0))
+                display.flush(StepEnded(run_id="r1"))
+            display.tick(Tick(run_id="r1"))
     finally:
         sys.settrace(None)
     return lines / len(followed)

@@ -71,7 +71,7 @@ class Ticks(RunListener):
     def __init__(self) -> None:
         self.ticks = 0
 
-    def tick(self, run):
+    def tick(self, event):
         self.ticks += 1
 
 

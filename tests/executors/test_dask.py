@@ -127,7 +127,7 @@ def test_a_cancelled_run_closes_its_ephemeral_cluster_and_kills_the_attempts(mar
         time.sleep(60)
 
     class CancelWhenRunning(RunListener):
-        def task_output(self, run, task_key, attempt, line):
+        def task_output(self, event):
             raise KeyboardInterrupt  # Ctrl-C once the task has started its child
 
     executor = DaskExecutor(workers=1, grace_period=1)
@@ -184,7 +184,7 @@ def test_a_scheduler_lost_mid_run_cancels_the_run_with_a_message(tmp_path, marke
         time.sleep(60)
 
     class KillScheduler(RunListener):
-        def task_output(self, run, task_key, attempt, line):
+        def task_output(self, event):
             cluster.processes[0].kill()  # the scheduler, as the task runs
 
     try:
@@ -340,8 +340,8 @@ def test_output_streams_while_the_task_runs_and_every_line_lands_once(dask_clust
     seen: list[tuple[str, bool]] = []
 
     class Collect(RunListener):
-        def task_output(self, run, task_key, attempt, line):
-            seen.append((line, (tmp_path / "done").exists()))
+        def task_output(self, event):
+            seen.append((event.line, (tmp_path / "done").exists()))
 
     result = flow.run(executor=DaskExecutor(address=dask_cluster.address), listeners=[Collect()])
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from proctools import processes_with, wait_until_gone
 
-from flowkit import Flow, RunState, TaskState, task_values
+from flowkit import Flow, RunListener, RunState, TaskState, task_values
 
 counter = {"value": 0}
 
@@ -252,18 +252,9 @@ def test_twenty_megabytes_of_output_neither_deadlock_nor_get_lost(isolating):
 
     lines: list[str] = []
 
-    class Collect:
-        def run_started(self, run):
-            pass
-
-        def task_changed(self, run, task):
-            pass
-
-        def task_output(self, run, task_key, attempt, text):
-            lines.append(text)
-
-        def run_finished(self, run, result):
-            pass
+    class Collect(RunListener):
+        def task_output(self, event):
+            lines.append(event.line)
 
     result = flow.run(executor=isolating(), listeners=[Collect()])
 

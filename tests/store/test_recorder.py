@@ -228,9 +228,9 @@ def test_a_forced_heartbeat_is_written_at_once() -> None:
     store = CountingStore()
 
     class Beat(StoreRecorder):
-        def task_changed(self, run, task) -> None:  # type: ignore[no-untyped-def]
-            super().task_changed(run, task)
-            self.heartbeat(run, force=True)
+        def task_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+            super().task_changed(event)
+            self.heartbeat(event.run_id, force=True)
 
     _three_tasks().run(executor="inline", listeners=[Beat(store, heartbeat_interval=3600)])
     assert store.heartbeats == 9

@@ -19,14 +19,20 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from flowkit._engine.listeners import RunListener
+from flowkit._events import (
+    RunFinished,
+    RunListener,
+    RunStarted,
+    StepEnded,
+    TaskChanged,
+    TaskOutput,
+    Tick,
+)
 from flowkit._state import TaskRun, TaskState
 from flowkit._text import escape, write_out
 
 if TYPE_CHECKING:
-    from flowkit._events import RunView
     from flowkit._planning.plan import Plan
-    from flowkit._state import RunResult
 
 STATE_WIDTH = max(len(state.value) for state in TaskState)
 #: Seconds between two redraws of the live display while nothing changes.
@@ -192,14 +198,14 @@ class ProgressPrinter(RunListener):
     def _print(self, line: str) -> None:
         write_out(f"{line}\n", self.stream)
 
-    def run_started(self, run: RunView) -> None:
-        self._print(run_started_line(run))
+    def run_started(self, event: RunStarted) -> None:
+        self._print(run_started_line(event))
 
-    def task_changed(self, run: RunView, task: TaskRun) -> None:
-        self._print(self.state_line(task))
+    def task_changed(self, event: TaskChanged) -> None:
+        self._print(self.state_line(event.task))
 
-    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        self._print(output_line(task_key, attempt, line))
+    def task_output(self, event: TaskOutput) -> None:
+        self._print(output_line(event.task_key, event.attempt, event.line))
 
     def state_line(self, task: TaskRun) -> str:
         """``HH:MM:SS  task  state  detail``."""
@@ -235,13 +241,13 @@ def output_line(task_key: str, attempt: int, line: str) -> str:
     return f"[{label}] {escape(line)}"
 
 
-def run_started_line(run: RunView) -> str:
+def run_started_line(run: RunStarted) -> str:
     params = ", ".join(f"{key}={escape(value)}" for key, value in run.params.items()) or "none"
     executor = run.executor_name
     what = f"repair {run.repair_count} of run" if run.repair_count else "run"
     tasks = len(run.tasks)
     return (
-        f"{what} {run.run_id} of flow {run.name!r} started: {tasks} "
+        f"{what} {run.run_id} of flow {run.flow_name!r} started: {tasks} "
         f"{'task' if tasks == 1 else 'tasks'}, params {params}, executor {escape(executor)}, "
         f"max_parallel {run.max_parallel}"
     )
@@ -280,14 +286,15 @@ class LiveDisplay(ProgressPrinter):
     def _out(self) -> TextIO:
         return self.stream or sys.stdout
 
-    def run_started(self, run: RunView) -> None:
+    def run_started(self, event: RunStarted) -> None:
         # A repair's kept tasks are final already: count them from the start.
-        for task in run.tasks.values():
+        for task in event.tasks.values():
             self.tally.update(task)
-        self._pending.append(run_started_line(run))
-        self.flush(run)
+        self._pending.append(run_started_line(event))
+        self._redraw()
 
-    def task_changed(self, run: RunView, task: TaskRun) -> None:
+    def task_changed(self, event: TaskChanged) -> None:
+        task = event.task
         self.tally.update(task)
         self._changed = True
         if task.state is TaskState.RUNNING:
@@ -296,19 +303,19 @@ class LiveDisplay(ProgressPrinter):
             self.attempt_started.pop(task.name, None)
             self._pending.append(self.state_line(task))
 
-    def task_output(self, run: RunView, task_key: str, attempt: int, line: str) -> None:
-        self._pending.append(output_line(task_key, attempt, line))
+    def task_output(self, event: TaskOutput) -> None:
+        self._pending.append(output_line(event.task_key, event.attempt, event.line))
 
-    def flush(self, run: RunView) -> None:
+    def flush(self, event: StepEnded) -> None:
         """The scheduler is about to wait: show what changed in this step."""
         if self._pending or self._changed:
             self._redraw()
 
-    def tick(self, run: RunView) -> None:
+    def tick(self, event: Tick) -> None:
         self._width = _terminal_width()  # the terminal may have been resized
         self._redraw()
 
-    def run_finished(self, run: RunView, result: RunResult) -> None:
+    def run_finished(self, event: RunFinished) -> None:
         self._write(self._clear() + self._take_pending())
 
     def render(self) -> list[str]:
