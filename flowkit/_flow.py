@@ -228,7 +228,7 @@ class Flow:
         # starts the engine, as Dagster's execute_in_process does.
         from flowkit import _engine
 
-        return _engine.run(
+        return _engine.run_flow(
             self, params=params, executor=executor, max_parallel=max_parallel, **options
         )
 
@@ -236,7 +236,7 @@ class Flow:
         """Re-run what failed or never ran in the stored run ``run_id`` (the engine's repair)."""
         from flowkit import _engine
 
-        return _engine.repair(self, run_id, **options)
+        return _engine.repair_run(self, run_id, **options)
 
     def shell(
         self,

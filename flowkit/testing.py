@@ -131,7 +131,7 @@ class FlowRunner:
         """
         options.setdefault("executor", "inline")
         options.setdefault("echo_output", False)
-        return _engine.run(flow, store=self.store, params=params, **options)
+        return _engine.run_flow(flow, store=self.store, params=params, **options)
 
     def close(self) -> None:
         if self._store is not None:

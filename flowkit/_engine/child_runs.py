@@ -12,8 +12,6 @@ from typing import Any
 
 from flowkit._context import provide_child_runs
 from flowkit._engine.listeners import EchoOutput
-from flowkit._engine.repair import repair
-from flowkit._engine.run import run
 from flowkit._state import RunResult, RunState
 
 #: A child run in one of these states is continued by a repair of its parent task.
@@ -23,7 +21,8 @@ _UNSUCCESSFUL = (RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED)
 class EngineChildRuns:
     """Runs and repairs child runs in this process, recorded in the default store.
 
-    The store (and sqlite3) is imported when a child run starts, not with flowkit.
+    The scheduler and the store (and sqlite3) are imported when a child run starts,
+    not with flowkit.
     """
 
     def run(
@@ -35,6 +34,7 @@ class EngineChildRuns:
         params: Mapping[str, Any] | None = None,
         params_from_text: bool = False,
     ) -> RunResult:
+        from flowkit._engine.run import run
         from flowkit._store import StoreRecorder, open_store
 
         store = open_store()
@@ -52,6 +52,7 @@ class EngineChildRuns:
             store.close()
 
     def repair(self, flow: Any, run_id: str, *, executor: str) -> RunResult:
+        from flowkit._engine.repair import repair
         from flowkit._store import open_store
 
         store = open_store()

@@ -130,7 +130,7 @@ def _seconds(text: str) -> float:
 
 
 def _executor(args: argparse.Namespace, flow_name: str) -> Any:
-    """What ``_engine.run`` gets as ``executor``: a name, an executor object, or None.
+    """What ``_engine.run_flow`` gets as ``executor``: a name, an executor object, or None.
 
     The executor options (``--grace-period``, ``--address``, ``--workers``) turn the
     name into an executor object; an option the chosen executor has no use for is an error.

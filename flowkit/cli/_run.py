@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     printer = progress_listener(plan)
     with _sigterm_cancels():
         try:
-            result = _engine.run(
+            result = _engine.run_flow(
                 flow,
                 params=dict(args.params),
                 params_from_text=True,
