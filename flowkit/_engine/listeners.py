@@ -9,6 +9,12 @@ from flowkit._events import RunListener, TaskOutput
 from flowkit._text import escape, write_out
 
 
+def output_line(task_key: str, attempt: int, line: str) -> str:
+    """``[task] line`` (``[task#2]`` from the second attempt), the line escaped."""
+    label = task_key if attempt == 1 else f"{task_key}#{attempt}"
+    return f"[{label}] {escape(line)}"
+
+
 class EchoOutput(RunListener):
     """Prints each captured line as ``[task] line`` (``[task#2]`` from the second attempt).
 
@@ -20,5 +26,5 @@ class EchoOutput(RunListener):
         self.stream = stream
 
     def task_output(self, event: TaskOutput) -> None:
-        label = event.task_key if event.attempt == 1 else f"{event.task_key}#{event.attempt}"
-        write_out(f"[{label}] {escape(event.line)}\n", self.stream or sys.stdout)
+        line = output_line(event.task_key, event.attempt, event.line)
+        write_out(f"{line}\n", self.stream or sys.stdout)

@@ -34,7 +34,7 @@ from flowkit._events import (
 )
 from flowkit._planning.plan import Plan
 from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
-from flowkit.executors import Executor
+from flowkit.executors import AttemptOutcome, Executor
 from flowkit.executors._base import failed_outcome
 
 #: How long a cancel waits for the attempts it stopped before leaving them to shutdown.
@@ -229,20 +229,21 @@ class ActiveRun:
         elif timeout is not None and not self.scheduler.has_ready:
             self.clock.sleep(timeout)
         for name in self.scheduler.expire():
-            self._stop(name)
+            if (outcome := self._stop(name)) is not None:
+                self.scheduler.complete(outcome)
         self.scheduler.release_retries()
         self._tick()
 
-    def _stop(self, name: str) -> None:
+    def _stop(self, name: str) -> AttemptOutcome | None:
         """Stop an attempt (``kill`` returns at once); it ends when the executor reports it.
 
         An executor whose ``kill`` returns a false value (an older one, which stops the
-        attempt before it returns) will not report it: it ends now.
+        attempt before it returns) will not report it: its outcome is returned, now.
         """
-        flight = self.scheduler.in_flight[name]
-        if not self.executor.kill(name):
-            stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
-            self.scheduler.complete(failed_outcome(name, flight.attempt, stopped))
+        if self.executor.kill(name):
+            return None
+        stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
+        return failed_outcome(name, self.scheduler.in_flight[name].attempt, stopped)
 
     def _until_tick(self) -> float | None:
         if self._next_tick is None:
@@ -304,10 +305,9 @@ class ActiveRun:
         """Stop every attempt in flight and wait until each one's process tree is gone."""
         scheduler = self.scheduler
         try:
-            for name, flight in list(scheduler.in_flight.items()):
-                if not self.executor.kill(name):  # stopped already (an older executor)
-                    stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
-                    scheduler.stopped(failed_outcome(name, flight.attempt, stopped))
+            for name in list(scheduler.in_flight):
+                if (outcome := self._stop(name)) is not None:
+                    scheduler.stopped(outcome)
             give_up = time.monotonic() + _STOP_PATIENCE
             while scheduler.in_flight and time.monotonic() < give_up:
                 for outcome in self.executor.wait(1.0):

@@ -20,9 +20,10 @@ _default_stores: dict[str, Any] = {}
 
 def _default_store() -> Any:
     """The default store of this process, opened once per location (``FLOWKIT_HOME``)."""
-    from flowkit._store import default_path, open_store  # sqlite3: loaded when a run needs it
+    from flowkit._home import store_file
+    from flowkit._store import open_store  # sqlite3: loaded when a run needs it
 
-    path = str(default_path())
+    path = str(store_file())
     if path not in _default_stores:
         _default_stores[path] = open_store()
     return _default_stores[path]

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 
+from flowkit._home import store_file
 from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 from flowkit._store.liveness import HEARTBEAT_INTERVAL, STALE_AFTER
 from flowkit._store.memory import MemoryStore
 from flowkit._store.recorder import StoreRecorder
-from flowkit._store.schema import SCHEMA_VERSION, default_path
+from flowkit._store.schema import SCHEMA_VERSION
 from flowkit._store.sqlite import SqliteStore
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "SqliteStore",
     "StoreRecorder",
     "TaskRecord",
-    "default_path",
     "open_store",
 ]
 
@@ -50,4 +50,4 @@ def open_store(
     Raises:
         StoreError: it cannot be opened; the message says why and what to do.
     """
-    return SqliteStore(default_path(home), create=create, read_only=read_only)
+    return SqliteStore(store_file(home), create=create, read_only=read_only)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from flowkit._errors import StoreError
-from flowkit._home import make_private_folder, store_file
+from flowkit._home import make_private_folder
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
@@ -103,11 +103,6 @@ UPGRADES: dict[int, tuple[str, ...]] = {
 }
 
 _HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"
-
-
-def default_path(home: str | os.PathLike[str] | None = None) -> Path:
-    """``HOME/flowkit.db``: ``home``, else ``$FLOWKIT_HOME``, else ``.flowkit`` here."""
-    return store_file(home)
 
 
 def make_folder(path: Path, *, create: bool) -> None:

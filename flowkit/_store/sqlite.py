@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from flowkit._errors import StoreError
-from flowkit._home import write_private_file
+from flowkit._home import store_file, write_private_file
 from flowkit._state import ClusterReport, RunState
 from flowkit._store import liveness, rows, schema
 from flowkit._store.base import (
@@ -67,7 +67,7 @@ class SqliteStore:
         create: bool = True,
         read_only: bool = False,
     ) -> None:
-        self.path = Path(path).absolute() if path is not None else schema.default_path()
+        self.path = Path(path).absolute() if path is not None else store_file()
         self.busy_timeout = busy_timeout
         self.stale_after = stale_after
         self.read_only = read_only

@@ -43,11 +43,11 @@ def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from flowkit._store import default_path
+    from flowkit._home import store_file
     from flowkit.cli._render.history import format_runs
 
-    if not default_path().exists():
-        print(f"no runs recorded yet in {default_path()}")
+    if not store_file().exists():
+        print(f"no runs recorded yet in {store_file()}")
         return EXIT_SUCCEEDED
     with _history_store() as store:
         print(format_runs(store.list_runs(flow=args.flow, limit=args.limit)))

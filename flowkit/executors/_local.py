@@ -263,30 +263,22 @@ class LocalExecutor(PumpedWait):
         return f"the local executor's fork server {how}; its attempts were stopped with it"
 
     def _read_output(self, attempt: _Attempt) -> None:
+        if self._read_chunk(attempt) is False:
+            self._maybe_finish(attempt)
+
+    def _read_chunk(self, attempt: _Attempt) -> bool | None:
+        """Log and emit one chunk of output: True if there was one, False at EOF, else None."""
         try:
             data = os.read(attempt.output, _CHUNK)
         except BlockingIOError:
-            return
+            return None
         if data:
             self._write_log(attempt, data)
             self._emit(attempt, data)
-            return
+            return True
         self._emit(attempt, b"", final=True)
         attempt.output = self._close_pipe(attempt.output)
-        self._maybe_finish(attempt)
-
-    def _drain_output(self, attempt: _Attempt) -> bool:
-        """Read what is left in a stopped attempt's output pipe; False once it is empty."""
-        try:
-            data = os.read(attempt.output, _CHUNK)
-        except BlockingIOError:
-            return False
-        if not data:
-            attempt.output = self._close_pipe(attempt.output)
-            return False
-        self._write_log(attempt, data)
-        self._emit(attempt, data)
-        return True
+        return False
 
     def _write_log(self, attempt: _Attempt, data: bytes) -> None:
         """Append to the attempt's log; a failed write (a full disk) ends the log, not the run."""
@@ -341,7 +333,7 @@ class LocalExecutor(PumpedWait):
         if self._attempts.get(attempt.task_key) is not attempt:
             return
         if attempt.kill_at is not None and attempt.status is not None:
-            while attempt.output != -1 and self._drain_output(attempt):
+            while attempt.output != -1 and self._read_chunk(attempt):
                 pass  # what it printed before it was stopped still reaches its log
             self._finished.append(self._outcome(attempt))
             self._close_attempt(attempt)

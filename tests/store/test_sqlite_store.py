@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from flowkit._errors import StoreError
+from flowkit._home import store_file
 from flowkit._state import RunState, TaskState
-from flowkit._store import RunRecord, SqliteStore, TaskRecord, default_path, open_store, schema
+from flowkit._store import RunRecord, SqliteStore, TaskRecord, open_store, schema
 from flowkit._store.liveness import this_host
 
 
@@ -56,8 +57,8 @@ def test_the_default_store_is_flowkithome_flowkit_db_in_a_private_folder(
     store.close()
     monkeypatch.delenv("FLOWKIT_HOME")
     monkeypatch.chdir(home.parent)
-    assert default_path() == home.parent / ".flowkit" / "flowkit.db"
-    assert default_path("elsewhere") == home.parent / "elsewhere" / "flowkit.db"
+    assert store_file() == home.parent / ".flowkit" / "flowkit.db"
+    assert store_file("elsewhere") == home.parent / "elsewhere" / "flowkit.db"
 
 
 def test_the_store_is_in_wal_mode_with_its_schema_version(db_path: Path) -> None:

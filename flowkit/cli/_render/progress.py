@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from flowkit._engine.listeners import output_line
 from flowkit._events import (
     RunFinished,
     RunListener,
@@ -233,12 +234,6 @@ class ProgressPrinter(RunListener):
         if state in (TaskState.UPSTREAM_FAILED, TaskState.EXCLUDED):
             return f"(run_if {spec.run_if.value})"
         return ""
-
-
-def output_line(task_key: str, attempt: int, line: str) -> str:
-    """``[task] line`` (``[task#2]`` from the second attempt), the line escaped."""
-    label = task_key if attempt == 1 else f"{task_key}#{attempt}"
-    return f"[{label}] {escape(line)}"
 
 
 def run_started_line(run: RunStarted) -> str:
