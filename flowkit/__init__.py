@@ -35,6 +35,7 @@ from loguru import logger
 from flowkit import _engine  # noqa: F401
 from flowkit._clock import FakeClock
 from flowkit._context import params, task_values
+from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import RunIf
 from flowkit._errors import (
     ChildRunFailed,
@@ -70,13 +71,16 @@ __all__ = [
     "ChildRunFailed",
     "ClusterReport",
     "ComparisonError",
+    "Cron",
     "DefinitionError",
     "ErrorInfo",
     "ExecutorError",
     "FakeClock",
+    "FileArrival",
     "Flow",
     "FlowkitError",
     "ForEachFailed",
+    "Periodic",
     "RunError",
     "RunIf",
     "RunListener",

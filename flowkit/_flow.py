@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
 from flowkit._definition.kinds import compare, for_each, run_flow, shell
+from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import (
     TASK_OPTIONS,
     Dependency,
@@ -110,16 +111,37 @@ class Flow:
         name: the flow's name, ``[A-Za-z0-9_.-]+``.
         max_parallel: how many tasks may run at once.
         params: declared parameters and their defaults; runs may override them.
+        schedule: a ``Cron`` that starts runs under ``flowkit serve``.
+        trigger: a ``Periodic`` or ``FileArrival`` trigger instead of a schedule.
+        max_concurrent_runs: how many runs of the flow may be live in the home at once.
+        queue: at that limit, a new run waits its turn (True) or is ``skipped`` (False).
+        timeout: seconds the whole run may take before it is cancelled as ``timed_out``.
     """
 
     def __init__(
-        self, name: str, *, max_parallel: int = 4, params: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        max_parallel: int = 4,
+        params: Mapping[str, Any] | None = None,
+        schedule: Cron | None = None,
+        trigger: Periodic | FileArrival | None = None,
+        max_concurrent_runs: int = 1,
+        queue: bool = True,
+        timeout: float | None = None,
     ) -> None:
         validate_flow_name(name)
         self.name = name
         self.max_parallel = max_parallel
         self.params = validate_params(name, params if params is not None else {})
-        FlowSpec(name=name, max_parallel=max_parallel)  # validates max_parallel now
+        self._options = {
+            "schedule": schedule,
+            "trigger": trigger,
+            "max_concurrent_runs": max_concurrent_runs,
+            "queue": queue,
+            "timeout": timeout,
+        }
+        FlowSpec(name=name, max_parallel=max_parallel, **self._options)  # validates them now
         self._tasks: list[Task] = []
         self._token: contextvars.Token[tuple[Flow, ...]] | None = None
 
@@ -200,7 +222,16 @@ class Flow:
             tasks=tuple(task.spec for task in self._tasks),
             max_parallel=self.max_parallel,
             params=dict(self.params),
+            **self._options,
         )
+
+    @property
+    def schedule(self) -> Cron | None:
+        return self._options["schedule"]
+
+    @property
+    def trigger(self) -> Periodic | FileArrival | None:
+        return self._options["trigger"]
 
     def plan(self) -> Plan:
         """Validate the flow and return its topological plan.

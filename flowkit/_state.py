@@ -50,14 +50,27 @@ FAILED_LIKE_STATES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState
 
 
 class RunState(str, enum.Enum):
-    """Where a run stands; INTERRUPTED means its orchestrator died."""
+    """Where a run stands; INTERRUPTED means its orchestrator died.
 
+    QUEUED: waiting for a slot under the flow's ``max_concurrent_runs``;
+    TIMED_OUT: cancelled when it passed the flow's ``timeout``; SKIPPED: not
+    started, the flow was at its limit and does not queue.
+    """
+
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     SUCCEEDED_WITH_FAILURES = "succeeded_with_failures"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+
+    @property
+    def is_live(self) -> bool:
+        """Whether an orchestrator is (or should be) at work on the run."""
+        return self in (RunState.QUEUED, RunState.RUNNING)
 
     def __str__(self) -> str:
         return self.value
@@ -66,6 +79,26 @@ class RunState(str, enum.Enum):
     def is_success(self) -> bool:
         """Whether the run counts as succeeded (exit code 0)."""
         return self in (RunState.SUCCEEDED, RunState.SUCCEEDED_WITH_FAILURES)
+
+
+#: What can start a run (Databricks' trigger types, in flowkit's words).
+TRIGGER_TYPES = ("manual", "cron", "periodic", "file_arrival", "backfill")
+
+
+@attrs.frozen
+class RunTrigger:
+    """What started a run, and for when: ``{{job.trigger.*}}`` reads it.
+
+    ``time`` is the scheduled time (epoch seconds) of a cron, periodic or
+    backfill run, the moment files were seen for a file-arrival run, and None
+    for a manual run (whose trigger time is its start). ``backfill_id`` groups
+    the runs of one ``flowkit backfill``.
+    """
+
+    type: str = attrs.field(default="manual", validator=attrs.validators.in_(TRIGGER_TYPES))
+    time: float | None = None
+    file_arrival_location: str | None = None
+    backfill_id: str | None = None
 
 
 @attrs.frozen
@@ -144,6 +177,8 @@ class RunResult:
     cancel_reason: str | None = None
     #: The cluster the executor held for the run (the dask executor's), else None.
     cluster: ClusterReport | None = None
+    #: What started the run.
+    trigger: RunTrigger = attrs.field(factory=RunTrigger)
 
     @property
     def duration(self) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._errors import DefinitionError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -186,6 +187,47 @@ def _validate_max_parallel(instance: Any, attribute: attrs.Attribute, value: Any
         raise DefinitionError(msg)
 
 
+def _flow_option_error(instance: Any, option: str, value: Any, allowed: str) -> DefinitionError:
+    msg = f"flow {instance.name!r}: option {option}={value!r} is invalid; allowed: {allowed}"
+    return DefinitionError(msg)
+
+
+def _validate_schedule(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not isinstance(value, Cron):
+        allowed = "a Cron(...), e.g. schedule=Cron('0 0 3 * * ?', timezone='Europe/Amsterdam')"
+        raise _flow_option_error(instance, "schedule", value, allowed)
+
+
+def _validate_trigger(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not isinstance(value, Periodic | FileArrival):
+        allowed = "Periodic(...) or FileArrival(...); a Cron goes in schedule="
+        raise _flow_option_error(instance, "trigger", value, allowed)
+    if value is not None and instance.schedule is not None:
+        msg = (
+            f"flow {instance.name!r}: options schedule={instance.schedule!r} and "
+            f"trigger={value!r} are both given; allowed: one of them (a flow is started "
+            "by a schedule or by a trigger, as a Databricks job)"
+        )
+        raise DefinitionError(msg)
+
+
+def _validate_max_concurrent_runs(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _flow_option_error(instance, "max_concurrent_runs", value, "an integer >= 1")
+
+
+def _validate_queue(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, bool):
+        allowed = "True (a run at the limit waits its turn) or False (it is skipped)"
+        raise _flow_option_error(instance, "queue", value, allowed)
+
+
+def _validate_run_timeout(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not _is_number(value) or value <= 0):
+        allowed = "a number of seconds > 0 for the whole run, or None for no limit"
+        raise _flow_option_error(instance, "timeout", value, allowed)
+
+
 def validate_flow_name(name: Any) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         msg = f"Flow name {name!r} is invalid; allowed: a non-empty string of [A-Za-z0-9_.-]"
@@ -222,3 +264,17 @@ class FlowSpec:
     tasks: tuple[TaskSpec, ...] = ()
     max_parallel: int = attrs.field(default=4, validator=_validate_max_parallel)
     params: Mapping[str, Any] = attrs.field(factory=dict)
+    #: When the flow runs by itself (DESIGN.md §5): a ``Cron`` schedule or a trigger.
+    schedule: Cron | None = attrs.field(default=None, validator=_validate_schedule)
+    trigger: Periodic | FileArrival | None = attrs.field(default=None, validator=_validate_trigger)
+    #: How many runs of the flow may be live in the home at once, and what a run at the
+    #: limit does: wait its turn (``queue=True``) or end ``skipped``.
+    max_concurrent_runs: int = attrs.field(default=1, validator=_validate_max_concurrent_runs)
+    queue: bool = attrs.field(default=True, validator=_validate_queue)
+    #: Seconds the whole run may take; past it the run is cancelled and ends ``timed_out``.
+    timeout: float | None = attrs.field(default=None, validator=_validate_run_timeout)
+
+    @property
+    def fires(self) -> Cron | Periodic | FileArrival | None:
+        """The schedule or trigger that starts the flow's runs, if any."""
+        return self.schedule if self.schedule is not None else self.trigger

@@ -9,6 +9,7 @@ out anything live. Times are seconds since the epoch, as ``time.time()`` gives.
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 import attrs
 
 from flowkit._errors import StoreError
-from flowkit._state import ClusterReport, ErrorInfo, RunState, TaskState
+from flowkit._state import ClusterReport, ErrorInfo, RunState, RunTrigger, TaskState
 
 #: How many candidates an ambiguous run id prefix lists.
 MAX_CANDIDATES = 10
@@ -50,6 +51,8 @@ class RunRecord:
     #: What the latest pass was started from, as ``flowkit run`` takes it: ``/abs/path.py:ATTR``
     #: or ``MODULE:ATTR``; None when nothing usable was known. ``flowkit repair`` loads it.
     target: str | None = None
+    #: What started the run (manual, cron, ...), its scheduled time, its backfill.
+    trigger: RunTrigger = attrs.field(factory=RunTrigger)
 
     @property
     def duration(self) -> float | None:
@@ -115,6 +118,14 @@ class AttemptRecord:
         return self.ended_at - self.started_at
 
 
+class Admission(str, enum.Enum):
+    """What ``acquire_slot`` answered."""
+
+    HELD = "held"
+    WAITING = "waiting"
+    REFUSED = "refused"
+
+
 class RunStore(Protocol):
     """What the runtime, the recorder and the command line need from a run store.
 
@@ -134,8 +145,32 @@ class RunStore(Protocol):
         *,
         ended_at: float | None = None,
         cluster: ClusterReport | None = None,
+        started_at: float | None = None,
     ) -> None:
-        """Set the run's state and end; ``cluster``, when given, is recorded with it."""
+        """Set the run's state and end; ``cluster`` and ``started_at``, when given, too.
+
+        A queued run that gets its slot moves to ``running`` with its real start.
+        """
+        ...
+
+    def acquire_slot(
+        self, resource: str, run_id: str, *, limit: int, queue: bool, pid: int
+    ) -> Admission:
+        """Take one of ``limit`` slots of ``resource`` for ``run_id``, or queue for one.
+
+        A slot is held by a live process (``pid``): the slot of a process that is
+        gone is free again. Waiting runs are served first come, first served: a
+        run is admitted only when fewer runs wait before it than slots are free.
+        Asked again by a waiting run, it answers again (HELD once its turn came).
+
+        Returns:
+            HELD, WAITING (queued: ask again later) or REFUSED (full, ``queue`` false;
+            nothing is kept).
+        """
+        ...
+
+    def release_slot(self, resource: str, run_id: str) -> None:
+        """Give ``run_id``'s slot (or its place in the queue) of ``resource`` back."""
         ...
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:

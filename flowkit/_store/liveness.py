@@ -35,7 +35,7 @@ def this_host() -> str:
 
 def orchestrator_gone(run: RunRecord, *, now: float, stale_after: float = STALE_AFTER) -> bool:
     """Whether ``run`` is recorded as running but nothing runs it any more."""
-    if run.state is not RunState.RUNNING:
+    if not run.state.is_live:
         return False
     if run.pid is not None and run.hostname == this_host():
         return not process_alive(run.pid, alive_since=run.heartbeat_at)

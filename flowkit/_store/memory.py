@@ -17,8 +17,9 @@ import attrs
 
 from flowkit._errors import StoreError
 from flowkit._state import ClusterReport, RunState
-from flowkit._store import liveness
+from flowkit._store import liveness, slots
 from flowkit._store.base import (
+    Admission,
     AttemptRecord,
     RunRecord,
     TaskRecord,
@@ -37,6 +38,8 @@ class MemoryStore:
         self.stale_after = stale_after
         self._lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
+        self._slots: dict[str, list[slots.SlotRow]] = {}  # resource -> rows in queue order
+        self._slot_seq = 0
         self._order: list[str] = []  # creation order breaks ties in started_at
         self._tasks: dict[str, dict[str, TaskRecord]] = {}
         self._attempts: dict[tuple[str, str], dict[tuple[int, int], AttemptRecord]] = {}
@@ -73,6 +76,7 @@ class MemoryStore:
         *,
         ended_at: float | None = None,
         cluster: ClusterReport | None = None,
+        started_at: float | None = None,
     ) -> None:
         with self._lock:
             run = self._run(run_id)
@@ -81,7 +85,39 @@ class MemoryStore:
                 state=state,
                 ended_at=ended_at,
                 cluster=cluster if cluster is not None else run.cluster,
+                started_at=run.started_at if started_at is None else started_at,
             )
+
+    def acquire_slot(
+        self, resource: str, run_id: str, *, limit: int, queue: bool, pid: int
+    ) -> Admission:
+        with self._lock:
+            rows = [
+                row
+                for row in self._slots.get(resource, [])
+                if not slots.gone(row)
+                and (row.run_id not in self._runs or self._runs[row.run_id].state.is_live)
+            ]
+            admission = slots.decide(rows, run_id, limit=limit, queue=queue)
+            if admission is not Admission.REFUSED:
+                held = admission is Admission.HELD
+                mine = [row for row in rows if row.run_id == run_id]
+                if mine:
+                    rows[rows.index(mine[0])] = attrs.evolve(mine[0], held=held)
+                else:
+                    self._slot_seq += 1
+                    rows.append(
+                        slots.SlotRow(
+                            self._slot_seq, run_id, held, pid, liveness.this_host(), time.time()
+                        )
+                    )
+            self._slots[resource] = rows
+            return admission
+
+    def release_slot(self, resource: str, run_id: str) -> None:
+        with self._lock:
+            rows = self._slots.get(resource, [])
+            self._slots[resource] = [row for row in rows if row.run_id != run_id]
 
     def heartbeat(self, run_id: str, *, at: float | None = None) -> None:
         with self._lock:
@@ -169,7 +205,7 @@ class MemoryStore:
 
     def mark_interrupted_runs(self) -> list[str]:
         with self._lock:
-            running = [run for run in self._runs.values() if run.state is RunState.RUNNING]
+            running = [run for run in self._runs.values() if run.state.is_live]
             settled = [self._settle(run) for run in running]
             return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
 

@@ -6,13 +6,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from flowkit._state import ClusterReport, ErrorInfo
+from flowkit._state import ClusterReport, ErrorInfo, RunTrigger
 from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord
 
 RUN_COLUMNS = (
     "run_id, flow_name, params, state, started_at, ended_at, repair_count, pid, hostname, "
     "heartbeat_at, parent_run_id, executor, cluster_address, cluster_ephemeral, "
-    "cluster_workers, cluster_startup_seconds, cluster_lifetime_seconds, target"
+    "cluster_workers, cluster_startup_seconds, cluster_lifetime_seconds, target, "
+    "trigger_type, trigger_time, trigger_location, backfill_id"
 )
 #: The runs columns that hold a ClusterReport, in cluster_columns' order.
 CLUSTER_COLUMNS = (
@@ -84,7 +85,17 @@ def run_record(row: Sequence[Any]) -> RunRecord:
         executor=row[11],
         cluster=_cluster(row[12:17]),
         target=row[17],
+        trigger=RunTrigger(
+            type=row[18] or "manual",
+            time=row[19],
+            file_arrival_location=row[20],
+            backfill_id=row[21],
+        ),
     )
+
+
+def trigger_columns(trigger: RunTrigger) -> tuple[str, float | None, str | None, str | None]:
+    return trigger.type, trigger.time, trigger.file_arrival_location, trigger.backfill_id
 
 
 def task_record(row: Sequence[Any]) -> TaskRecord:

@@ -20,7 +20,7 @@ from flowkit._home import make_private_folder
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: "fkit": marks a SQLite file as a flowkit run store.
 APPLICATION_ID = 0x666B6974
 DATABASE_NAME = "flowkit.db"
@@ -47,7 +47,12 @@ CREATE TABLE runs (
     cluster_startup_seconds  REAL,
     cluster_lifetime_seconds REAL,
     -- Version 3: what the latest pass was started from (PATH.py:ATTR or MODULE:ATTR).
-    target                   TEXT
+    target                   TEXT,
+    -- Version 4: what started the run (manual, cron, periodic, file_arrival, backfill).
+    trigger_type             TEXT,
+    trigger_time             REAL,              -- its scheduled time
+    trigger_location         TEXT,              -- file arrival: the folder
+    backfill_id              TEXT
 );
 CREATE INDEX runs_by_start ON runs (started_at DESC);
 CREATE INDEX runs_by_flow ON runs (flow_name, started_at DESC);
@@ -85,7 +90,49 @@ CREATE TABLE attempts (
     PRIMARY KEY (run_id, task_key, repair, attempt),  -- a repair never overwrites
     FOREIGN KEY (run_id, task_key) REFERENCES tasks (run_id, task_key) ON DELETE CASCADE
 );
+
 """
+
+#: Version 4's tables for operating flows (DESIGN.md §5), part of SCHEMA.
+OPERATIONS_SCHEMA = """-- Version 4: operating flows (DESIGN.md §5).
+-- A run holding, or queued for, one of a resource's slots ("flow:NAME": the flow's
+-- max_concurrent_runs), in queue order (seq). A row of a dead process is free.
+CREATE TABLE slots (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    resource    TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    held        INTEGER NOT NULL,                 -- 1 holds a slot, 0 waits for one
+    pid         INTEGER NOT NULL,
+    hostname    TEXT NOT NULL,
+    since       REAL NOT NULL,
+    UNIQUE (resource, run_id)
+);
+-- Leases: one row per thing only one process may do at a time (name 'serve').
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    pid         INTEGER NOT NULL,
+    hostname    TEXT NOT NULL,
+    since       REAL NOT NULL
+);
+-- Flows paused with `flowkit pause` (resumed: the row says paused = 0).
+CREATE TABLE flow_settings (
+    flow_name   TEXT PRIMARY KEY,
+    paused      INTEGER NOT NULL,
+    changed_at  REAL NOT NULL
+);
+-- What serve remembers of a flow's trigger between two serves (JSON).
+CREATE TABLE trigger_state (
+    flow_name   TEXT PRIMARY KEY,
+    state       TEXT NOT NULL
+);
+"""
+SCHEMA += OPERATIONS_SCHEMA
+
+
+def statements(script: str) -> list[str]:
+    """The statements of ``script``, one per ``;``."""
+    return [statement for statement in script.split(";") if statement.strip()]
+
 
 #: version -> the statements that upgrade a store of that version to the next one.
 #: The columns they add come last in SCHEMA's tables too, so an upgraded store and a
@@ -100,6 +147,13 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN cluster_lifetime_seconds REAL",
     ),
     2: ("ALTER TABLE runs ADD COLUMN target TEXT",),
+    3: (
+        "ALTER TABLE runs ADD COLUMN trigger_type TEXT",
+        "ALTER TABLE runs ADD COLUMN trigger_time REAL",
+        "ALTER TABLE runs ADD COLUMN trigger_location TEXT",
+        "ALTER TABLE runs ADD COLUMN backfill_id TEXT",
+        *statements(OPERATIONS_SCHEMA),
+    ),
 }
 
 _HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"
@@ -150,9 +204,8 @@ def prepare(connection: sqlite3.Connection, path: Path, *, busy_timeout: float) 
             # Another process may have set the store up while this one waited.
             application_id, version, objects = _header(connection)
             if (application_id, version, objects) == (0, 0, 0):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
+                for statement in statements(SCHEMA):
+                    connection.execute(statement)
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:

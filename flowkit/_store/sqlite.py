@@ -26,8 +26,9 @@ import attrs
 from flowkit._errors import StoreError
 from flowkit._home import store_file, write_private_file
 from flowkit._state import ClusterReport, RunState
-from flowkit._store import liveness, rows, schema
+from flowkit._store import liveness, rows, schema, slots
 from flowkit._store.base import (
+    Admission,
     AttemptRecord,
     RunRecord,
     TaskRecord,
@@ -96,7 +97,7 @@ class SqliteStore:
                 raise StoreError(msg)
             db.execute(
                 f"INSERT INTO runs ({rows.RUN_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"VALUES ({', '.join('?' for _ in rows.RUN_COLUMNS.split(','))})",
                 (
                     run.run_id,
                     run.flow_name,
@@ -112,6 +113,7 @@ class SqliteStore:
                     run.executor,
                     *rows.cluster_columns(run.cluster),
                     run.target,
+                    *rows.trigger_columns(run.trigger),
                 ),
             )
             db.executemany(
@@ -126,12 +128,14 @@ class SqliteStore:
         *,
         ended_at: float | None = None,
         cluster: ClusterReport | None = None,
+        started_at: float | None = None,
     ) -> None:
         with self._db.write(f"setting run {run_id} {RunState(state).value}") as db:
             self._check_run(db, run_id)
             db.execute(
-                "UPDATE runs SET state = ?, ended_at = ? WHERE run_id = ?",
-                (RunState(state).value, ended_at, run_id),
+                "UPDATE runs SET state = ?, ended_at = ?, "
+                "started_at = coalesce(?, started_at) WHERE run_id = ?",
+                (RunState(state).value, ended_at, started_at, run_id),
             )
             if cluster is not None:
                 placeholders = ", ".join(
@@ -287,10 +291,22 @@ class SqliteStore:
         except OSError as error:
             raise schema.file_error(Path(found[0]), "reading a return value", error) from error
 
+    def acquire_slot(
+        self, resource: str, run_id: str, *, limit: int, queue: bool, pid: int
+    ) -> Admission:
+        with self._db.write(f"taking a slot of {resource} for run {run_id}") as db:
+            return slots.acquire(
+                db, resource, run_id, limit=limit, queue=queue, pid=pid, now=time.time()
+            )
+
+    def release_slot(self, resource: str, run_id: str) -> None:
+        with self._db.write(f"releasing the slot of run {run_id}") as db:
+            slots.release(db, resource, run_id)
+
     def mark_interrupted_runs(self) -> list[str]:
         with self._db.read("looking for interrupted runs") as db:
             fetched = db.execute(
-                f"SELECT {self._db.run_columns} FROM runs WHERE state = 'running'"
+                f"SELECT {self._db.run_columns} FROM runs WHERE state IN ('running', 'queued')"
             ).fetchall()
         settled = self._settle([rows.run_record(row) for row in fetched])
         return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]

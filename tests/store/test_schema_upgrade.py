@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flowkit._errors import StoreError
-from flowkit._state import ClusterReport, RunState, TaskState
+from flowkit._state import ClusterReport, RunState, RunTrigger, TaskState
 from flowkit._store import SqliteStore, schema
 from flowkit._store.liveness import this_host
 from flowkit.cli import main
@@ -116,6 +116,8 @@ def header_and_columns(path: Path) -> tuple[int, list[tuple[str, str]]]:
     try:
         version = raw.execute("PRAGMA user_version").fetchone()[0]
         columns = [(row[1], row[2]) for row in raw.execute("PRAGMA table_info(runs)")]
+        tables = raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        columns += sorted((name, sql) for name, sql in tables if name != "runs")
     finally:
         raw.close()
     return version, columns
@@ -137,7 +139,7 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
         attempts = store.get_attempts("old-run")
         values = store.get_values("old-run")
 
-    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 3
+    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 4
     assert run is not None
     assert (run.flow_name, run.state, run.params) == (
         "lakehouse",
@@ -147,6 +149,7 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
     assert (run.started_at, run.ended_at) == (1000.0, 1020.0)
     # version 1 did not record them
     assert (run.executor, run.cluster, run.target) == (None, None, None)
+    assert run.trigger == RunTrigger(type="manual")  # a run before triggers was started by hand
     assert tasks["ingest"].state is TaskState.SUCCEEDED
     assert tasks["ingest"].attempts == 2
     assert values == {"ingest": {"rows": 42}}
@@ -188,14 +191,14 @@ def test_a_failed_upgrade_leaves_the_store_at_version_1(
     monkeypatch.undo()
     with SqliteStore(v1_path) as store:  # the real upgrade still goes through afterwards
         assert store.get_run("old-run") is not None
-    assert header_and_columns(v1_path)[0] == 3
+    assert header_and_columns(v1_path)[0] == 4
 
 
 def test_a_version_without_an_upgrade_is_still_refused(
     v1_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delitem(schema.UPGRADES, 1)
-    with pytest.raises(StoreError, match="schema version 1, older than this flowkit's 3"):
+    with pytest.raises(StoreError, match="schema version 1, older than this flowkit's 4"):
         SqliteStore(v1_path)
     assert header_and_columns(v1_path)[0] == 1
 
