@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from flowkit._errors import FlowkitError, TaskValueError
+from flowkit._state import RunTrigger
 
 if TYPE_CHECKING:
     from flowkit._state import RunResult
@@ -91,6 +92,8 @@ class TaskContext:
     #: Which repair of the run this is (0: the first run), and when the run started.
     repair_count: int = 0
     run_started_at: float = 0.0
+    #: What started the run, for ``{{job.trigger.*}}``.
+    trigger: RunTrigger = attrs.field(factory=RunTrigger)
     #: Values this attempt has set, in the order set.
     values_set: dict[str, Any] = attrs.field(factory=dict)
     _ancestors: set[str] | None = attrs.field(default=None, init=False, repr=False)

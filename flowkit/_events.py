@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from flowkit._state import RunResult, TaskRun
+from flowkit._state import RunResult, RunTrigger, TaskRun
 
 
 @attrs.frozen
@@ -38,6 +38,8 @@ class RunStarted:
     repair_count: int
     #: Where the flow can be loaded from again (``PATH.py:ATTR`` or ``MODULE:ATTR``).
     target: str | None = None
+    #: What started the run.
+    trigger: RunTrigger = attrs.field(factory=RunTrigger)
 
 
 @attrs.frozen

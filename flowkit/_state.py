@@ -173,7 +173,8 @@ class RunResult:
     ended_at: float
     #: Return values of the tasks that succeeded and returned something.
     results: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
-    #: Why the run was cancelled when no one asked: the executor lost its workers.
+    #: Why the run ended early when no one asked: the executor lost its workers, the
+    #: flow's timeout passed, or (skipped) the flow was at its max_concurrent_runs.
     cancel_reason: str | None = None
     #: The cluster the executor held for the run (the dask executor's), else None.
     cluster: ClusterReport | None = None

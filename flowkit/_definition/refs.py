@@ -7,6 +7,10 @@ The Databricks syntax, for the string arguments of shell and condition tasks:
   (``2026-11-23``), ``iso_datetime`` (``2026-11-23T09:30:00.000Z``),
   ``timestamp_ms``, ``year``, ``month``, ``day``, ``hour``, ``minute``,
   ``second``, ``iso_weekday`` (1 = Monday) and ``is_weekday``;
+- ``{{job.trigger.type}}`` (``manual``, ``cron``, ``periodic``, ``file_arrival`` or
+  ``backfill``), ``{{job.trigger.time.ARGUMENT}}`` (the run's scheduled time, as
+  ``start_time``; a manual run's is its start) and
+  ``{{job.trigger.file_arrival.location}}`` (the watched folder; empty otherwise);
 - ``{{job.parameters.NAME}}``, a declared flow parameter;
 - ``{{tasks.NAME.values.KEY}}``, a task value set by an upstream task.
 
@@ -57,6 +61,8 @@ START_TIME_ARGUMENTS = (
 ALLOWED = (
     "{{job.run_id}}, {{job.name}}, {{job.repair_count}}, "
     f"{{{{job.start_time.ARGUMENT}}}} (ARGUMENT: {', '.join(START_TIME_ARGUMENTS)}), "
+    "{{job.trigger.type}}, {{job.trigger.time.ARGUMENT}}, "
+    "{{job.trigger.file_arrival.location}}, "
     "{{job.parameters.NAME}}, {{tasks.NAME.values.KEY}}"
 )
 
@@ -97,6 +103,10 @@ def _parse(reference: str) -> _Parsed | str:
             return _Parsed("job", rest[0])
         if len(rest) == 2 and rest[0] == "start_time" and rest[1] in START_TIME_ARGUMENTS:
             return _Parsed("job", "start_time", rest[1])
+        if rest in (["trigger", "type"], ["trigger", "file_arrival", "location"]):
+            return _Parsed("job", "trigger", rest[-1])
+        if len(rest) == 3 and rest[:2] == ["trigger", "time"] and rest[2] in START_TIME_ARGUMENTS:
+            return _Parsed("job", "trigger_time", rest[2])
         if len(rest) >= 2 and rest[0] == "parameters":
             # A parameter's name may itself hold dots: "run.date".
             return _Parsed("job", "parameters", ".".join(rest[1:]))
@@ -219,6 +229,15 @@ def _value(reference: str, context: TaskContext) -> Any:
         return context.params[parsed.name]
     if parsed.field == "start_time":
         return _start_time(parsed.name, context.run_started_at)
+    if parsed.field == "trigger_time":
+        trigger_time = context.trigger.time
+        return _start_time(
+            parsed.name, context.run_started_at if trigger_time is None else trigger_time
+        )
+    if parsed.field == "trigger":
+        if parsed.name == "type":
+            return context.trigger.type
+        return context.trigger.file_arrival_location or ""
     if parsed.field == "name":
         return context.flow_name
     return getattr(context, parsed.field)  # run_id, repair_count

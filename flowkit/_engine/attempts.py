@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowkit._planning.plan import Plan, task_arguments
+from flowkit._state import RunTrigger
 from flowkit.executors import AttemptRequest
 
 
@@ -20,12 +21,14 @@ class AttemptBuilder:
         params: Mapping[str, Any],
         repair_count: int,
         run_started_at: float,
+        trigger: RunTrigger,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
         self.params = params
         self.repair_count = repair_count
         self.run_started_at = run_started_at
+        self.trigger = trigger
         # Valid once every dependency is final, which dispatch guarantees.
         self._valued_upstream_memo: dict[str, frozenset[str]] = {}
         self._parameter_names: dict[str, tuple[str, ...]] = {}
@@ -53,6 +56,7 @@ class AttemptBuilder:
             arguments=self._arguments(name, results),
             repair_count=self.repair_count,
             run_started_at=self.run_started_at,
+            trigger=self.trigger,
         )
 
     def _arguments(self, name: str, results: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,16 @@ from flowkit._events import (
     Tick,
 )
 from flowkit._planning.plan import Plan
-from flowkit._state import ClusterReport, ErrorInfo, KeptTask, RunResult, TaskRun, TaskState
+from flowkit._state import (
+    ClusterReport,
+    ErrorInfo,
+    KeptTask,
+    RunResult,
+    RunState,
+    RunTrigger,
+    TaskRun,
+    TaskState,
+)
 from flowkit.executors import AttemptOutcome, Executor
 from flowkit.executors._base import failed_outcome
 
@@ -67,8 +76,10 @@ class ActiveRun:
         run_id: str | None = None,
         kept: Mapping[str, KeptTask] | None = None,
         repair_count: int = 0,
+        trigger: RunTrigger | None = None,
     ) -> None:
         self.plan = plan
+        self.trigger = trigger or RunTrigger()
         self.repair_count = repair_count
         self.run_id = run_id or new_run_id()
         self.executor = executor
@@ -90,7 +101,12 @@ class ActiveRun:
             params=self.params,
             repair_count=repair_count,
             run_started_at=self.started_at,
+            trigger=self.trigger,
         )
+        #: The flow's ``timeout``: when (on the clock) the whole run is cancelled as timed out.
+        timeout = plan.flow.timeout
+        self._run_deadline = None if timeout is None else clock.monotonic() + timeout
+        self.timed_out = False
         self._provisioned = False
         self._step_ended = StepEnded(run_id=self.run_id)  # the same for every step
         # A listener need not subclass RunListener: its flush and ticks are optional.
@@ -164,12 +180,7 @@ class ActiveRun:
             raise
         interrupted = False
         try:
-            self.scheduler.start()
-            while not self.scheduler.finished:
-                self._dispatch()
-                if self.scheduler.stuck:
-                    raise RunError(self.scheduler.stuck_message(self.run_id))
-                self._wait_for_events()
+            self._drive()
         except KeyboardInterrupt:
             logger.warning("run {} of flow {!r} interrupted: cancelling", self.run_id, self.name)
             interrupted = True
@@ -193,6 +204,31 @@ class ActiveRun:
         if interrupted:  # cancelled and recorded: now the caller stops, as Ctrl-C asked
             raise RunInterrupted(result)
         return result
+
+    def _drive(self) -> None:
+        """The scheduler's moves until every task is final, or the run's timeout."""
+        self.scheduler.start()
+        while not self.scheduler.finished:
+            if self._past_run_deadline():
+                self._time_out()
+                return
+            self._dispatch()
+            if self.scheduler.stuck:
+                raise RunError(self.scheduler.stuck_message(self.run_id))
+            self._wait_for_events()
+
+    def _past_run_deadline(self) -> bool:
+        return self._run_deadline is not None and self.clock.monotonic() >= self._run_deadline
+
+    def _time_out(self) -> None:
+        """The run passed its flow's ``timeout``: stop every attempt, cancel what is left."""
+        timeout = self.plan.flow.timeout
+        self.timed_out = True
+        self.cancel_reason = f"the run passed its flow's timeout of {timeout:g}s"
+        logger.warning(
+            "run {} of flow {!r}: {}; cancelling", self.run_id, self.name, self.cancel_reason
+        )
+        self._cancel(stop_running=True)
 
     def _dispatch(self) -> None:
         scheduler = self.scheduler
@@ -219,7 +255,7 @@ class ActiveRun:
 
     def _wait_for_events(self) -> None:
         self._flush()
-        deadline = self.scheduler.next_deadline()
+        deadline = _sooner(self.scheduler.next_deadline(), self._run_deadline)
         timeout = max(0.0, deadline - self.clock.monotonic()) if deadline is not None else None
         if isinstance(self.clock, SystemClock):  # a fake clock's waits take no real time
             timeout = _sooner(timeout, self._until_tick())
@@ -271,6 +307,7 @@ class ActiveRun:
             max_parallel=self.max_parallel,
             repair_count=self.repair_count,
             target=self.target,
+            trigger=self.trigger,
         )
 
     def _changed(self, task: TaskRun) -> None:
@@ -321,7 +358,7 @@ class ActiveRun:
         return RunResult(
             run_id=self.run_id,
             flow_name=self.name,
-            state=scheduler.run_state(),
+            state=RunState.TIMED_OUT if self.timed_out else scheduler.run_state(),
             tasks=dict(scheduler.tasks),
             values={name: dict(values) for name, values in scheduler.values.items()},
             params=dict(self.params),
@@ -330,6 +367,7 @@ class ActiveRun:
             results={name: value for name, value in scheduler.results.items() if value is not None},
             cancel_reason=self.cancel_reason,
             cluster=self.cluster,
+            trigger=self.trigger,
         )
 
     def _warn_unenforced_timeouts(self) -> None:

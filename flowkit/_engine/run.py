@@ -7,12 +7,13 @@ from typing import Any
 
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.listeners import EchoOutput
-from flowkit._engine.loop import ActiveRun
+from flowkit._engine.loop import ActiveRun, new_run_id
+from flowkit._engine.origin import flow_target
 from flowkit._errors import DefinitionError
 from flowkit._events import RunListener
 from flowkit._planning.params import resolve_params
 from flowkit._planning.plan import plan_of
-from flowkit._state import KeptTask, RunResult
+from flowkit._state import KeptTask, RunResult, RunTrigger
 from flowkit.executors import resolve
 
 _default_stores: dict[str, Any] = {}
@@ -43,6 +44,7 @@ def run(
     kept: Mapping[str, KeptTask] | None = None,
     repair_count: int = 0,
     store: Any = None,
+    trigger: RunTrigger | None = None,
 ) -> RunResult:
     """Validate and run a flow to its end.
 
@@ -65,6 +67,11 @@ def run(
             None for the default store (``$FLOWKIT_HOME/flowkit.db``, ``FLOWKIT_HOME``
             defaulting to ``.flowkit``), unless a listener already is a ``StoreRecorder``;
             False to record nothing.
+        trigger: what started the run (serve, backfill); a manual run when None.
+
+    A run recorded in a store (and not a child run) first takes a slot of its
+    flow's ``max_concurrent_runs`` (``admission``): it may wait ``queued``, or
+    end ``skipped`` without starting.
 
     Raises:
         DefinitionError: the flow, its parameters or the executor are invalid;
@@ -87,15 +94,49 @@ def run(
         # A caller that brings its own recorder (a repair, a test) has chosen the store.
         if store is not None or not any(isinstance(item, StoreRecorder) for item in listeners):
             listeners.insert(0, StoreRecorder(store if store is not None else _default_store()))
-    active = ActiveRun(
-        plan,
-        executor=resolve(executor, flow_name=plan.name),
-        params=resolved_params,
-        max_parallel=max_parallel,
-        clock=clock or SystemClock(),
-        listeners=listeners,
-        run_id=run_id,
-        kept=kept,
-        repair_count=repair_count,
-    )
-    return active.execute()
+    executor = resolve(executor, flow_name=plan.name)
+    clock = clock or SystemClock()
+    trigger = trigger or RunTrigger()
+    run_id = run_id or new_run_id()
+    slot = _slot(listeners, plan, run_id, clock)
+    if slot is not None:
+        skipped = slot.acquire(
+            params=resolved_params, trigger=trigger, target=flow_target(plan), record=kept is None
+        )
+        if skipped is not None:
+            return skipped
+    try:
+        active = ActiveRun(
+            plan,
+            executor=executor,
+            params=resolved_params,
+            max_parallel=max_parallel,
+            clock=clock,
+            listeners=listeners,
+            run_id=run_id,
+            kept=kept,
+            repair_count=repair_count,
+            trigger=trigger,
+        )
+        return active.execute()
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+def _slot(listeners: Sequence[RunListener], plan: Any, run_id: str, clock: Clock) -> Any:
+    """The run's claim on a slot of its flow, in the store that records it; None for none.
+
+    A run recorded nowhere has no home to count runs in; a child run (for-each
+    iterations, run-flow tasks) runs inside its parent's slot.
+    """
+    from flowkit._store import StoreRecorder
+
+    for listener in listeners:
+        if isinstance(listener, StoreRecorder):
+            if listener.parent_run_id is not None:
+                return None
+            from flowkit._engine.admission import Slot
+
+            return Slot(listener.store, plan, run_id, clock=clock)
+    return None

@@ -272,6 +272,11 @@ def compute_by_task(attempts: Iterable[AttemptRecord]) -> dict[str, float]:
     return compute
 
 
+def json_safe(params: Any) -> dict[str, Any]:
+    """Params as JSON data; a value JSON cannot hold is stored as its repr."""
+    return json.loads(json.dumps(dict(params), default=repr))
+
+
 def to_json(value: Any, *, what: str) -> str:
     """``value`` as JSON text, or a StoreError naming ``what`` would not serialise."""
     try:

@@ -18,7 +18,6 @@ kept, for a repair once there is room.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from flowkit._events import (
     Tick,
 )
 from flowkit._state import RunState, TaskRun, TaskState
-from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
+from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord, json_safe
 from flowkit._store.liveness import HEARTBEAT_INTERVAL, this_host
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ class StoreRecorder(RunListener):
             record = RunRecord(
                 run_id=run_id,
                 flow_name=run.flow_name,
-                params=_json_safe(run.params),
+                params=json_safe(run.params),
                 state=RunState.RUNNING,
                 started_at=run.started_at,
                 pid=os.getpid(),
@@ -102,6 +101,7 @@ class StoreRecorder(RunListener):
                 parent_run_id=self.parent_run_id,
                 executor=run.executor_name or None,
                 target=run.target,
+                trigger=run.trigger,
             )
             try:
                 self.store.create_run(record, task_keys=list(run.tasks))
@@ -112,13 +112,17 @@ class StoreRecorder(RunListener):
                 )
                 raise RunError(msg) from error
             self._repair[run_id] = 0
+        elif stored.state is RunState.QUEUED and stored.pid == os.getpid():
+            # Queued by this process for a slot, which it now holds: the run starts.
+            self.store.update_run_state(run_id, RunState.RUNNING, started_at=run.started_at)
+            self._repair[run_id] = 0
         else:
             if stored.state is not RunState.RUNNING or stored.pid != os.getpid():
                 stored = self.store.increment_repair_count(
                     run_id,
                     pid=os.getpid(),
                     hostname=this_host(),
-                    params=_json_safe(run.params),
+                    params=json_safe(run.params),
                     executor=run.executor_name or None,
                     target=run.target,
                 )
@@ -309,11 +313,6 @@ def _attempt_state(task: TaskRun) -> TaskState:
     # The scheduler reports a timed-out attempt as a TimeoutError before retrying it.
     timed_out = task.error is not None and task.error.type_name == "TimeoutError"
     return TaskState.TIMED_OUT if timed_out else TaskState.FAILED
-
-
-def _json_safe(params: Any) -> dict[str, Any]:
-    """Params as JSON data; a value JSON cannot hold is stored as its repr."""
-    return json.loads(json.dumps(dict(params), default=repr))
 
 
 def _latest_only(

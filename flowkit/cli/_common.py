@@ -188,7 +188,8 @@ def _report(result: RunResult, plan: Plan) -> int:
     for text in failure_reports(result, plan):
         write_out(f"{text}\n", sys.stderr)
     if result.cancel_reason:
-        write_out(f"flowkit: run cancelled: {escape(result.cancel_reason)}\n", sys.stderr)
+        ended = f"run {result.state.value}: {escape(result.cancel_reason)}"
+        write_out(f"flowkit: {ended}\n", sys.stderr)
     write_out(f"{format_summary(result, plan)}\n")
     return exit_code(result.state, cancel_reason=result.cancel_reason)
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+import datetime
+from typing import Any
 
 from flowkit import _engine
-from flowkit._errors import (
-    RunInterrupted,
-)
-from flowkit.cli._render.progress import progress_listener
-
-if TYPE_CHECKING:
-    pass
+from flowkit._errors import RunInterrupted
+from flowkit._state import TRIGGER_TYPES, RunTrigger
 from flowkit.cli._common import (
     TARGET_HELP,
     _add_execution_options,
@@ -20,6 +16,7 @@ from flowkit.cli._common import (
     _report,
     _sigterm_cancels,
 )
+from flowkit.cli._render.progress import progress_listener
 
 
 def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -31,7 +28,44 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     run.add_argument("target", metavar="PATH.py[:FLOW]|MODULE[:FLOW]", help=TARGET_HELP)
     _add_execution_options(run)
+    _add_trigger_options(run)
     run.set_defaults(handler=_run)
+
+
+def _add_trigger_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "trigger", "what started the run: `flowkit serve` and `flowkit backfill` set these"
+    )
+    group.add_argument("--trigger", choices=TRIGGER_TYPES, default="manual", help="default: manual")
+    group.add_argument(
+        "--trigger-time",
+        type=_moment,
+        metavar="ISO8601",
+        help="the scheduled time, for {{job.trigger.time.*}} (default: the run's start)",
+    )
+    group.add_argument("--trigger-location", metavar="FOLDER", help=argparse.SUPPRESS)
+    group.add_argument("--backfill-id", metavar="ID", help=argparse.SUPPRESS)
+
+
+def _moment(text: str) -> float:
+    """An ISO 8601 time (UTC when it has no offset) as epoch seconds."""
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"{text!r} is not an ISO 8601 time such as 2026-11-23T03:00:00+01:00"
+        raise argparse.ArgumentTypeError(msg) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+def trigger_of(args: argparse.Namespace) -> RunTrigger:
+    return RunTrigger(
+        type=args.trigger,
+        time=args.trigger_time,
+        file_arrival_location=args.trigger_location,
+        backfill_id=args.backfill_id,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -49,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
                 executor=_executor(args, flow.name),
                 max_parallel=args.max_parallel,
                 listeners=[printer],
+                trigger=trigger_of(args),
             )
         except RunInterrupted as interrupted:  # cancelled and recorded: report it, exit 130
             result = interrupted.result

@@ -27,6 +27,7 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
         upstream_edges=request.upstream_edges,
         repair_count=request.repair_count,
         run_started_at=request.run_started_at,
+        trigger=request.trigger,
     )
     started_at = time.time()
     try:

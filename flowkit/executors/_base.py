@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
-from flowkit._state import ErrorInfo, TaskState
+from flowkit._state import ErrorInfo, RunTrigger, TaskState
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
@@ -52,6 +52,8 @@ class AttemptRequest:
     #: Which repair of the run this is (0: the first run), and when the run started.
     repair_count: int = 0
     run_started_at: float = 0.0
+    #: What started the run, for ``{{job.trigger.*}}``.
+    trigger: RunTrigger = attrs.field(factory=RunTrigger)
 
 
 @attrs.frozen

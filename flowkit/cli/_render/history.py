@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from flowkit._state import ClusterReport, RunState
+from flowkit._state import ClusterReport, RunState, RunTrigger
 from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord, compute_by_task
 from flowkit._text import escape
 from flowkit.cli._render.progress import format_duration
@@ -77,19 +77,34 @@ def format_runs(runs: Sequence[RunRecord]) -> str:
     """The ``flowkit runs`` table: id (short), flow, state, start, duration; newest first."""
     if not runs:
         return "no runs recorded yet"
-    rows = [("run", "flow", "state", "started", "duration", "repairs")]
+    rows = [("run", "flow", "state", "trigger", "started", "duration", "repairs")]
     for run in runs:
         rows.append(
             (
                 run.run_id[:SHORT_ID],
                 escape(run.flow_name),
                 run.state.value,
+                format_trigger(run.trigger, short=True),
                 format_time(run.started_at),
                 _run_duration(run),
                 str(run.repair_count) if run.repair_count else "",
             )
         )
-    return "\n".join(_table(rows, right=(4,)))
+    return "\n".join(_table(rows, right=(5,)))
+
+
+def format_trigger(trigger: RunTrigger, *, short: bool = False) -> str:
+    """What started a run: ``cron``, ``backfill 3f2a9c1d`` (its group); in full with its time."""
+    text = trigger.type
+    if trigger.backfill_id:
+        text += f" {trigger.backfill_id[:8] if short else trigger.backfill_id}"
+    if short:
+        return text
+    if trigger.time is not None:
+        text += f", scheduled {format_time(trigger.time)}"
+    if trigger.file_arrival_location:
+        text += f", files in {escape(trigger.file_arrival_location)}"
+    return text
 
 
 def _count(number: int, noun: str) -> str:
@@ -149,6 +164,7 @@ def format_run(
         f"started   {format_time(run.started_at)}",
         f"ended     {ended}",
         f"duration  {_run_duration(run, seen)}",
+        f"trigger   {format_trigger(run.trigger)}",
         f"repairs   {run.repair_count}",
         f"executor  {escape(run.executor or '-')}",
     ]
