@@ -76,6 +76,7 @@ SLOW_FILES = (
     "cli/test_cli_output.py",
     "store/test_read_only.py",
     "store/test_disk_full.py",
+    "cli/test_cli_limits.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
@@ -134,6 +135,9 @@ SLOW_TESTS = {
         "test_the_clock_moves_only_for_retry_delays_in_random_dags",
     ),
     "engine/test_runtime_kept.py": ("test_listeners_tick_in_real_time_while_a_task_runs",),
+    "engine/test_flow_timeout.py": (
+        "test_the_timeout_stops_running_attempts_and_leaves_no_process",
+    ),
     "definition/test_shell.py": (
         "test_a_parameter_given_with_p_is_one_shell_word",
         "test_a_timeout_kills_the_command_and_everything_it_started",

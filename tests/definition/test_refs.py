@@ -18,6 +18,7 @@ from flowkit._definition.refs import (
     validate_references,
 )
 from flowkit._errors import TaskValueError
+from flowkit._state import RunTrigger
 
 #: 2026-11-23 09:30:15.250 UTC, a Monday.
 STARTED_AT = datetime.datetime(
@@ -245,3 +246,54 @@ def test_every_problem_in_a_text_is_reported():
     problems = _validate("{{job.nope}} {{foo.bar}} {{tasks.x.values.k}} {{job.parameters.y}}")
 
     assert len(problems) == 4
+
+
+# -- the run's trigger ----------------------------------------------------------------------
+
+#: 2026-03-29 01:00 UTC: a cron run scheduled for 03:00 in Amsterdam, the morning clocks moved.
+SCHEDULED_AT = datetime.datetime(2026, 3, 29, 1, 0, tzinfo=datetime.timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("trigger", "text", "expected"),
+    [
+        (RunTrigger(), "{{job.trigger.type}}", "manual"),
+        # a manual run's trigger time is its start
+        (RunTrigger(), "{{job.trigger.time.iso_date}} {{job.trigger.time.hour}}", "2026-11-23 9"),
+        (RunTrigger(type="cron", time=SCHEDULED_AT), "{{job.trigger.type}}", "cron"),
+        (
+            RunTrigger(type="cron", time=SCHEDULED_AT),
+            "{{job.trigger.time.iso_datetime}} {{job.trigger.time.iso_weekday}}",
+            "2026-03-29T01:00:00.000Z 7",
+        ),
+        (
+            RunTrigger(type="backfill", time=SCHEDULED_AT, backfill_id="b1"),
+            "day={{ job.trigger.time.iso_date }} weekday={{job.trigger.time.is_weekday}}",
+            "day=2026-03-29 weekday=false",
+        ),
+        (
+            RunTrigger(type="file_arrival", time=SCHEDULED_AT, file_arrival_location="/in"),
+            "{{job.trigger.type}}:{{job.trigger.file_arrival.location}}",
+            "file_arrival:/in",
+        ),
+        # a run not started by files has no location: empty, as Databricks leaves it
+        (
+            RunTrigger(type="cron", time=SCHEDULED_AT),
+            "[{{job.trigger.file_arrival.location}}]",
+            "[]",
+        ),
+    ],
+)
+def test_trigger_references_read_what_started_the_run(context, trigger, text, expected):
+    context.trigger = trigger
+
+    assert resolve(text, context) == expected
+
+
+def test_a_trigger_reference_of_an_unknown_field_is_a_plan_time_problem():
+    assert _validate("{{job.trigger.type}} {{job.trigger.time.iso_date}}") == []
+    problems = _validate("{{job.trigger.kind}} {{job.trigger.time.century}}")
+
+    assert len(problems) == 2
+    assert all("unknown job field" in problem for problem in problems)
+    assert "{{job.trigger.type}}" in problems[0]  # the message lists what is allowed
