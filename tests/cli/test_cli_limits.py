@@ -52,6 +52,7 @@ def test_a_second_run_that_does_not_queue_is_skipped_and_exits_1(gate, flowkit_h
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         assert second.returncode == 1
         assert "skipped" in second.stderr

@@ -59,7 +59,7 @@ def test_each_invalid_option_names_the_flow_the_option_the_value_and_what_is_all
         (lambda: Cron("0 0 3 5 * 2"), ["'?'"]),
         (lambda: Cron("0 3 * * *", timezone="Mars/Olympus"), ["'Mars/Olympus'", "IANA"]),
         (lambda: Cron("0 3 * * *", catchup="all"), ["catchup='all'", "'latest'"]),
-        (lambda: Periodic(), ["interval is zero"]),
+        (Periodic, ["interval is zero"]),
         (lambda: Periodic(minutes=-1), ["minutes=-1"]),
         (lambda: FileArrival(""), ["folder=''"]),
         (lambda: FileArrival("/in", wait_after_last_change=-1), ["wait_after_last_change=-1"]),

@@ -1,4 +1,4 @@
-"""max_concurrent_runs: a run takes a slot of its flow in the store, queues for one, or is skipped."""
+"""max_concurrent_runs: a run takes a slot of its flow in the store, queues, or is skipped."""
 
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def test_runs_recorded_nowhere_are_not_limited():
 
 
 def test_max_concurrent_runs_allows_that_many_at_once(store):
-    flow, ran = _flow(max_concurrent_runs=2, queue=False)
+    flow, _ = _flow(max_concurrent_runs=2, queue=False)
     store.acquire_slot(resource_of("limited"), "other", limit=2, queue=True, pid=os.getpid())
 
     assert flow.run(executor="inline", store=store).state is RunState.SUCCEEDED
