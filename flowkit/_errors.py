@@ -8,6 +8,7 @@ FlowkitError
 ├── RunError            a run could not go on (e.g. work left pending at the end)
 ├── StoreError          the run history store cannot be opened, read or written
 │                       (corrupt, locked too long, read-only, unknown run id)
+├── ServeRefused        another flowkit serve already serves this home
 └── TaskFailed          raised inside a task of a built-in kind, so the attempt fails
     ├── ShellCommandFailed  a shell task's command exited non-zero or was killed
     ├── ComparisonError     a condition task's operand is not a number under an order operator
@@ -54,6 +55,10 @@ class RunError(FlowkitError):
 
 class StoreError(FlowkitError):
     """The run store failed: the message names the file and says what to do."""
+
+
+class ServeRefused(FlowkitError):
+    """Another ``flowkit serve`` holds this home's lease: one serve per home."""
 
 
 class TaskFailed(FlowkitError):

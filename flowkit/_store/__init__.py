@@ -7,6 +7,8 @@ sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db
 connections  its per-thread connections (read-only ones too) and transactions
 memory     MemoryStore, its in-memory twin for tests
 recorder   StoreRecorder, the run listener that writes a run as it happens
+slots      max_concurrent_runs: slots of a flow held by live processes, and their queue
+operations serve's lease, paused flows, trigger state (SQLite only)
 origin     the target a run's flow was loaded from, recorded for ``flowkit repair``
 
 ``open_store`` is the front door: the default store, or the one under ``home``.

@@ -39,6 +39,7 @@ from flowkit._store.base import (
     to_json,
 )
 from flowkit._store.connections import Connections, create_private
+from flowkit._store.operations import Operations
 
 
 class SqliteStore:
@@ -302,6 +303,10 @@ class SqliteStore:
     def release_slot(self, resource: str, run_id: str) -> None:
         with self._db.write(f"releasing the slot of run {run_id}") as db:
             slots.release(db, resource, run_id)
+
+    def operations(self) -> Operations:
+        """Serve's lease, paused flows and trigger state, in this store's file."""
+        return Operations(self._db)
 
     def mark_interrupted_runs(self) -> list[str]:
         with self._db.read("looking for interrupted runs") as db:

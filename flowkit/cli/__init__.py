@@ -43,6 +43,7 @@ from flowkit.cli._graph import _add_graph
 from flowkit.cli._history import _add_logs, _add_runs, _add_show
 from flowkit.cli._repair import _add_repair
 from flowkit.cli._run import _add_run
+from flowkit.cli._serve import _add_operations
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show(commands, common)
     _add_logs(commands, common)
     _add_repair(commands, common)
+    _add_operations(commands, common)
     return parser
 
 

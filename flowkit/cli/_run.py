@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import time
 from typing import Any
 
 from flowkit import _engine
@@ -45,6 +46,8 @@ def _add_trigger_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--trigger-location", metavar="FOLDER", help=argparse.SUPPRESS)
     group.add_argument("--backfill-id", metavar="ID", help=argparse.SUPPRESS)
+    # serve starts a run ahead of its time: loaded and ready, it waits for it
+    group.add_argument("--not-before", type=float, metavar="EPOCH", help=argparse.SUPPRESS)
 
 
 def _moment(text: str) -> float:
@@ -57,6 +60,12 @@ def _moment(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp()
+
+
+def _wait_until(moment: float) -> None:
+    """Sleep until the wall time ``moment`` (epoch seconds)."""
+    while (left := moment - time.time()) > 0:
+        time.sleep(min(left, 1.0))
 
 
 def trigger_of(args: argparse.Namespace) -> RunTrigger:
@@ -75,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
     plan = flow.plan()  # every definition problem, before anything prints or runs
     printer = progress_listener(plan)
     with _sigterm_cancels():
+        if args.not_before is not None:
+            _wait_until(args.not_before)  # Ctrl-C here: nothing was recorded, exit 130
         try:
             result = _engine.run_flow(
                 flow,

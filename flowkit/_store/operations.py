@@ -1,0 +1,136 @@
+"""What operating flows keeps in the home: serve's lease, paused flows, trigger state.
+
+Beside the runs, in the same SQLite file (schema version 4):
+
+    leases         one row per thing only one process may do at a time: ``serve``
+    flow_settings  flows paused with ``flowkit pause`` (and resumed)
+    trigger_state  what serve remembers of a flow's trigger between two serves, as
+                   JSON: a schedule's last fire, the files a folder held
+
+A lease belongs to a live process: one whose process is gone is free again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from flowkit._store.base import to_json
+from flowkit._store.connections import Connections
+from flowkit._store.liveness import process_alive, this_host
+
+
+@attrs.frozen
+class Lease:
+    """Who holds a lease: a process on a host, since when."""
+
+    name: str
+    pid: int
+    hostname: str
+    since: float
+
+
+class Operations:
+    """Serve's lease, paused flows and trigger state in the store at ``connections``."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._db = connections
+
+    # -- leases ------------------------------------------------------------------------
+    def take_lease(self, name: str, *, pid: int | None = None) -> Lease | None:
+        """Take lease ``name`` for this process; None when taken, else who holds it.
+
+        A lease whose holder is gone (on this host) is taken over; one held by a
+        process on another host is left to it.
+        """
+        pid = os.getpid() if pid is None else pid
+        with self._db.write(f"taking the {name} lease") as db:
+            row = db.execute(
+                "SELECT name, pid, hostname, since FROM leases WHERE name = ?", (name,)
+            ).fetchone()
+            if row is not None:
+                holder = Lease(*row)
+                mine = holder.pid == pid and holder.hostname == this_host()
+                if not mine and _alive(holder):
+                    return holder
+            db.execute(
+                "INSERT OR REPLACE INTO leases (name, pid, hostname, since) VALUES (?, ?, ?, ?)",
+                (name, pid, this_host(), time.time()),
+            )
+        return None
+
+    def release_lease(self, name: str, *, pid: int | None = None) -> None:
+        """Give lease ``name`` back, if this process holds it."""
+        pid = os.getpid() if pid is None else pid
+        with self._db.write(f"releasing the {name} lease") as db:
+            db.execute(
+                "DELETE FROM leases WHERE name = ? AND pid = ? AND hostname = ?",
+                (name, pid, this_host()),
+            )
+
+    # -- paused flows ------------------------------------------------------------------
+    def set_paused(self, flow_name: str, *, paused: bool) -> None:
+        with self._db.write(f"{'pausing' if paused else 'resuming'} flow {flow_name!r}") as db:
+            db.execute(
+                "INSERT OR REPLACE INTO flow_settings (flow_name, paused, changed_at) "
+                "VALUES (?, ?, ?)",
+                (flow_name, int(paused), time.time()),
+            )
+
+    def paused_settings(self) -> dict[str, bool]:
+        """Flows paused or resumed from the command line: flow name -> paused."""
+        with self._reading("reading paused flows") as db:
+            if db is None:
+                return {}
+            fetched = db.execute("SELECT flow_name, paused FROM flow_settings").fetchall()
+        return {name: bool(paused) for name, paused in fetched}
+
+    # -- trigger state -----------------------------------------------------------------
+    def trigger_state(self, flow_name: str) -> dict[str, Any]:
+        """What serve last kept for ``flow_name``'s trigger; empty when nothing."""
+        with self._reading(f"reading the trigger state of flow {flow_name!r}") as db:
+            if db is None:
+                return {}
+            row = db.execute(
+                "SELECT state FROM trigger_state WHERE flow_name = ?", (flow_name,)
+            ).fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
+    def set_trigger_state(self, flow_name: str, state: Mapping[str, Any]) -> None:
+        text = to_json(dict(state), what=f"the trigger state of flow {flow_name!r}")
+        with self._db.write(f"keeping the trigger state of flow {flow_name!r}") as db:
+            db.execute(
+                "INSERT OR REPLACE INTO trigger_state (flow_name, state) VALUES (?, ?)",
+                (flow_name, text),
+            )
+
+    def _reading(self, doing: str) -> Any:
+        """A read of tables an older store (read as it is) may lack: None there."""
+        return _TolerantRead(self._db, doing)
+
+
+class _TolerantRead:
+    def __init__(self, connections: Connections, doing: str) -> None:
+        self._context = connections.read(doing)
+
+    def __enter__(self) -> sqlite3.Connection | None:
+        db = self._context.__enter__()
+        present = db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'flow_settings'"
+        ).fetchone()[0]
+        return db if present else None
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._context.__exit__(*exc_info)
+
+
+def _alive(lease: Lease) -> bool:
+    if lease.hostname != this_host():
+        return True  # another host's process cannot be checked: its lease stands
+    return process_alive(lease.pid, alive_since=lease.since)
