@@ -28,6 +28,8 @@ from flowkit._store.operations import Operations
 from flowkit._text import escape
 
 LEASE = "serve"
+#: The shortest wait between two rounds, in seconds.
+MIN_WAIT = 0.01
 
 
 class Server:
@@ -124,10 +126,13 @@ class Server:
         for name, firing in self.firings.items():
             upcoming = firing.upcoming()
             if upcoming is not None and not self._paused.get(name):
-                moments.append(upcoming - self.lead)
+                # a fire is taken ``lead`` early; a poll (or a fire within it) at its time
+                early = upcoming - self.lead
+                moments.append(early if early > now else upcoming)
         if until is not None:
             moments.append(until)
-        return max(0.0, min(moments) - now)
+        # Whatever was due was taken this round: never a zero wait, never a spin.
+        return max(MIN_WAIT, min(moments) - now)
 
     def _stop(self) -> None:
         running = self.launcher.running()
