@@ -77,6 +77,7 @@ SLOW_FILES = (
     "store/test_read_only.py",
     "store/test_disk_full.py",
     "cli/test_cli_limits.py",
+    "operations/test_serve_process.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
@@ -135,6 +136,9 @@ SLOW_TESTS = {
         "test_the_clock_moves_only_for_retry_delays_in_random_dags",
     ),
     "engine/test_runtime_kept.py": ("test_listeners_tick_in_real_time_while_a_task_runs",),
+    "operations/test_backfill.py": (
+        "test_a_backfill_runs_each_slot_as_its_own_run_grouped_under_one_id",
+    ),
     "engine/test_flow_timeout.py": (
         "test_the_timeout_stops_running_attempts_and_leaves_no_process",
     ),
