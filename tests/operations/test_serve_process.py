@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -115,7 +116,7 @@ def test_serve_fires_a_two_second_quartz_schedule_and_stops_cleanly(tmp_path, se
     # fired on the schedule: every scheduled time an even second, two seconds apart
     times = sorted(run.trigger.time for run in finished)
     assert all(moment % 2 == 0 for moment in times)
-    assert all(later - earlier == 2 for earlier, later in zip(times, times[1:]))
+    assert all(later - earlier == 2 for earlier, later in itertools.pairwise(times))
     # started at (not long after) its time: the run process was ready ahead of it
     assert all(0 <= run.started_at - run.trigger.time < 2 for run in finished)
     assert _runs(home, "slow") == []  # declared paused
