@@ -57,6 +57,7 @@ from flowkit._state import (
     ErrorInfo,
     RunResult,
     RunState,
+    RunTrigger,
     TaskRun,
     TaskState,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "RunListener",
     "RunResult",
     "RunState",
+    "RunTrigger",
     "ShellCommandFailed",
     "StoreError",
     "Task",
