@@ -115,7 +115,10 @@ SLOW_TESTS = {
     "definition/test_conditions.py": (
         "test_the_branch_not_taken_is_excluded_and_a_join_after_it_runs",
     ),
-    "test_examples.py": ("test_the_files_example_leaves_no_temporary_folder_behind",),
+    "test_examples.py": (
+        "test_the_files_example_leaves_no_temporary_folder_behind",
+        "test_the_scheduled_example_lists_its_fires_and_runs_as_serve_would",
+    ),
     "definition/test_foreach.py": (
         "test_every_source_of_inputs_and_results_in_input_order",
         "test_repair_reruns_only_the_failed_iterations",

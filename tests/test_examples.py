@@ -34,3 +34,41 @@ def test_the_files_example_leaves_no_temporary_folder_behind(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "9 lines in 3 files" in completed.stdout
     assert list(temporary.iterdir()) == []
+
+
+def _flowkit(home: Path, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flowkit", "--home", str(home), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_the_scheduled_example_lists_its_fires_and_runs_as_serve_would(tmp_path):
+    example = str(EXAMPLES / "scheduled.py")
+    listed = _flowkit(tmp_path / "home", "schedule", example, "--next", "2")
+    assert listed.returncode == 0, listed.stderr
+    assert "nightly  cron '0 0 3 * * ?' (Europe/Amsterdam)  active" in listed.stdout
+    assert listed.stdout.count(" 03:00:00+01:00") == 2  # winter time in Amsterdam
+    assert "landing  files arriving in landing  active" in listed.stdout
+
+    nightly = _flowkit(
+        tmp_path / "home",
+        "run",
+        f"{example}:nightly",
+        "--trigger",
+        "cron",
+        "--trigger-time",
+        "2026-11-27T03:00:00+01:00",
+    )
+    assert nightly.returncode == 0, nightly.stdout + nightly.stderr
+    assert "report for 2026-11-27, trigger cron: 14520 rows" in nightly.stdout
+
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "orders.csv").write_text((EXAMPLES / "data" / "orders.csv").read_text())
+    landing = _flowkit(tmp_path / "home", "run", f"{example}:landing", cwd=tmp_path)
+    assert landing.returncode == 0, landing.stdout + landing.stderr
+    assert "rows per file in landing: {'orders.csv': 2}" in landing.stdout
