@@ -1,4 +1,4 @@
-"""Two flows that run by themselves under ``flowkit serve``: a nightly schedule and a landing folder.
+"""Two flows that run by themselves under ``flowkit serve``: a nightly schedule, a landing folder.
 
     python -m flowkit schedule examples/scheduled.py      # what fires, and when
     mkdir -p landing && python -m flowkit serve examples/scheduled.py
