@@ -58,15 +58,16 @@ def test_runs_lists_newest_first_with_short_id_state_start_and_duration(
     assert main(["runs"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["run", "flow", "state", "started", "duration", "repairs"]
-    assert [line.split()[1:3] for line in lines[1:]] == [
-        ["simple", "succeeded"],
-        ["repairable", "succeeded"],
-        ["repairable", "failed"],
+    header = ["run", "flow", "state", "trigger", "started", "duration", "repairs"]
+    assert lines[0].split() == header
+    assert [line.split()[1:4] for line in lines[1:]] == [
+        ["simple", "succeeded", "manual"],
+        ["repairable", "succeeded", "manual"],
+        ["repairable", "failed", "manual"],
     ]
     assert lines[3].split()[0] == failed[:12]
     assert time.strftime("%Y-%m-%d") in lines[1]
-    assert lines[1].split()[5].endswith("s")  # a duration such as 0.02s
+    assert lines[1].split()[6].endswith("s")  # a duration such as 0.02s
 
 
 def test_runs_filters_by_flow_and_limits(
