@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import zoneinfo
 from pathlib import Path
 
@@ -193,3 +194,43 @@ def test_a_second_serve_of_one_home_is_refused_naming_the_first(store):
         second_store.operations().take_lease("serve", pid=1)
         with pytest.raises(ServeRefused, match="pid 1 "):
             server.serve(until=other_clock.time() + 10)
+
+
+def test_a_changed_flow_file_is_loaded_again_and_its_new_schedule_followed(store, tmp_path):
+    flow_file = tmp_path / "changing.py"
+    flow_file.write_text(
+        "from flowkit import Cron, Flow\n"
+        "flow = Flow('changing', schedule=Cron('0 6 * * *'))\n"
+        "flow.shell('a', 'true')\n"
+    )
+    lines: list[str] = []
+    launcher = FakeLauncher()
+
+    class EditingClock(FakeClock):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            if self.time() >= _at(2026, 6, 2, 12, zone=UTC) and "18 *" not in flow_file.read_text():
+                flow_file.write_text(flow_file.read_text().replace("0 6 * * *", "0 18 * * *"))
+                os.utime(flow_file, (self.time(), self.time()))
+
+    clock = EditingClock(start=_at(2026, 6, 1, 12, zone=UTC))
+    _server(store, clock, launcher, [str(flow_file)], lines).serve(
+        until=_at(2026, 6, 4, 0, zone=UTC)
+    )
+
+    hours = [(fire.day, fire.hour) for fire in launcher.fires("changing")]
+    assert hours == [(2, 6), (2, 18), (3, 18)]
+    assert "reloaded changing" in lines
+
+
+def test_a_flow_file_that_breaks_is_reported_and_the_others_still_fire(store, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('half-written file')\n")
+    lines: list[str] = []
+    launcher = FakeLauncher()
+    targets = [str(broken), str(FLOWS / "serve_dst.py")]
+    clock = FakeClock(start=_at(2026, 6, 1, 12))
+    _server(store, clock, launcher, targets, lines).serve(until=_at(2026, 6, 2, 12))
+
+    assert any("cannot serve" in line and "half-written file" in line for line in lines)
+    assert len(launcher.fires("daily_0230")) == 1

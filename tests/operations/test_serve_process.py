@@ -245,3 +245,25 @@ def test_kill_9_of_a_served_run_marks_it_interrupted_and_serve_goes_on(tmp_path,
     assert states[running[0].run_id] is RunState.INTERRUPTED
     assert wait_until_gone(str(served), seconds=10) == []
     assert processes_with(str(served)) == []
+
+
+def test_sigterm_cancels_a_running_served_run_cleanly(tmp_path, served):
+    home = tmp_path / "home"
+    (served.parent / "nap").write_text("30")
+    _flowkit(home, "pause", "ticker")
+    _flowkit(home, "resume", "slow")
+    serve = Serve(home, served, tmp_path / "serve.log")
+    try:
+        serve.wait_for("started a run of slow")
+        deadline = time.monotonic() + 20
+        while not any(run.state is RunState.RUNNING for run in _runs(home, "slow")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # the task is napping
+    finally:
+        assert serve.stop(signal.SIGTERM) == 130
+    assert "stopping: cancelling" in serve.output
+    states = [run.state for run in _runs(home, "slow")]
+    assert RunState.CANCELLED in states
+    assert not any(state.is_live for state in states)
+    assert wait_until_gone(str(served), seconds=10) == []
