@@ -27,6 +27,17 @@ def _start(target: str, name: str, gate: Path, home: Path) -> subprocess.Popen[s
     )
 
 
+def _runs_table(home: Path) -> str:
+    """What `flowkit runs` prints for ``home``."""
+    return subprocess.run(
+        [sys.executable, "-m", "flowkit", "runs"],
+        env={**os.environ, "FLOWKIT_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def _wait_for(condition, what: str, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -65,14 +76,8 @@ def test_a_second_run_that_does_not_queue_is_skipped_and_exits_1(gate, flowkit_h
     with SqliteStore(flowkit_home / "flowkit.db", read_only=True) as store:
         states = sorted(run.state.value for run in store.list_runs())
     assert states == ["skipped", "succeeded"]
-    runs = subprocess.run(
-        [sys.executable, "-m", "flowkit", "runs"],
-        env={**os.environ, "FLOWKIT_HOME": str(flowkit_home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "skipped" in runs.stdout
+    runs = _runs_table(flowkit_home)
+    assert "skipped" in runs
 
 
 def test_a_second_run_queues_shows_queued_and_starts_when_the_first_ends(gate, flowkit_home):
@@ -87,14 +92,8 @@ def test_a_second_run_queues_shows_queued_and_starts_when_the_first_ends(gate, f
             return any(run.state is RunState.QUEUED for run in store.list_runs())
 
         _wait_for(second_queued, "the second run to be recorded queued")
-        runs = subprocess.run(
-            [sys.executable, "-m", "flowkit", "runs"],
-            env={**os.environ, "FLOWKIT_HOME": str(flowkit_home)},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert "queued" in runs.stdout
+        runs = _runs_table(flowkit_home)
+        assert "queued" in runs
         time.sleep(0.5)  # queued it stays: the first still holds the slot
         assert not (gate / "started-second").exists()
     finally:

@@ -98,6 +98,15 @@ def _runs(home: Path, flow: str | None = None):
         return store.list_runs(flow=flow)
 
 
+def _running(home: Path, flow: str):
+    """Wait until a run of ``flow`` is recorded running; that run."""
+    deadline = time.monotonic() + 20
+    while not (running := [run for run in _runs(home, flow) if run.state is RunState.RUNNING]):
+        assert time.monotonic() < deadline, f"no run of {flow} started"
+        time.sleep(0.05)
+    return running[0]
+
+
 def test_serve_fires_a_two_second_quartz_schedule_and_stops_cleanly(tmp_path, served):
     home = tmp_path / "home"
     serve = Serve(home, served, tmp_path / "serve.log")
@@ -199,10 +208,7 @@ def test_kill_9_of_serve_leaves_its_run_to_finish_and_frees_the_home(tmp_path, s
     serve = Serve(home, served, tmp_path / "serve.log")
     try:
         serve.wait_for("started a run of slow")
-        deadline = time.monotonic() + 20
-        while not any(run.state is RunState.RUNNING for run in _runs(home, "slow")):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _running(home, "slow")
     finally:
         serve.stop(signal.SIGKILL)
     # the run goes on without serve, and finishes
@@ -229,11 +235,8 @@ def test_kill_9_of_a_served_run_marks_it_interrupted_and_serve_goes_on(tmp_path,
     serve = Serve(home, served, tmp_path / "serve.log")
     try:
         serve.wait_for("started a run of slow")
-        deadline = time.monotonic() + 20
-        while not (running := [r for r in _runs(home, "slow") if r.state is RunState.RUNNING]):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(running[0].pid, signal.SIGKILL)
+        running = _running(home, "slow")
+        os.kill(running.pid, signal.SIGKILL)
         serve.wait_for("ended with exit code -9")
         assert serve.process.poll() is None  # serve goes on
         # the killed run's slot is free: the next fire starts (max_concurrent_runs=1)
@@ -242,7 +245,7 @@ def test_kill_9_of_a_served_run_marks_it_interrupted_and_serve_goes_on(tmp_path,
     finally:
         assert serve.stop() == 130
     states = {run.run_id: run.state for run in _runs(home, "slow")}
-    assert states[running[0].run_id] is RunState.INTERRUPTED
+    assert states[running.run_id] is RunState.INTERRUPTED
     assert wait_until_gone(str(served), seconds=10) == []
     assert processes_with(str(served)) == []
 
@@ -255,10 +258,7 @@ def test_sigterm_cancels_a_running_served_run_cleanly(tmp_path, served):
     serve = Serve(home, served, tmp_path / "serve.log")
     try:
         serve.wait_for("started a run of slow")
-        deadline = time.monotonic() + 20
-        while not any(run.state is RunState.RUNNING for run in _runs(home, "slow")):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _running(home, "slow")
         time.sleep(0.5)  # the task is napping
     finally:
         assert serve.stop(signal.SIGTERM) == 130
