@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowkit._clock import Clock, SystemClock
-from flowkit._errors import ServeRefused
+from flowkit._errors import DefinitionError, ServeRefused
 from flowkit._operations.firing import Firing, firing_for
 from flowkit._operations.launcher import Launch, Launcher
 from flowkit._operations.targets import Served, Sources
@@ -144,6 +144,8 @@ class Server:
     def reload(self, *, first: bool) -> None:
         """Load the targets (again): new flows are served, changed ones re-planned."""
         found = self.sources.load()
+        if first and found.problems and not found.served:  # nothing to serve: a usage error
+            raise DefinitionError("; ".join(found.problems))
         for problem in found.problems:
             self.say(f"cannot serve: {escape(problem)}")
         now = self.clock.time()

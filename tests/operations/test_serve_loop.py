@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowkit import FakeClock
-from flowkit._errors import ServeRefused
+from flowkit._errors import DefinitionError, ServeRefused
 from flowkit._operations.launcher import Ended, Launch
 from flowkit._operations.serve import Server
 from flowkit._operations.targets import Sources
@@ -234,3 +234,11 @@ def test_a_flow_file_that_breaks_is_reported_and_the_others_still_fire(store, tm
 
     assert any("cannot serve" in line and "half-written file" in line for line in lines)
     assert len(launcher.fires("daily_0230")) == 1
+
+
+def test_serving_targets_that_all_fail_to_load_is_an_error_not_an_idle_serve(store, tmp_path):
+    server = _server(store, FakeClock(), FakeLauncher(), [str(tmp_path / "missing.py")])
+    with pytest.raises(DefinitionError, match="does not exist"):
+        server.serve(until=FakeClock().time() + 10)
+    # the home is free again for the next serve
+    assert store.operations().take_lease("serve", pid=1) is None
