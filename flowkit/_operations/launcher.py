@@ -103,11 +103,14 @@ class ProcessLauncher:
         self.output_folder = output_folder
         self.extra_arguments = extra_arguments
         self._children: list[tuple[subprocess.Popen[bytes], Launch, str]] = []
+        self._started = 0  # numbers the output files: two runs never share one
 
     def start(self, launch: Launch) -> None:
         make_private_folder(self.output_folder)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(launch.trigger.time or time.time()))
-        output = self.output_folder / f"{launch.flow_name}-{stamp}-{len(self._children)}.out"
+        self._started += 1
+        name = f"{launch.flow_name}-{stamp}-{os.getpid()}-{self._started}.out"
+        output = self.output_folder / name
         sink = open_private_file(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
             child = subprocess.Popen(
