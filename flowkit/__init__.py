@@ -45,6 +45,7 @@ from flowkit._errors import (
     FlowkitError,
     ForEachFailed,
     RunError,
+    SecretError,
     ShellCommandFailed,
     StoreError,
     TaskFailed,
@@ -52,6 +53,7 @@ from flowkit._errors import (
 )
 from flowkit._events import RunListener
 from flowkit._flow import Flow, Task, task
+from flowkit._secrets import secrets
 from flowkit._state import (
     ClusterReport,
     ErrorInfo,
@@ -88,6 +90,7 @@ __all__ = [
     "RunResult",
     "RunState",
     "RunTrigger",
+    "SecretError",
     "ShellCommandFailed",
     "StoreError",
     "Task",
@@ -96,6 +99,7 @@ __all__ = [
     "TaskState",
     "TaskValueError",
     "params",
+    "secrets",
     "task",
     "task_values",
 ]

@@ -9,6 +9,7 @@ FlowkitError
 ├── StoreError          the run history store cannot be opened, read or written
 │                       (corrupt, locked too long, read-only, unknown run id)
 ├── ServeRefused        another flowkit serve already serves this home
+├── SecretError         a secret is missing, or the secrets file is not private
 └── TaskFailed          raised inside a task of a built-in kind, so the attempt fails
     ├── ShellCommandFailed  a shell task's command exited non-zero or was killed
     ├── ComparisonError     a condition task's operand is not a number under an order operator
@@ -59,6 +60,10 @@ class StoreError(FlowkitError):
 
 class ServeRefused(FlowkitError):
     """Another ``flowkit serve`` holds this home's lease: one serve per home."""
+
+
+class SecretError(FlowkitError):
+    """A secret is missing, or ``secrets.toml`` is readable by others or not TOML."""
 
 
 class TaskFailed(FlowkitError):

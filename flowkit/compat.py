@@ -1,4 +1,4 @@
-"""Databricks compatibility: ``dbutils.jobs.taskValues`` with Databricks' names, over task_values.
+"""Databricks compatibility: ``dbutils.jobs.taskValues`` and ``dbutils.secrets``, Databricks' names.
 
 Notebook code moved from Databricks runs unchanged::
 
@@ -6,6 +6,7 @@ Notebook code moved from Databricks runs unchanged::
 
     dbutils.jobs.taskValues.set(key="row_count", value=14520)
     rows = dbutils.jobs.taskValues.get(taskKey="ingest", key="row_count", default=0)
+    password = dbutils.secrets.get(scope="warehouse", key="password")
 
 Behaviour is flowkit's ``task_values`` (DESIGN.md §3), which follows
 Databricks: outside a run ``get`` returns ``debugValue`` and raises when none
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowkit._context import MISSING, task_values
+from flowkit._secrets import secrets
 
 __all__ = ["dbutils"]
 
@@ -58,14 +60,26 @@ class JobsUtils:
         return "dbutils.jobs"
 
 
+class SecretsUtils:
+    """``dbutils.secrets``: ``get(scope, key)``, read as ``flowkit.secrets.get`` reads it."""
+
+    def get(self, scope: str, key: str) -> str:
+        """The secret's value; see ``flowkit.secrets``."""
+        return secrets.get(scope, key)
+
+    def __repr__(self) -> str:
+        return "dbutils.secrets"
+
+
 class DBUtils:
-    """The part of Databricks' ``dbutils`` that flowkit provides: ``dbutils.jobs.taskValues``."""
+    """The part of Databricks' ``dbutils`` flowkit provides: ``jobs.taskValues`` and ``secrets``."""
 
     def __init__(self) -> None:
         self.jobs = JobsUtils()
+        self.secrets = SecretsUtils()
 
     def __repr__(self) -> str:
-        return "dbutils (flowkit.compat: jobs.taskValues only)"
+        return "dbutils (flowkit.compat: jobs.taskValues and secrets)"
 
 
 dbutils = DBUtils()

@@ -12,7 +12,9 @@ The Databricks syntax, for the string arguments of shell and condition tasks:
   ``start_time``; a manual run's is its start) and
   ``{{job.trigger.file_arrival.location}}`` (the watched folder; empty otherwise);
 - ``{{job.parameters.NAME}}``, a declared flow parameter;
-- ``{{tasks.NAME.values.KEY}}``, a task value set by an upstream task.
+- ``{{tasks.NAME.values.KEY}}``, a task value set by an upstream task;
+- ``{{secrets/SCOPE/KEY}}``, a secret (``flowkit.secrets``), read when the attempt
+  starts; its value is redacted from everything flowkit shows or keeps.
 
 Whitespace inside the braces is allowed (``{{ job.run_id }}``) and a name with
 other characters than letters, digits and ``_`` may be written in backticks
@@ -37,11 +39,14 @@ import attrs
 
 from flowkit._context import TaskContext, current_context
 from flowkit._errors import DefinitionError, FlowkitError, TaskValueError
+from flowkit._secrets import secrets
 
 _BRACES = re.compile(r"\{\{(?P<inner>[^{}]*)\}\}")
 #: A dotted path of identifiers or backticked names: what makes ``{{...}}`` a reference.
 _SEGMENT = r"(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)"
 _REFERENCE = re.compile(rf"{_SEGMENT}(?:\.(?:[A-Za-z0-9_\-]+|`[^`]+`))*")
+#: ``{{secrets/scope/key}}``, Databricks' secret reference.
+SECRET_REFERENCE = re.compile(r"secrets/(?P<scope>[^/\s{}]+)/(?P<key>[^/\s{}]+)")
 
 NAMESPACES = ("job", "tasks")
 JOB_FIELDS = ("run_id", "name", "repair_count")
@@ -263,10 +268,29 @@ def resolve(text: str, context: TaskContext, *, word: Callable[[str], str] | Non
 
     def substitute(match: re.Match[str]) -> str:
         inner = match.group("inner").strip()
+        if secret := SECRET_REFERENCE.fullmatch(inner):
+            value = secrets.get(secret.group("scope"), secret.group("key"))
+            return value if word is None else word(value)
         if not _REFERENCE.fullmatch(inner):
             return match.group(0)
         rendered = render(_value(inner, context))
         return rendered if word is None else word(rendered)
+
+    return _BRACES.sub(substitute, text)
+
+
+def fill_secrets(text: str) -> str:
+    """``text`` with its ``{{secrets/scope/key}}`` references filled (a destination's URL).
+
+    Raises:
+        SecretError: a secret it names is missing.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        secret = SECRET_REFERENCE.fullmatch(match.group("inner").strip())
+        if secret is None:
+            return match.group(0)
+        return secrets.get(secret.group("scope"), secret.group("key"))
 
     return _BRACES.sub(substitute, text)
 

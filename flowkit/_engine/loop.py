@@ -33,6 +33,7 @@ from flowkit._events import (
     Tick,
 )
 from flowkit._planning.plan import Plan
+from flowkit._secrets import Redactor
 from flowkit._state import (
     ClusterReport,
     ErrorInfo,
@@ -109,6 +110,8 @@ class ActiveRun:
         self.timed_out = False
         self._provisioned = False
         self._step_ended = StepEnded(run_id=self.run_id)  # the same for every step
+        #: Every secret value the run can read: none of them reaches a listener.
+        self._redactor = Redactor.for_run()
         # A listener need not subclass RunListener: its flush and ticks are optional.
         ticking = [
             interval
@@ -313,17 +316,20 @@ class ActiveRun:
     def _changed(self, task: TaskRun) -> None:
         """A task changed (``task`` is a copy): one event, with its values on success."""
         succeeded = task.state is TaskState.SUCCEEDED
+        redact = self._redactor
+        values = self.scheduler.values.get(task.name) if succeeded else None
         event = TaskChanged(
             run_id=self.run_id,
-            task=task,
+            task=attrs.evolve(task, error=redact.error(task.error)) if redact.active else task,
             at=self.clock.time(),
-            values=self.scheduler.values.get(task.name) if succeeded else None,
+            values=redact.data(values) if values is not None else None,
             result=self.scheduler.results.get(task.name) if succeeded else None,
         )
         for listener in self.listeners:
             listener.task_changed(event)
 
     def _output(self, task_key: str, attempt: int, line: str) -> None:
+        line = self._redactor.text(line)
         event = TaskOutput(run_id=self.run_id, task_key=task_key, attempt=attempt, line=line)
         for listener in self.listeners:
             listener.task_output(event)
@@ -355,12 +361,19 @@ class ActiveRun:
     # -- views -------------------------------------------------------------------------------
     def result(self) -> RunResult:
         scheduler = self.scheduler
+        redact = self._redactor
+        tasks = scheduler.tasks
+        if redact.active:
+            tasks = {
+                name: attrs.evolve(task, error=redact.error(task.error))
+                for name, task in tasks.items()
+            }
         return RunResult(
             run_id=self.run_id,
             flow_name=self.name,
             state=RunState.TIMED_OUT if self.timed_out else scheduler.run_state(),
-            tasks=dict(scheduler.tasks),
-            values={name: dict(values) for name, values in scheduler.values.items()},
+            tasks=dict(tasks),
+            values={name: redact.data(dict(values)) for name, values in scheduler.values.items()},
             params=dict(self.params),
             started_at=self.started_at,
             ended_at=self.clock.time(),

@@ -32,6 +32,7 @@ import attrs
 
 from flowkit._errors import ExecutorError
 from flowkit._home import logs_folder, make_private_folder
+from flowkit._secrets import Redactor
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
@@ -65,6 +66,9 @@ class _Attempt:
     log: int = -1  # opened at the first byte of output
     outcome_data: bytearray = attrs.field(factory=bytearray)
     partial: bytes = b""
+    #: Output after its last newline, held back until the line ends: a secret is
+    #: redacted whole, never split across two reads.
+    unredacted: bytes = b""
     status: int | None = None
     exited_at: float | None = None
     #: When a stopped attempt gets SIGKILL (monotonic); None while nobody stops it.
@@ -104,6 +108,7 @@ class LocalExecutor(PumpedWait):
         self._attempts: dict[str, _Attempt] = {}
         self._finished: list[AttemptOutcome] = []
         self._run_log_dir: Path | None = None
+        self._redactor = Redactor()  # the run's, from start
 
     @property
     def capacity(self) -> None:
@@ -123,6 +128,7 @@ class LocalExecutor(PumpedWait):
 
         procs.warn_off_linux(sys.platform)
         self.on_output = on_output
+        self._redactor = Redactor.for_run()
         base = self.log_dir if self.log_dir is not None else logs_folder()
         self._run_log_dir = base / (run_id or "unknown")
         if repair_count:  # a repair's attempts count from 1 again: keep the first logs
@@ -273,12 +279,29 @@ class LocalExecutor(PumpedWait):
         except BlockingIOError:
             return None
         if data:
+            data = self._redacted(attempt, data)
             self._write_log(attempt, data)
             self._emit(attempt, data)
             return True
+        if attempt.unredacted:
+            data = self._redactor.bytes(attempt.unredacted)
+            attempt.unredacted = b""
+            self._write_log(attempt, data)
+            self._emit(attempt, data)
         self._emit(attempt, b"", final=True)
         attempt.output = self._close_pipe(attempt.output)
         return False
+
+    def _redacted(self, attempt: _Attempt, data: bytes) -> bytes:
+        """The complete lines of what was read so far, secrets redacted; the rest held back."""
+        if not self._redactor.active:
+            return data
+        data = attempt.unredacted + data
+        end = data.rfind(b"\n") + 1
+        if len(data) - end > _CHUNK:  # a very long line is let through in pieces
+            end = len(data)
+        attempt.unredacted = data[end:]
+        return self._redactor.bytes(data[:end])
 
     def _write_log(self, attempt: _Attempt, data: bytes) -> None:
         """Append to the attempt's log; a failed write (a full disk) ends the log, not the run."""

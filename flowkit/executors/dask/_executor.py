@@ -37,6 +37,7 @@ import cloudpickle
 
 from flowkit._errors import DefinitionError, ExecutorError
 from flowkit._home import home_folder, logs_folder
+from flowkit._secrets import Redactor
 from flowkit._state import ClusterReport
 from flowkit.executors._base import AttemptOutcome, AttemptRequest
 from flowkit.executors._wire import encode_request, unpicklable_arguments
@@ -108,6 +109,7 @@ class DaskExecutor(Reports):
         self._repair_count = 0
         self._flow_name = ""
         self._run_log_dir: Path | None = None
+        self._redactor = Redactor()  # the run's, from start
         self._upstream: dict[str, tuple[str, ...]] = {}
 
     @property
@@ -136,6 +138,7 @@ class DaskExecutor(Reports):
         on_output: OutputSink | None = None,
     ) -> None:
         self.on_output = on_output
+        self._redactor = Redactor.for_run()
         self._run_id = run_id or uuid.uuid4().hex
         self._repair_count = repair_count
         self._flow_name = plan.name

@@ -17,6 +17,7 @@ import attrs
 
 from flowkit._errors import ExecutorError
 from flowkit._home import write_private_file
+from flowkit._secrets import Redactor
 from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, PumpedWait, failed_outcome
@@ -49,6 +50,7 @@ class Reports(PumpedWait):
     _events: queue.Queue[tuple[str, Any]]
     _client: Any
     _run_log_dir: Path | None
+    _redactor: Redactor
     address: str | None
     grace_period: float
     on_output: Any
@@ -153,7 +155,7 @@ class Reports(PumpedWait):
                 "flowkit retries it per its retries, dask does not run it again"
             )
             return attempt_failed(attempt, "WorkerLost", message)
-        output = report.get("output", b"")
+        output = self._redactor.bytes(report.get("output", b""))
         log_path = self._write_log(attempt, output)
         if output:
             lines = output.decode(errors="replace").split("\n")
