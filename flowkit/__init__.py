@@ -35,6 +35,7 @@ from loguru import logger
 from flowkit import _engine  # noqa: F401
 from flowkit._clock import FakeClock
 from flowkit._context import params, task_values
+from flowkit._definition.notify import Health, Notify
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import RunIf
 from flowkit._errors import (
@@ -83,6 +84,8 @@ __all__ = [
     "Flow",
     "FlowkitError",
     "ForEachFailed",
+    "Health",
+    "Notify",
     "Periodic",
     "RunError",
     "RunIf",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
 from flowkit._definition.kinds import compare, for_each, run_flow, shell
+from flowkit._definition.notify import Health, Notify
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import (
     TASK_OPTIONS,
@@ -116,6 +117,8 @@ class Flow:
         max_concurrent_runs: how many runs of the flow may be live in the home at once.
         queue: at that limit, a new run waits its turn (True) or is ``skipped`` (False).
         timeout: seconds the whole run may take before it is cancelled as ``timed_out``.
+        notify: who is told when a run starts, succeeds, fails or runs long.
+        health: when a run is long: ``Health(run_duration_over=SECONDS)``.
     """
 
     def __init__(
@@ -129,6 +132,8 @@ class Flow:
         max_concurrent_runs: int = 1,
         queue: bool = True,
         timeout: float | None = None,
+        notify: Notify | None = None,
+        health: Health | None = None,
     ) -> None:
         validate_flow_name(name)
         self.name = name
@@ -140,6 +145,8 @@ class Flow:
             "max_concurrent_runs": max_concurrent_runs,
             "queue": queue,
             "timeout": timeout,
+            "notify": notify,
+            "health": health,
         }
         FlowSpec(name=name, max_parallel=max_parallel, **self._options)  # validates them now
         self._tasks: list[Task] = []

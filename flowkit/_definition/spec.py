@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from flowkit._definition.notify import Health, Notify
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._errors import DefinitionError
 
@@ -126,6 +127,21 @@ def _validate_callable(instance: Any, attribute: attrs.Attribute, value: Any) ->
         raise DefinitionError(msg)
 
 
+def _validate_task_notify(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Notify):
+        raise option_error(instance, "notify", value, "Notify(on_failure=[...], ...) or None")
+    if value.on_duration_warning:
+        raise option_error(
+            instance,
+            "notify",
+            value,
+            "on_start, on_success and on_failure for a task; on_duration_warning belongs "
+            "to the flow, with its health=Health(run_duration_over=...)",
+        )
+
+
 @attrs.frozen
 class TaskSpec:
     """One task: its function and every option of ``@task`` (DESIGN.md §1)."""
@@ -144,6 +160,8 @@ class TaskSpec:
     timeout: float | None = attrs.field(default=None, validator=_validate_timeout)
     #: A condition task returns a bool; dependents may follow ``.if_true`` or ``.if_false``.
     condition: bool = attrs.field(default=False, validator=_validate_bool)
+    #: Who is told when the task starts, succeeds, or fails after its last attempt.
+    notify: Notify | None = attrs.field(default=None, validator=_validate_task_notify)
 
     @property
     def retry(self) -> RetryPolicy:
@@ -228,6 +246,22 @@ def _validate_run_timeout(instance: Any, attribute: attrs.Attribute, value: Any)
         raise _flow_option_error(instance, "timeout", value, allowed)
 
 
+def _validate_flow_notify(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not isinstance(value, Notify):
+        raise _flow_option_error(instance, "notify", value, "Notify(on_failure=[...], ...)")
+
+
+def _validate_health(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not isinstance(value, Health):
+        raise _flow_option_error(instance, "health", value, "Health(run_duration_over=SECONDS)")
+    if value is not None and (instance.notify is None or not instance.notify.on_duration_warning):
+        msg = (
+            f"flow {instance.name!r}: option health={value!r} warns nobody: add "
+            "notify=Notify(on_duration_warning=[...]) to the flow"
+        )
+        raise DefinitionError(msg)
+
+
 def validate_flow_name(name: Any) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         msg = f"Flow name {name!r} is invalid; allowed: a non-empty string of [A-Za-z0-9_.-]"
@@ -273,6 +307,9 @@ class FlowSpec:
     queue: bool = attrs.field(default=True, validator=_validate_queue)
     #: Seconds the whole run may take; past it the run is cancelled and ends ``timed_out``.
     timeout: float | None = attrs.field(default=None, validator=_validate_run_timeout)
+    #: Who is told of the flow's runs, and when a run is too long (DESIGN.md §5).
+    notify: Notify | None = attrs.field(default=None, validator=_validate_flow_notify)
+    health: Health | None = attrs.field(default=None, validator=_validate_health)
 
     @property
     def fires(self) -> Cron | Periodic | FileArrival | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from flowkit._definition.notify import destination_problems
 from flowkit._definition.spec import FlowSpec, TaskSpec
 from flowkit._errors import DefinitionError
 
@@ -203,6 +204,9 @@ def build_plan(flow: FlowSpec) -> Plan:
     )
     if not cycles:
         problems.extend(_reference_problems(flow, tasks, upstream))
+    problems.extend(destination_problems(where, flow.notify))
+    for name, spec in tasks.items():
+        problems.extend(destination_problems(f"{where}, task {name!r}", spec.notify))
     if problems:
         header = f"{where} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)}):"
         msg = "\n".join([header, *(f"  - {problem}" for problem in problems)])
