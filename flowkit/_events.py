@@ -11,6 +11,7 @@ on this module only (Dagster's execution events are the model).
     TaskOutput    an isolated attempt printed a line
     StepEnded     the scheduler is about to wait or to start an attempt: commit now
     Tick          about every ``tick_interval`` seconds of real time
+    RunTooLong    the run passed its flow's ``health.run_duration_over`` (once)
     RunFinished   the run ended, with what ``Flow.run`` returns
 """
 
@@ -73,6 +74,14 @@ class Tick:
 
 
 @attrs.frozen
+class RunTooLong:
+    run_id: str
+    #: The health rule's limit, and how long the run had been going, in seconds.
+    limit: float
+    duration: float
+
+
+@attrs.frozen
 class RunFinished:
     run_id: str
     result: RunResult
@@ -98,6 +107,9 @@ class RunListener:
 
     def tick(self, event: Tick) -> None:
         """Called about every ``tick_interval`` seconds (a heartbeat, a live display)."""
+
+    def run_too_long(self, event: RunTooLong) -> None:
+        """The run passed its flow's ``health.run_duration_over``; told once."""
 
     def run_finished(self, event: RunFinished) -> None:
         """The run ended; ``event.result`` is what ``Flow.run`` returns."""

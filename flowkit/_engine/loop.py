@@ -27,6 +27,7 @@ from flowkit._events import (
     RunFinished,
     RunListener,
     RunStarted,
+    RunTooLong,
     StepEnded,
     TaskChanged,
     TaskOutput,
@@ -108,6 +109,9 @@ class ActiveRun:
         timeout = plan.flow.timeout
         self._run_deadline = None if timeout is None else clock.monotonic() + timeout
         self.timed_out = False
+        #: The flow's health rule: when the run is too long (told once), None after.
+        health = plan.flow.health
+        self._too_long_at = None if health is None else clock.monotonic() + health.run_duration_over
         self._provisioned = False
         self._step_ended = StepEnded(run_id=self.run_id)  # the same for every step
         #: Every secret value the run can read: none of them reaches a listener.
@@ -259,6 +263,7 @@ class ActiveRun:
     def _wait_for_events(self) -> None:
         self._flush()
         deadline = _sooner(self.scheduler.next_deadline(), self._run_deadline)
+        deadline = _sooner(deadline, self._too_long_at)
         timeout = max(0.0, deadline - self.clock.monotonic()) if deadline is not None else None
         if isinstance(self.clock, SystemClock):  # a fake clock's waits take no real time
             timeout = _sooner(timeout, self._until_tick())
@@ -271,6 +276,7 @@ class ActiveRun:
             if (outcome := self._stop(name)) is not None:
                 self.scheduler.complete(outcome)
         self.scheduler.release_retries()
+        self._check_health()
         self._tick()
 
     def _stop(self, name: str) -> AttemptOutcome | None:
@@ -283,6 +289,21 @@ class ActiveRun:
             return None
         stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
         return failed_outcome(name, self.scheduler.in_flight[name].attempt, stopped)
+
+    def _check_health(self) -> None:
+        """Past ``health.run_duration_over``: tell the listeners, once."""
+        if self._too_long_at is None or self.clock.monotonic() < self._too_long_at:
+            return
+        self._too_long_at = None
+        health = self.plan.flow.health
+        assert health is not None
+        event = RunTooLong(
+            run_id=self.run_id,
+            limit=health.run_duration_over,
+            duration=self.clock.time() - self.started_at,
+        )
+        for listener in self.listeners:
+            listener.run_too_long(event)
 
     def _until_tick(self) -> float | None:
         if self._next_tick is None:

@@ -99,11 +99,16 @@ def run(
     trigger = trigger or RunTrigger()
     run_id = run_id or new_run_id()
     slot = _slot(listeners, plan, run_id, clock)
+    notifier = _notifier(plan, listeners)
+    if notifier is not None:
+        listeners.append(notifier)
     if slot is not None:
         skipped = slot.acquire(
             params=resolved_params, trigger=trigger, target=flow_target(plan), record=kept is None
         )
         if skipped is not None:
+            if notifier is not None:
+                notifier.run_skipped(skipped)
             return skipped
     try:
         active = ActiveRun(
@@ -122,6 +127,18 @@ def run(
     finally:
         if slot is not None:
             slot.release()
+
+
+def _notifier(plan: Any, listeners: Sequence[RunListener]) -> Any:
+    """A ``Notifier`` when the flow or a task notifies anyone; its tries recorded in the store."""
+    task_notify = {name: spec.notify for name, spec in plan.tasks.items() if spec.notify}
+    if plan.flow.notify is None and not task_notify:
+        return None
+    from flowkit._notify.notifier import Deliveries, Notifier
+    from flowkit._store import StoreRecorder
+
+    store = next((item.store for item in listeners if isinstance(item, StoreRecorder)), None)
+    return Notifier(plan.flow.notify, task_notify, Deliveries(store))
 
 
 def _slot(listeners: Sequence[RunListener], plan: Any, run_id: str, clock: Clock) -> Any:

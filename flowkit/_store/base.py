@@ -126,6 +126,20 @@ class Admission(str, enum.Enum):
     REFUSED = "refused"
 
 
+@attrs.frozen
+class DeliveryRecord:
+    """One try to deliver one notification: to whom (masked), for what, and how it went."""
+
+    run_id: str
+    event: str
+    destination: str
+    attempt: int
+    ok: bool
+    at: float
+    task_key: str | None = None
+    error: str | None = None
+
+
 class RunStore(Protocol):
     """What the runtime, the recorder and the command line need from a run store.
 
@@ -248,6 +262,14 @@ class RunStore(Protocol):
 
     def mark_interrupted_runs(self) -> list[str]:
         """Mark ``interrupted`` every running run whose orchestrator is gone; return their ids."""
+        ...
+
+    def record_delivery(self, delivery: DeliveryRecord) -> None:
+        """Keep one try to deliver a notification (any thread may call it)."""
+        ...
+
+    def get_deliveries(self, run_id: str) -> list[DeliveryRecord]:
+        """The run's notification tries, in the order they were made."""
         ...
 
     def batch(self) -> contextlib.AbstractContextManager[None]:

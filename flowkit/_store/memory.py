@@ -21,6 +21,7 @@ from flowkit._store import liveness, slots
 from flowkit._store.base import (
     Admission,
     AttemptRecord,
+    DeliveryRecord,
     RunRecord,
     TaskRecord,
     check_limit,
@@ -40,6 +41,7 @@ class MemoryStore:
         self._runs: dict[str, RunRecord] = {}
         self._slots: dict[str, list[slots.SlotRow]] = {}  # resource -> rows in queue order
         self._slot_seq = 0
+        self._deliveries: list[DeliveryRecord] = []
         self._order: list[str] = []  # creation order breaks ties in started_at
         self._tasks: dict[str, dict[str, TaskRecord]] = {}
         self._attempts: dict[tuple[str, str], dict[tuple[int, int], AttemptRecord]] = {}
@@ -208,6 +210,14 @@ class MemoryStore:
             running = [run for run in self._runs.values() if run.state.is_live]
             settled = [self._settle(run) for run in running]
             return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
+
+    def record_delivery(self, delivery: DeliveryRecord) -> None:
+        with self._lock:
+            self._deliveries.append(delivery)
+
+    def get_deliveries(self, run_id: str) -> list[DeliveryRecord]:
+        with self._lock:
+            return [delivery for delivery in self._deliveries if delivery.run_id == run_id]
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

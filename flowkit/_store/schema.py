@@ -20,7 +20,7 @@ from flowkit._home import make_private_folder
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: "fkit": marks a SQLite file as a flowkit run store.
 APPLICATION_ID = 0x666B6974
 DATABASE_NAME = "flowkit.db"
@@ -128,6 +128,22 @@ CREATE TABLE trigger_state (
 """
 SCHEMA += OPERATIONS_SCHEMA
 
+#: Version 5: every try to deliver a notification (DESIGN.md §5), part of SCHEMA.
+DELIVERIES_SCHEMA = """
+CREATE TABLE deliveries (
+    run_id      TEXT NOT NULL,
+    task_key    TEXT,                         -- NULL: a notification of the run
+    event       TEXT NOT NULL,                -- on_start, on_success, on_failure, ...
+    destination TEXT NOT NULL,                -- masked: no credential, token or path
+    try         INTEGER NOT NULL,             -- 1-based
+    ok          INTEGER NOT NULL,
+    error       TEXT,
+    at          REAL NOT NULL
+);
+CREATE INDEX deliveries_by_run ON deliveries (run_id);
+"""
+SCHEMA += DELIVERIES_SCHEMA
+
 
 def statements(script: str) -> list[str]:
     """The statements of ``script``, one per ``;``."""
@@ -154,6 +170,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN backfill_id TEXT",
         *statements(OPERATIONS_SCHEMA),
     ),
+    4: tuple(statements(DELIVERIES_SCHEMA)),
 }
 
 _HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"

@@ -30,6 +30,7 @@ from flowkit._store import liveness, rows, schema, slots
 from flowkit._store.base import (
     Admission,
     AttemptRecord,
+    DeliveryRecord,
     RunRecord,
     TaskRecord,
     check_limit,
@@ -303,6 +304,37 @@ class SqliteStore:
     def release_slot(self, resource: str, run_id: str) -> None:
         with self._db.write(f"releasing the slot of run {run_id}") as db:
             slots.release(db, resource, run_id)
+
+    def record_delivery(self, delivery: DeliveryRecord) -> None:
+        with self._db.write(f"recording a notification of run {delivery.run_id}") as db:
+            db.execute(
+                "INSERT INTO deliveries (run_id, task_key, event, destination, try, ok, error, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery.run_id,
+                    delivery.task_key,
+                    delivery.event,
+                    delivery.destination,
+                    delivery.attempt,
+                    int(delivery.ok),
+                    delivery.error,
+                    delivery.at,
+                ),
+            )
+
+    def get_deliveries(self, run_id: str) -> list[DeliveryRecord]:
+        with self._db.read(f"reading the notifications of run {run_id}") as db:
+            present = db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'"
+            ).fetchone()[0]
+            if not present:  # an older store, read as it is
+                return []
+            fetched = db.execute(
+                "SELECT run_id, event, destination, try, ok, at, task_key, error "
+                "FROM deliveries WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            ).fetchall()
+        return [DeliveryRecord(*row[:4], bool(row[4]), *row[5:]) for row in fetched]
 
     def operations(self) -> Operations:
         """Serve's lease, paused flows and trigger state, in this store's file."""

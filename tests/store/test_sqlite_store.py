@@ -126,7 +126,7 @@ def test_an_unknown_schema_version_is_refused_and_left_alone(db_path: Path) -> N
     raw.commit()
     raw.close()
     before = db_path.read_bytes()
-    with pytest.raises(StoreError, match=r"schema version 99, which this flowkit \(schema 4\)"):
+    with pytest.raises(StoreError, match=r"schema version 99, which this flowkit \(schema 5\)"):
         SqliteStore(db_path)
     assert db_path.read_bytes() == before
 
