@@ -41,6 +41,8 @@ def masked(destination: Any) -> str:
         name = getattr(destination, "__qualname__", type(destination).__name__)
         return f"callable {module}.{name}" if module else f"callable {name}"
     parsed = urllib.parse.urlsplit(str(destination))
+    if not parsed.scheme:
+        return "***"
     if parsed.scheme in HTTP_SCHEMES:
         host = parsed.hostname or ""
         port = f":{parsed.port}" if parsed.port else ""

@@ -28,8 +28,8 @@ from flowkit._events import RunFinished, RunListener, RunStarted, RunTooLong, Ta
 from flowkit._notify.payload import failed_tasks, payload
 from flowkit._notify.send import DeliveryFailed, send
 from flowkit._secrets import Redactor
-from flowkit._state import RunResult, RunState, TaskState
-from flowkit._store.base import DeliveryRecord
+from flowkit._state import RunResult, RunState, TaskRun, TaskState
+from flowkit._store.base import DeliveryRecord, RunRecord, TaskRecord
 
 #: Pauses between the tries of one notification, in seconds: three tries in all.
 RETRY_DELAYS = (1.0, 4.0)
@@ -53,7 +53,8 @@ class Deliveries:
 
     Args:
         store: where each try is recorded (None: only logged).
-        retry_delays: the pauses between tries; their number + 1 is the number of tries.
+        retry_delays: the pauses between tries (``RETRY_DELAYS`` by default); their
+            number + 1 is the number of tries.
         sender: what makes one try (tests may pass their own).
     """
 
@@ -61,11 +62,11 @@ class Deliveries:
         self,
         store: Any = None,
         *,
-        retry_delays: Sequence[float] = RETRY_DELAYS,
+        retry_delays: Sequence[float] | None = None,
         sender: Callable[[Any, dict[str, Any]], None] = send,
     ) -> None:
         self.store = store
-        self.retry_delays = tuple(retry_delays)
+        self.retry_delays = tuple(RETRY_DELAYS if retry_delays is None else retry_delays)
         self.sender = sender
         self._redactor = Redactor.for_run()
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -165,6 +166,28 @@ def run_ended(
     )
     for destination in notify.destinations(event):
         deliveries.put(Job(result.run_id, event, destination, body))
+
+
+def orchestrator_died(
+    deliveries: Deliveries, notify: Notify, run: RunRecord, tasks: Mapping[str, TaskRecord]
+) -> None:
+    """Queue ``on_failure`` for a run whose orchestrator died (serve saw it): ``interrupted``."""
+    result = RunResult(
+        run_id=run.run_id,
+        flow_name=run.flow_name,
+        state=run.state,
+        tasks={
+            name: TaskRun(name, state=task.state, attempts=task.attempts, error=task.error)
+            for name, task in tasks.items()
+        },
+        values={},
+        params=dict(run.params),
+        started_at=run.started_at,
+        ended_at=run.ended_at or run.started_at,
+        cancel_reason="its orchestrator died",
+        trigger=run.trigger,
+    )
+    run_ended(deliveries, notify, result)
 
 
 class Notifier(RunListener):

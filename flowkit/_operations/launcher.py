@@ -49,6 +49,8 @@ class Ended:
     launch: Launch
     exit_code: int
     output: str | None
+    #: The run's process (its orchestrator), to find the run it recorded.
+    pid: int | None = None
 
 
 class Launcher(Protocol):
@@ -131,7 +133,7 @@ class ProcessLauncher:
             if code is None:
                 alive.append((child, launch, output))
             else:
-                ended.append(Ended(launch=launch, exit_code=code, output=output))
+                ended.append(Ended(launch=launch, exit_code=code, output=output, pid=child.pid))
         self._children = alive
         return ended
 

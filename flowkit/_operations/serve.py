@@ -21,9 +21,11 @@ from typing import Any
 
 from flowkit._clock import Clock, SystemClock
 from flowkit._errors import DefinitionError, ServeRefused
+from flowkit._notify.notifier import Deliveries, orchestrator_died
 from flowkit._operations.firing import Firing, firing_for
-from flowkit._operations.launcher import Launch, Launcher
+from flowkit._operations.launcher import Ended, Launch, Launcher
 from flowkit._operations.targets import Served, Sources
+from flowkit._state import RunState
 from flowkit._store.operations import Operations
 from flowkit._text import escape
 
@@ -55,6 +57,8 @@ class Server:
         say: Callable[[str], None] = print,
         tick: float = 1.0,
         lead: float = 2.0,
+        runs: Any = None,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self.sources = sources
         self.operations = operations
@@ -67,6 +71,9 @@ class Server:
         self.firings: dict[str, Firing] = {}
         self._paused: dict[str, bool] = {}
         self.started = 0
+        #: The run history, to find a run whose orchestrator died, and where its alerts go.
+        self.runs = runs
+        self.deliveries = deliveries or Deliveries(runs)
 
     # -- the loop ----------------------------------------------------------------------------
     def serve(self, *, until: float | None = None) -> None:
@@ -93,6 +100,7 @@ class Server:
         finally:
             try:
                 self._stop()
+                self.deliveries.drain()
             finally:
                 self.operations.release_lease(LEASE)
 
@@ -104,10 +112,11 @@ class Server:
         self._follow_pauses()
         for ended in self.launcher.ended():
             launch = ended.launch
-            state = (
-                "succeeded" if ended.exit_code == 0 else f"ended with exit code {ended.exit_code}"
-            )
+            code = ended.exit_code
+            state = "succeeded" if code == 0 else f"ended with exit code {code}"
             self.say(f"run of {launch.flow_name} ({_trigger_text(launch)}) {state}")
+            if code < 0:  # killed by a signal: it could not tell anyone itself
+                self._orchestrator_died(ended)
         for name, firing in self.firings.items():
             if self._paused.get(name):
                 firing.skip(now)
@@ -118,6 +127,17 @@ class Server:
                 self.launcher.start(launch)
                 self.started += 1
                 self.say(f"started a run of {name} ({_trigger_text(launch)})")
+
+    def _orchestrator_died(self, ended: Ended) -> None:
+        """Send ``on_failure`` for the run a killed orchestrator left ``interrupted``."""
+        served = self.served.get(ended.launch.flow_name)
+        notify = served.flow.spec().notify if served is not None else None
+        if self.runs is None or notify is None or ended.pid is None:
+            return
+        for run in self.runs.list_runs(flow=ended.launch.flow_name, limit=50):
+            if run.pid == ended.pid and run.state is RunState.INTERRUPTED:
+                self.say(f"run {run.run_id[:12]} of {run.flow_name} was interrupted; notifying")
+                orchestrator_died(self.deliveries, notify, run, self.runs.get_tasks(run.run_id))
 
     def _wait(self, until: float | None) -> float:
         """Seconds to sleep: to the nearest fire (less the lead), poll or tick."""

@@ -41,6 +41,7 @@ from flowkit.cli._common import (
 )
 from flowkit.cli._graph import _add_graph
 from flowkit.cli._history import _add_logs, _add_runs, _add_show
+from flowkit.cli._notify import _add_notify
 from flowkit.cli._repair import _add_repair
 from flowkit.cli._run import _add_run
 from flowkit.cli._serve import _add_operations
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_logs(commands, common)
     _add_repair(commands, common)
     _add_operations(commands, common)
+    _add_notify(commands, common)
     return parser
 
 

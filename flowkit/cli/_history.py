@@ -69,13 +69,16 @@ def _add_show(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from flowkit.cli._render.history import format_run, format_runs
+    from flowkit.cli._render.history import format_deliveries, format_run, format_runs
 
     with _history_store() as store:
         run_id = store.resolve_run_id(args.run_id)
         run = store.get_run(run_id)
         assert run is not None  # resolve_run_id found it
         print(format_run(run, store.get_tasks(run_id), store.get_attempts(run_id)))
+        deliveries = store.get_deliveries(run_id)
+        if deliveries:
+            print(f"\nnotifications:\n{format_deliveries(deliveries)}")
         children = [child for child in store.list_runs() if child.parent_run_id == run_id]
         if children:  # run-flow tasks' child runs and for-each tasks' iterations
             print(f"\nchild runs (for-each iterations, run-flow tasks):\n{format_runs(children)}")

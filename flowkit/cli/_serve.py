@@ -106,7 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
     extra = ("--executor", args.executor) if args.executor else ()
     launcher = ProcessLauncher(home=home, output_folder=home / "serve", extra_arguments=extra)
     with open_store() as store:
-        server = Server(Sources(args.targets), store.operations(), launcher, say=_say)
+        server = Server(Sources(args.targets), store.operations(), launcher, say=_say, runs=store)
         with _sigterm_cancels():
             try:
                 server.serve()

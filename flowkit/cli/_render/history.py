@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from flowkit._state import ClusterReport, RunState, RunTrigger
-from flowkit._store.base import AttemptRecord, RunRecord, TaskRecord, compute_by_task
+from flowkit._store.base import (
+    AttemptRecord,
+    DeliveryRecord,
+    RunRecord,
+    TaskRecord,
+    compute_by_task,
+)
 from flowkit._text import escape
 from flowkit.cli._render.progress import format_duration
 
@@ -200,6 +206,24 @@ def format_run(
     if len({attempt.repair for attempt in attempts}) > 1:
         footer.append(f"attempts by pass: {_attempts_by_pass(attempts)}")
     return "\n".join([*header, "", *_table(rows, right=(2, 3, 4)), "", *footer])
+
+
+def format_deliveries(deliveries: Sequence[DeliveryRecord]) -> str:
+    """Every try to deliver a notification: when, event, task, destination (masked), outcome."""
+    rows = [("at", "event", "task", "destination", "try", "outcome")]
+    for delivery in deliveries:
+        outcome = "ok" if delivery.ok else f"error: {first_line(delivery.error or '')}"
+        rows.append(
+            (
+                format_time(delivery.at),
+                delivery.event,
+                escape(delivery.task_key or "-"),
+                escape(delivery.destination),
+                str(delivery.attempt),
+                escape(outcome),
+            )
+        )
+    return "\n".join(_table(rows, right=(4,)))
 
 
 def pass_name(repair: int) -> str:
