@@ -45,7 +45,10 @@ def masked(destination: Any) -> str:
         return "***"
     if parsed.scheme in HTTP_SCHEMES:
         host = parsed.hostname or ""
-        port = f":{parsed.port}" if parsed.port else ""
+        try:
+            port = f":{parsed.port}" if parsed.port else ""
+        except ValueError:  # a bad port: shown as nothing, refused by the shape check
+            port = ""
         rest = "/***" if parsed.path.strip("/") or parsed.query else ""
         return f"{parsed.scheme}://{host}{port}{rest}"
     return f"{parsed.scheme}://***"
