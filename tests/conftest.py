@@ -78,6 +78,7 @@ SLOW_FILES = (
     "store/test_disk_full.py",
     "cli/test_cli_limits.py",
     "operations/test_serve_process.py",
+    "notify/test_serve_alerts.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
@@ -141,6 +142,13 @@ SLOW_TESTS = {
     "engine/test_runtime_kept.py": ("test_listeners_tick_in_real_time_while_a_task_runs",),
     "operations/test_backfill.py": (
         "test_a_backfill_runs_each_slot_as_its_own_run_grouped_under_one_id",
+    ),
+    "notify/test_notifications.py": (
+        "test_the_duration_warning_arrives_while_the_run_is_still_running",
+        "test_delivery_runs_beside_the_scheduler_not_in_its_way",
+    ),
+    "notify/test_secrets.py": (
+        "test_a_secret_never_appears_in_output_logs_show_the_store_or_payloads",
     ),
     "engine/test_flow_timeout.py": (
         "test_the_timeout_stops_running_attempts_and_leaves_no_process",
