@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -72,3 +75,35 @@ def test_the_scheduled_example_lists_its_fires_and_runs_as_serve_would(tmp_path)
     landing = _flowkit(tmp_path / "home", "run", f"{example}:landing", cwd=tmp_path)
     assert landing.returncode == 0, landing.stdout + landing.stderr
     assert "rows per file in landing: {'orders.csv': 2}" in landing.stdout
+
+
+def test_the_alerts_example_alerts_only_when_there_are_no_rows(tmp_path):
+    example = str(EXAMPLES / "alerts.py")
+    home = tmp_path / "home"
+    quiet = _flowkit(home, "run", example)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "alert    excluded" in quiet.stdout
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/T1"
+        alarmed = _flowkit(home, "run", example, "-p", "rows=0", "-p", f"webhook={url}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert alarmed.returncode == 1
+    assert "ingest found no rows" in alarmed.stderr
+    assert [(body["event"], body["state"]) for body in received] == [("on_failure", "failed")]
+    assert received[0]["failed_tasks"][0]["task"] == "alert"

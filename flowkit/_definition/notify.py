@@ -4,7 +4,8 @@ A destination is an ``http://`` or ``https://`` URL (flowkit POSTs its JSON
 payload), any other Apprise URL (``mailto://``, ``slack://``, ``msteams://``,
 ...: extra ``flowkit[notify]``), or a Python callable, called in the
 orchestrator with the payload. A URL may hold ``{{secrets/scope/key}}``
-references, filled when it is sent. Its shape is checked when ``Notify`` is
+references, filled when it is sent, and ``{{job.parameters.NAME}}`` ones,
+filled with the run's parameters (a URL given with ``-p``). Its shape is checked when ``Notify`` is
 built; whether Apprise is installed and knows the scheme, when the flow is
 planned (``destination_problems``), so a flow file does not import Apprise.
 """
@@ -26,6 +27,7 @@ EVENTS = ("on_start", "on_success", "on_failure", "on_duration_warning")
 HTTP_SCHEMES = ("http", "https")
 NOTIFY_EXTRA = "pip install 'flowkit-workflows[notify]'"
 _SECRET = re.compile(r"\{\{\s*secrets/[^/\s{}]+/[^/\s{}]+\s*\}\}")
+_PARAMETER = re.compile(r"\{\{\s*job\.parameters\.(?P<name>[A-Za-z0-9_.\-]+)\s*\}\}")
 
 Destination = str | Callable[[dict[str, Any]], Any]
 
@@ -54,11 +56,21 @@ def masked(destination: Any) -> str:
     return f"{parsed.scheme}://***"
 
 
-def _shape_problem(destination: Any) -> str | None:
+def fill_parameters(destination: Any, params: Any) -> Any:
+    """``destination`` with its ``{{job.parameters.NAME}}`` references filled from ``params``."""
+    if not isinstance(destination, str):
+        return destination
+    return _PARAMETER.sub(lambda match: str(params.get(match.group("name"), "")), destination)
+
+
+def shape_problem(destination: Any) -> str | None:
+    """What is wrong with a destination's shape, or None (a parameter's URL: when sent)."""
     if callable(destination):
         return None
     if not isinstance(destination, str) or not destination.strip():
         return "is neither a URL nor a callable"
+    if _PARAMETER.search(destination):
+        return None
     text = _SECRET.sub("secret", destination)
     try:
         parsed = urllib.parse.urlsplit(text)
@@ -84,7 +96,7 @@ def _destinations(value: Any) -> tuple[Any, ...]:
 
 def _check_destinations(instance: Any, attribute: attrs.Attribute, value: tuple[Any, ...]) -> None:
     for destination in value:
-        problem = _shape_problem(destination)
+        problem = shape_problem(destination)
         if problem is not None:
             msg = (
                 f"Notify({attribute.name}=...): destination {masked(destination)!r} {problem}; "
@@ -152,25 +164,36 @@ def needs_apprise(destination: Any) -> bool:
     return urllib.parse.urlsplit(str(destination)).scheme not in HTTP_SCHEMES
 
 
-def destination_problems(where: str, notify: Notify | None) -> list[str]:
-    """What is wrong with ``notify``'s Apprise destinations: Apprise missing, a scheme unknown.
+def destination_problems(where: str, notify: Notify | None, params: Any = None) -> list[str]:
+    """What is wrong with ``notify``'s destinations: an undeclared parameter, Apprise missing,
+    a scheme Apprise does not know.
 
     Imports Apprise only when a destination needs it.
     """
     if notify is None:
         return []
-    wanted = [d for d in notify.all_destinations if needs_apprise(d)]
+    problems = []
+    for destination in notify.all_destinations:
+        for match in _PARAMETER.finditer(destination if isinstance(destination, str) else ""):
+            if params is not None and match.group("name") not in params:
+                problems.append(
+                    f"{where}: destination {{{{job.parameters.{match.group('name')}}}}} names "
+                    "an undeclared parameter; declare it in Flow(..., params={...})"
+                )
+    wanted = [
+        d for d in notify.all_destinations if needs_apprise(d) and not _PARAMETER.search(str(d))
+    ]
     if not wanted:
-        return []
+        return problems
     if importlib.util.find_spec("apprise") is None:
         shown = ", ".join(masked(d) for d in wanted)
         return [
+            *problems,
             f"{where}: destination(s) {shown} are sent through Apprise, which is not "
-            f"installed; install the notify extra: {NOTIFY_EXTRA}"
+            f"installed; install the notify extra: {NOTIFY_EXTRA}",
         ]
     import apprise
 
-    problems = []
     for destination in wanted:
         if apprise.Apprise.instantiate(_SECRET.sub("secret", str(destination))) is None:
             problems.append(

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 from loguru import logger
 
-from flowkit._definition.notify import Notify, masked
+from flowkit._definition.notify import Notify, fill_parameters, masked
 from flowkit._events import RunFinished, RunListener, RunStarted, RunTooLong, TaskChanged
 from flowkit._notify.payload import failed_tasks, payload
 from flowkit._notify.send import DeliveryFailed, send
@@ -165,7 +165,9 @@ def run_ended(
         message=f"flow {result.flow_name}: run {result.run_id[:12]} {result.state.value}{reason}",
     )
     for destination in notify.destinations(event):
-        deliveries.put(Job(result.run_id, event, destination, body))
+        filled = fill_parameters(destination, result.params)
+        if filled != "":  # a parameter left empty: nobody to tell
+            deliveries.put(Job(result.run_id, event, filled, body))
 
 
 def orchestrator_died(
@@ -212,7 +214,9 @@ class Notifier(RunListener):
     ) -> None:
         run_id = body["run_id"]
         for destination in destinations:
-            self.deliveries.put(Job(run_id, event, destination, body, task_key=task))
+            filled = fill_parameters(destination, body["params"])
+            if filled != "":  # a parameter left empty: nobody to tell
+                self.deliveries.put(Job(run_id, event, filled, body, task_key=task))
 
     def _payload(self, event: str, state: str, **fields: Any) -> dict[str, Any]:
         started = self._started

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from flowkit._definition.notify import HTTP_SCHEMES, NOTIFY_EXTRA, needs_apprise
+from flowkit._definition.notify import HTTP_SCHEMES, NOTIFY_EXTRA, needs_apprise, shape_problem
 from flowkit._definition.refs import fill_secrets
 
 TIMEOUT = 10.0
@@ -40,6 +40,10 @@ def send(destination: Any, payload: dict[str, Any], *, timeout: float = TIMEOUT)
             msg = f"{type(error).__name__}: {error}"
             raise DeliveryFailed(msg) from None
         return
+    problem = shape_problem(str(destination))
+    if problem is not None:
+        msg = f"the destination {problem}"
+        raise DeliveryFailed(msg)
     url = fill_secrets(str(destination))
     if needs_apprise(url):
         _send_apprise(url, payload)

@@ -204,9 +204,9 @@ def build_plan(flow: FlowSpec) -> Plan:
     )
     if not cycles:
         problems.extend(_reference_problems(flow, tasks, upstream))
-    problems.extend(destination_problems(where, flow.notify))
+    problems.extend(destination_problems(where, flow.notify, flow.params))
     for name, spec in tasks.items():
-        problems.extend(destination_problems(f"{where}, task {name!r}", spec.notify))
+        problems.extend(destination_problems(f"{where}, task {name!r}", spec.notify, flow.params))
     if problems:
         header = f"{where} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)}):"
         msg = "\n".join([header, *(f"  - {problem}" for problem in problems)])
