@@ -3,7 +3,8 @@
 base       the RunStore protocol and its records: RunRecord, TaskRecord, AttemptRecord
 liveness   when a running run's orchestrator is gone (the run is then interrupted)
 schema     the SQLite file: location, schema, version check, errors in words
-sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db
+sqlite     SqliteStore, the default: $FLOWKIT_HOME/flowkit.db (its writes)
+sqlite_reads  its reads, and the settling of runs whose orchestrator is gone
 connections  its per-thread connections (read-only ones too) and transactions
 memory     MemoryStore, its in-memory twin for tests
 recorder   StoreRecorder, the run listener that writes a run as it happens

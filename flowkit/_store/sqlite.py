@@ -33,17 +33,15 @@ from flowkit._store.base import (
     DeliveryRecord,
     RunRecord,
     TaskRecord,
-    check_limit,
-    check_prefix,
-    pick_run_id,
     repair_refusal,
     to_json,
 )
 from flowkit._store.connections import Connections, create_private
 from flowkit._store.operations import Operations
+from flowkit._store.sqlite_reads import HistoryReads
 
 
-class SqliteStore:
+class SqliteStore(HistoryReads):
     """A ``RunStore`` in a SQLite file; see the module docstring.
 
     Args:
@@ -280,19 +278,6 @@ class SqliteStore:
                 (str(path), run_id, task_key),
             )
 
-    def get_result(self, run_id: str, task_key: str) -> bytes | None:
-        with self._db.read(f"reading the return value of {task_key!r} in run {run_id}") as db:
-            found = db.execute(
-                "SELECT result_ref FROM tasks WHERE run_id = ? AND task_key = ?",
-                (run_id, task_key),
-            ).fetchone()
-        if found is None or found[0] is None:
-            return None
-        try:
-            return Path(found[0]).read_bytes()
-        except OSError as error:
-            raise schema.file_error(Path(found[0]), "reading a return value", error) from error
-
     def acquire_slot(
         self, resource: str, run_id: str, *, limit: int, queue: bool, pid: int
     ) -> Admission:
@@ -322,31 +307,9 @@ class SqliteStore:
                 ),
             )
 
-    def get_deliveries(self, run_id: str) -> list[DeliveryRecord]:
-        with self._db.read(f"reading the notifications of run {run_id}") as db:
-            present = db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'"
-            ).fetchone()[0]
-            if not present:  # an older store, read as it is
-                return []
-            fetched = db.execute(
-                "SELECT run_id, event, destination, try, ok, at, task_key, error "
-                "FROM deliveries WHERE run_id = ? ORDER BY rowid",
-                (run_id,),
-            ).fetchall()
-        return [DeliveryRecord(*row[:4], bool(row[4]), *row[5:]) for row in fetched]
-
     def operations(self) -> Operations:
         """Serve's lease, paused flows and trigger state, in this store's file."""
         return Operations(self._db)
-
-    def mark_interrupted_runs(self) -> list[str]:
-        with self._db.read("looking for interrupted runs") as db:
-            fetched = db.execute(
-                f"SELECT {self._db.run_columns} FROM runs WHERE state IN ('running', 'queued')"
-            ).fetchall()
-        settled = self._settle([rows.run_record(row) for row in fetched])
-        return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
 
     def close(self) -> None:
         """Close this process's connections; the next operation opens a new one."""
@@ -361,63 +324,6 @@ class SqliteStore:
         """
         return self._db.batch()
 
-    # -- reads -------------------------------------------------------------------------
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._db.read(f"reading run {run_id}") as db:
-            row = db.execute(f"SELECT {self._db.run_columns} FROM runs WHERE run_id = ?", (run_id,))
-            found = row.fetchone()
-        return None if found is None else self._settle([rows.run_record(found)])[0]
-
-    def resolve_run_id(self, prefix: str) -> str:
-        check_prefix(prefix)
-        with self._db.read(f"looking up run id {prefix!r}") as db:
-            fetched = db.execute(
-                f"SELECT {self._db.run_columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
-                "ORDER BY started_at DESC, rowid DESC",
-                (len(prefix), prefix),
-            ).fetchall()
-        return pick_run_id(prefix, [rows.run_record(row) for row in fetched], where=str(self.path))
-
-    def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        check_limit(limit)
-        where, arguments = ("WHERE flow_name = ?", [flow]) if flow is not None else ("", [])
-        with self._db.read("listing runs") as db:
-            fetched = db.execute(
-                f"SELECT {self._db.run_columns} FROM runs {where} "
-                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (*arguments, -1 if limit is None else limit),
-            ).fetchall()
-        return self._settle([rows.run_record(row) for row in fetched])
-
-    def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
-        with self._db.read(f"reading the tasks of run {run_id}") as db:
-            fetched = db.execute(
-                f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
-            ).fetchall()
-        return {row[1]: rows.task_record(row) for row in fetched}
-
-    def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
-        only_task = "AND a.task_key = ?" if task_key is not None else ""
-        arguments = (run_id, task_key) if task_key is not None else (run_id,)
-        columns = ", ".join(f"a.{column.strip()}" for column in rows.ATTEMPT_COLUMNS.split(","))
-        with self._db.read(f"reading the attempts of run {run_id}") as db:
-            fetched = db.execute(
-                f"SELECT {columns} FROM attempts a JOIN tasks t "
-                "ON t.run_id = a.run_id AND t.task_key = a.task_key "
-                f"WHERE a.run_id = ? {only_task} ORDER BY t.rowid, a.repair, a.attempt",
-                arguments,
-            ).fetchall()
-        return [rows.attempt_record(row) for row in fetched]
-
-    def get_values(self, run_id: str) -> dict[str, dict[str, Any]]:
-        with self._db.read(f"reading the task values of run {run_id}") as db:
-            fetched = db.execute(
-                "SELECT task_key, task_values FROM tasks "
-                "WHERE run_id = ? AND task_values IS NOT NULL ORDER BY rowid",
-                (run_id,),
-            ).fetchall()
-        return {key: json.loads(text) for key, text in fetched}
-
     # -- internals ---------------------------------------------------------------------
     def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
         """That ``run_id`` is stored, without reading it (once per batch is enough)."""
@@ -430,14 +336,6 @@ class SqliteStore:
         if checked is not None:
             checked.add(run_id)
 
-    def _require_run(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
-        row = db.execute(f"SELECT {self._db.run_columns} FROM runs WHERE run_id = ?", (run_id,))
-        found = row.fetchone()
-        if found is None:
-            msg = f"no run {run_id!r} in {self.path}"
-            raise StoreError(msg)
-        return rows.run_record(found)
-
     def _update_task(self, run_id: str, task_key: str, column: str, value: Any) -> None:
         with self._db.write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
             self._check_run(db, run_id)
@@ -446,35 +344,6 @@ class SqliteStore:
                 f"UPDATE tasks SET {column} = ? WHERE run_id = ? AND task_key = ?",
                 (value, run_id, task_key),
             )
-
-    def _settle(self, runs: list[RunRecord]) -> list[RunRecord]:
-        """``runs``, each marked interrupted (and stored so) if its orchestrator is gone."""
-        now = time.time()
-        settled = []
-        for run in runs:
-            if liveness.orchestrator_gone(run, now=now, stale_after=self.stale_after):
-                run = self._mark_interrupted(run)  # noqa: PLW2901 - the settled record
-            settled.append(run)
-        return settled
-
-    def _mark_interrupted(self, run: RunRecord) -> RunRecord:
-        interrupted = liveness.as_interrupted(run)
-        if self.read_only:
-            return interrupted  # shown so, and marked by the next store that writes
-        try:
-            with self._db.write(f"marking run {run.run_id} interrupted") as db:
-                # Only if nothing changed since it was read: a heartbeat or a repair wins.
-                changed = db.execute(
-                    "UPDATE runs SET state = 'interrupted', ended_at = ? WHERE run_id = ? "
-                    "AND state = 'running' AND repair_count = ? AND pid IS ? "
-                    "AND heartbeat_at IS ?",
-                    (interrupted.ended_at, run.run_id, run.repair_count, run.pid, run.heartbeat_at),
-                ).rowcount
-                if not changed:
-                    return self._require_run(db, run.run_id)
-        except StoreError:
-            pass  # a read-only or busy store still shows the run as it is
-        return interrupted
 
 
 def _exists(db: sqlite3.Connection, run_id: str) -> bool:

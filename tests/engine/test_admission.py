@@ -14,6 +14,7 @@ from flowkit._engine.admission import QUEUE_POLL_INTERVAL, resource_of
 from flowkit._errors import RunInterrupted
 from flowkit._store import MemoryStore, SqliteStore, open_store
 from flowkit._store.base import Admission
+from flowkit._store.liveness import this_host
 
 
 def _flow(name: str = "limited", **options) -> tuple[Flow, list[str]]:
@@ -167,3 +168,21 @@ def test_a_child_run_runs_inside_its_parents_slot():
         assert result.state is RunState.SUCCEEDED
         assert ran == ["work"]
         assert child.run(executor="inline").state is RunState.SKIPPED  # a top-level run is not
+
+
+def test_a_queued_run_whose_process_died_is_recorded_interrupted(store):
+    from flowkit._store import RunRecord
+
+    dead = _dead_pid()
+    store.create_run(
+        RunRecord(
+            run_id="waited",
+            flow_name="limited",
+            state=RunState.QUEUED,
+            pid=dead,
+            hostname=this_host(),
+            started_at=1.0,
+        )
+    )
+    assert store.get_run("waited").state is RunState.INTERRUPTED
+    assert store.mark_interrupted_runs() == []  # it was stored so: nothing left to settle
