@@ -2,7 +2,10 @@
 
 A context is plain data (``TaskContext``) installed in a contextvar for the
 duration of one attempt, in whatever process runs it; ``task_values`` and
-``params`` read it. Outside a run there is no context, and both say so.
+``params`` read it. A process the attempt started (a script, a notebook
+kernel) has none installed: it loads the context the attempt exported
+(``_channel``), and the values it sets go back to the attempt. Outside a run
+there is no context, and both say so.
 
 For-each and run-flow tasks start child runs from inside an attempt. They sit
 in the definition layer, below the engine, so they reach it through the
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from flowkit import _channel
 from flowkit._errors import FlowkitError, TaskValueError
 from flowkit._state import RunTrigger
 
@@ -96,6 +100,8 @@ class TaskContext:
     trigger: RunTrigger = attrs.field(factory=RunTrigger)
     #: Values this attempt has set, in the order set.
     values_set: dict[str, Any] = attrs.field(factory=dict)
+    #: In a process the attempt started: the attempt's channel folder, where values go.
+    channel: Any = None
     _ancestors: set[str] | None = attrs.field(default=None, init=False, repr=False)
 
     def missing_task(self, task_key: str) -> str | None:
@@ -134,8 +140,56 @@ _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
 
 
 def current_context() -> TaskContext | None:
-    """The context of the attempt running in this thread, or None outside a run."""
-    return _current.get()
+    """The context of the attempt running in this thread (or that started this process)."""
+    context = _current.get()
+    if context is None and (folder := _channel.exported_folder()) is not None:
+        return _exported_context(folder)
+    return context
+
+
+_exported: dict[str, TaskContext] = {}
+
+
+def _exported_context(folder: Any) -> TaskContext:
+    """The context an attempt exported to ``folder``, loaded once per process."""
+    key = str(folder)
+    if key not in _exported:
+        data = _channel.load(folder)
+        _exported[key] = TaskContext(
+            run_id=data["run_id"],
+            flow_name=data["flow_name"],
+            task_key=data["task_key"],
+            attempt=data["attempt"],
+            params=data["params"],
+            upstream_values=data["upstream_values"],
+            upstream_edges={name: tuple(edges) for name, edges in data["upstream_edges"].items()},
+            repair_count=data["repair_count"],
+            run_started_at=data["run_started_at"],
+            trigger=RunTrigger(**data["trigger"]),
+            channel=folder,
+        )
+    return _exported[key]
+
+
+def exported(context: TaskContext) -> dict[str, Any]:
+    """``context`` as the JSON data ``_channel.export`` writes for the attempt's processes."""
+    return json.loads(
+        json.dumps(
+            {
+                "run_id": context.run_id,
+                "flow_name": context.flow_name,
+                "task_key": context.task_key,
+                "attempt": context.attempt,
+                "params": dict(context.params),
+                "upstream_values": {k: dict(v) for k, v in context.upstream_values.items()},
+                "upstream_edges": {k: list(v) for k, v in (context.upstream_edges or {}).items()},
+                "repair_count": context.repair_count,
+                "run_started_at": context.run_started_at,
+                "trigger": attrs.asdict(context.trigger),
+            },
+            default=repr,  # a parameter JSON cannot hold reaches other processes as its repr
+        )
+    )
 
 
 @contextlib.contextmanager
@@ -203,6 +257,8 @@ class TaskValues:
             return
         where = f"flow {context.flow_name!r}, task {context.task_key!r}: task_values.set"
         context.values_set[key] = encode_value(key, value, where=where)
+        if context.channel is not None:  # a process the attempt started: tell the attempt
+            _channel.append_value(context.channel, key, context.values_set[key])
 
     def get(
         self,

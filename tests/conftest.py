@@ -79,6 +79,7 @@ SLOW_FILES = (
     "cli/test_cli_limits.py",
     "operations/test_serve_process.py",
     "notify/test_serve_alerts.py",
+    "executors/test_channel.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 from loguru import logger
 
+from flowkit import _channel
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.attempts import AttemptBuilder
 from flowkit._engine.origin import flow_target
@@ -203,6 +204,7 @@ class ActiveRun:
             self._cancel(stop_running=True)
         finally:
             self.executor.shutdown()
+            _channel.remove_run(self.run_id)  # what killed attempts left behind
         self.cluster = getattr(self.executor, "cluster_report", None)
         result = self.result()
         finished = RunFinished(run_id=self.run_id, result=result)

@@ -45,6 +45,7 @@ from flowkit.cli._notify import _add_notify
 from flowkit.cli._repair import _add_repair
 from flowkit.cli._run import _add_run
 from flowkit.cli._serve import _add_operations
+from flowkit.cli._values import _add_values
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repair(commands, common)
     _add_operations(commands, common)
     _add_notify(commands, common)
+    _add_values(commands, common)
     return parser
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from flowkit._context import TaskContext, installed
+from flowkit import _channel
+from flowkit._context import TaskContext, exported, installed
 from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
 
@@ -30,14 +31,18 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
         trigger=request.trigger,
     )
     started_at = time.time()
+    # Every process the attempt starts reads this context and sends its values back.
+    folder = _channel.export(exported(context))
     try:
         with installed(context):
             result = request.fn(**request.arguments)
     except KeyboardInterrupt:
+        _channel.collect(folder)
         raise
     except BaseException as error:
         # Skip this frame: the traceback starts in the task's own code.
         error.__traceback__ = error.__traceback__.tb_next if error.__traceback__ else None
+        _channel.collect(folder)
         return failed_outcome(
             request.task_key,
             request.attempt,
@@ -50,6 +55,7 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
         state=TaskState.SUCCEEDED,
         started_at=started_at,
         ended_at=time.time(),
-        values=dict(context.values_set),
+        # Values set by its other processes, then its own (set in-process last, they win).
+        values={**_channel.collect(folder), **context.values_set},
         result=result,
     )
