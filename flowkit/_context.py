@@ -162,7 +162,10 @@ def _exported_context(folder: Any) -> TaskContext:
             attempt=data["attempt"],
             params=data["params"],
             upstream_values=data["upstream_values"],
-            upstream_edges={name: tuple(edges) for name, edges in data["upstream_edges"].items()},
+            upstream_edges={
+                **dict.fromkeys(data["task_names"], ()),
+                **{name: tuple(edges) for name, edges in data["upstream_edges"].items()},
+            },
             repair_count=data["repair_count"],
             run_started_at=data["run_started_at"],
             trigger=RunTrigger(**data["trigger"]),
@@ -171,24 +174,32 @@ def _exported_context(folder: Any) -> TaskContext:
     return _exported[key]
 
 
-def exported(context: TaskContext) -> dict[str, Any]:
-    """``context`` as the JSON data ``_channel.export`` writes for the attempt's processes."""
-    return json.loads(
-        json.dumps(
-            {
-                "run_id": context.run_id,
-                "flow_name": context.flow_name,
-                "task_key": context.task_key,
-                "attempt": context.attempt,
-                "params": dict(context.params),
-                "upstream_values": {k: dict(v) for k, v in context.upstream_values.items()},
-                "upstream_edges": {k: list(v) for k, v in (context.upstream_edges or {}).items()},
-                "repair_count": context.repair_count,
-                "run_started_at": context.run_started_at,
-                "trigger": attrs.asdict(context.trigger),
+def exported(context: TaskContext) -> str:
+    """``context`` as the JSON the attempt's other processes load (``_channel``)."""
+    context.is_upstream(context.task_key)  # walks the edges once: _ancestors
+    ancestors = list(context._ancestors or ())
+    return json.dumps(
+        {
+            "run_id": context.run_id,
+            "flow_name": context.flow_name,
+            "task_key": context.task_key,
+            "attempt": context.attempt,
+            "params": dict(context.params),
+            "upstream_values": {key: dict(value) for key, value in context.upstream_values.items()},
+            # its ancestors, as the one task's edges: enough to tell upstream from not;
+            # and every task's name, to tell a task that is not upstream from no task
+            "upstream_edges": {context.task_key: ancestors},
+            "task_names": list(context.upstream_edges or ()),
+            "repair_count": context.repair_count,
+            "run_started_at": context.run_started_at,
+            "trigger": {
+                "type": context.trigger.type,
+                "time": context.trigger.time,
+                "file_arrival_location": context.trigger.file_arrival_location,
+                "backfill_id": context.trigger.backfill_id,
             },
-            default=repr,  # a parameter JSON cannot hold reaches other processes as its repr
-        )
+        },
+        default=repr,  # a parameter JSON cannot hold reaches other processes as its repr
     )
 
 

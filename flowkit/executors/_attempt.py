@@ -32,7 +32,12 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
     )
     started_at = time.time()
     # Every process the attempt starts reads this context and sends its values back.
-    folder = _channel.export(exported(context))
+    folder = _channel.export(
+        exported(context),
+        run_id=request.run_id,
+        task_key=request.task_key,
+        attempt=request.attempt,
+    )
     try:
         with installed(context):
             result = request.fn(**request.arguments)
