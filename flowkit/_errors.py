@@ -12,6 +12,8 @@ FlowkitError
 ├── SecretError         a secret is missing, or the secrets file is not private
 └── TaskFailed          raised inside a task of a built-in kind, so the attempt fails
     ├── ShellCommandFailed  a shell task's command exited non-zero or was killed
+    ├── ScriptFailed        a Python script task exited non-zero or was killed
+    ├── SqlFailed           a SQL task's statement failed on DuckDB
     ├── ComparisonError     a condition task's operand is not a number under an order operator
     ├── ForEachFailed       an iteration failed, or the inputs are not a list
     └── ChildRunFailed      a run-flow task's child run failed or was cancelled
@@ -72,6 +74,14 @@ class TaskFailed(FlowkitError):
 
 class ShellCommandFailed(TaskFailed):
     """A shell task's command exited non-zero or was killed by a signal."""
+
+
+class ScriptFailed(TaskFailed):
+    """A Python script task exited non-zero or was killed by a signal."""
+
+
+class SqlFailed(TaskFailed):
+    """A SQL task's statement failed on DuckDB (its number and DuckDB's message say which)."""
 
 
 class ComparisonError(TaskFailed):

@@ -8,12 +8,11 @@ unit-testing path calls it in-process) and carries its ``TaskSpec``.
 from __future__ import annotations
 
 import contextvars
-import functools
-import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from flowkit._definition.kinds import compare, for_each, run_flow, shell
 from flowkit._definition.notify import Health, Notify
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import (
@@ -25,6 +24,7 @@ from flowkit._definition.spec import (
     validate_params,
 )
 from flowkit._errors import DefinitionError
+from flowkit._flow_kinds import Task, TaskKinds
 from flowkit._planning.plan import Plan, build_plan
 from flowkit._planning.simulate import simulate
 
@@ -34,50 +34,6 @@ if TYPE_CHECKING:
 _active_flows: contextvars.ContextVar[tuple[Flow, ...]] = contextvars.ContextVar(
     "flowkit_active_flows", default=()
 )
-
-
-class Task:
-    """A function registered as a task; calling it calls the function in this process."""
-
-    def __init__(self, spec: TaskSpec, flow: Flow) -> None:
-        self.spec = spec
-        self.flow = flow
-        functools.update_wrapper(self, spec.fn)
-
-    @property
-    def fn(self) -> Callable[..., Any]:
-        return self.spec.fn
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.spec.fn(*args, **kwargs)
-
-    @property
-    def if_true(self) -> Dependency:
-        """A dependency followed when this condition task returned True."""
-        return self._outcome(outcome=True)
-
-    @property
-    def if_false(self) -> Dependency:
-        """A dependency followed when this condition task returned False."""
-        return self._outcome(outcome=False)
-
-    def _outcome(self, *, outcome: bool) -> Dependency:
-        if not self.spec.condition:
-            branch = "if_true" if outcome else "if_false"
-            msg = (
-                f"flow {self.flow.name!r}, task {self.name!r} is not a condition task, so "
-                f"it has no {branch} outcome to depend on; declare it with "
-                f"@{self.flow.name}.condition, or depend on the task itself"
-            )
-            raise DefinitionError(msg)
-        return Dependency(self.name, self.flow.name, outcome=outcome)
-
-    def __repr__(self) -> str:
-        return f"<Task {self.flow.name}.{self.name}>"
 
 
 def _dependencies(flow_name: str, task_name: str, depends_on: Any) -> tuple[Dependency, ...]:
@@ -105,7 +61,7 @@ def _dependencies(flow_name: str, task_name: str, depends_on: Any) -> tuple[Depe
     return tuple(dependencies)
 
 
-class Flow:
+class Flow(TaskKinds):
     """A named DAG of tasks with declared parameters.
 
     Args:
@@ -139,6 +95,8 @@ class Flow:
         self.name = name
         self.max_parallel = max_parallel
         self.params = validate_params(name, params if params is not None else {})
+        #: The folder of the file that built the flow: where kinds' relative paths start.
+        self.source_folder = _caller_folder()
         self._options = {
             "schedule": schedule,
             "trigger": trigger,
@@ -276,112 +234,6 @@ class Flow:
 
         return _engine.repair_run(self, run_id, **options)
 
-    def shell(
-        self,
-        name: str,
-        command: str,
-        *,
-        depends_on: Iterable[Any] = (),
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        **options: Any,
-    ) -> Task:
-        """Register a shell task: ``command`` runs through ``/bin/sh`` as the task.
-
-        ``{{job.parameters.NAME}}``, ``{{tasks.NAME.values.KEY}}`` and the other
-        references in ``command``, ``env`` and ``cwd`` are filled in when the attempt
-        starts (in ``command`` each as one quoted shell word); ``env`` adds variables
-        to the attempt's environment, ``cwd`` sets its directory; ``options`` are those
-        of ``@flow.task``.
-        """
-        function = shell.shell_command(
-            self.name, name, command, env=env, cwd=cwd, task_options=options
-        )
-        return self.task(name=name, depends_on=depends_on, **options)(function)
-
-    def compare(
-        self,
-        name: str,
-        left: Any,
-        op: str,
-        right: Any,
-        *,
-        depends_on: Iterable[Any] = (),
-        **options: Any,
-    ) -> Task:
-        """Register a declarative condition task: ``left op right`` (Databricks If/else).
-
-        ``==`` and ``!=`` compare as text, ``>``, ``>=``, ``<``, ``<=`` as numbers;
-        either side may be a ``{{...}}`` reference. Dependents follow ``.if_true`` or
-        ``.if_false``; ``options`` are those of ``@flow.task``.
-        """
-        function = compare.comparison(self.name, name, left, op, right)
-        return self.condition(name=name, depends_on=depends_on, **options)(function)
-
-    def run_flow(
-        self,
-        name: str,
-        child: Flow,
-        *,
-        params: Mapping[str, Any] | None = None,
-        depends_on: Iterable[Any] = (),
-        executor: Any = "local",
-        **options: Any,
-    ) -> Task:
-        """Register a task that runs ``child`` as a child run (Databricks Run Job).
-
-        ``params`` override the child's parameters (string values may hold
-        references); ``executor`` is where the child's tasks run (``"local"`` or
-        ``"inline"``); ``options`` are those of ``@flow.task``. The task returns
-        ``{"flow", "run_id", "state"}`` and sets the values ``run_id`` and ``state``.
-        """
-        function = run_flow.run_flow(self, name, child, params=params, executor=executor)
-        return self.task(name=name, depends_on=depends_on, **options)(function)
-
-    def for_each(
-        self,
-        *,
-        over: Any,
-        name: str | None = None,
-        concurrency: int = 4,
-        depends_on: Iterable[Any] = (),
-        executor: str = "local",
-        max_inputs: int = for_each.DEFAULT_MAX_INPUTS,
-        **options: Any,
-    ) -> Callable[[Callable[..., Any]], Task]:
-        """Register a for-each task: ``@flow.for_each(over=[...], concurrency=4)``.
-
-        The function runs once per input, which it receives as ``item``. ``over`` is
-        a list, an upstream task (its return value), or a reference to a list;
-        ``retries``, ``retry_delay``, ``retry_backoff``, ``retry_on_timeout`` and
-        ``timeout`` apply to each iteration, the other options to the task.
-        """
-
-        def register(body: Callable[..., Any]) -> Task:
-            dependencies = list(depends_on)
-            source_task = None
-            if isinstance(over, Task):
-                source_task = over.name
-                if over not in dependencies and over.name not in dependencies:
-                    dependencies.append(over)
-            task_options = dict(options)
-            function = for_each.for_each(
-                self.name,
-                body,
-                over=over,
-                source_task=source_task,
-                name=name,
-                concurrency=concurrency,
-                executor=executor,
-                max_inputs=max_inputs,
-                task_options=task_options,  # keeps the options of the task itself
-            )
-            return self.task(name=function.task_key, depends_on=dependencies, **task_options)(
-                function
-            )
-
-        return register
-
     def simulate(self, **options: Any) -> dict[str, Any]:
         """Every task's final state for given failures, without running anything.
 
@@ -391,6 +243,13 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
+
+
+def _caller_folder() -> Path:
+    """The folder of the module that called ``Flow(...)``; the working directory if none."""
+    frame = sys._getframe(2)  # Flow.__init__ <- the module that builds the flow
+    file = frame.f_globals.get("__file__")
+    return Path(file).resolve().parent if file else Path.cwd()
 
 
 def active_flow() -> Flow | None:
