@@ -191,7 +191,7 @@ class TaskKinds:
         ``path`` is relative to the flow file's folder; the task's name is its stem
         unless ``name`` is given; references in ``args`` are filled when it starts.
         """
-        function = script.python_script(self.name, name, path, list(args), self.source_folder)
+        function = script.python_script(self.name, name, path, args, self.source_folder)
         return self.task(name=function.task_key, depends_on=depends_on, **options)(function)
 
     def sql(

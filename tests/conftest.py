@@ -80,6 +80,8 @@ SLOW_FILES = (
     "operations/test_serve_process.py",
     "notify/test_serve_alerts.py",
     "executors/test_channel.py",
+    "definition/test_script.py",
+    "definition/test_sql.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):

@@ -47,7 +47,8 @@ def test_a_shell_step_gets_and_sets_values_and_a_grandchild_python_process_too(e
         'n=$(flowkit values get first n) && flowkit values set a "$((n + 1))" && '
         "flowkit values set b '{\"ok\": [1, 2]}' && "
         "sh -c \"python -c 'from flowkit import task_values, params; "
-        'task_values.set(\\"grand\\", params[\\"day\\"] + str(task_values.get(\\"first\\", \\"n\\")))\'"'
+        'task_values.set(\\"grand\\", '
+        'params[\\"day\\"] + str(task_values.get(\\"first\\", \\"n\\")))\'"'
     )
     result = _shell_flow(command).run(executor=executor)
 

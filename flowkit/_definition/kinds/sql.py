@@ -61,9 +61,8 @@ def _json_value(value: Any) -> Any:
 def _table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
     cells = [names, *[[str(value) for value in row] for row in rows]]
     widths = [max(len(row[column]) for row in cells) for column in range(len(names))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells
-    )
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 @attrs.frozen
