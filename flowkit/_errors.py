@@ -14,6 +14,7 @@ FlowkitError
     ├── ShellCommandFailed  a shell task's command exited non-zero or was killed
     ├── ScriptFailed        a Python script task exited non-zero or was killed
     ├── SqlFailed           a SQL task's statement failed on DuckDB
+    ├── NotebookFailed      a notebook task's cell raised (its number, first line, traceback)
     ├── ComparisonError     a condition task's operand is not a number under an order operator
     ├── ForEachFailed       an iteration failed, or the inputs are not a list
     └── ChildRunFailed      a run-flow task's child run failed or was cancelled
@@ -82,6 +83,14 @@ class ScriptFailed(TaskFailed):
 
 class SqlFailed(TaskFailed):
     """A SQL task's statement failed on DuckDB (its number and DuckDB's message say which)."""
+
+
+class NotebookFailed(TaskFailed):
+    """A notebook task's cell raised; the message names the cell and its first line."""
+
+
+class NotebookExit(Exception):
+    """``dbutils.notebook.exit(value)``: ends the notebook, ``value`` is its return value."""
 
 
 class ComparisonError(TaskFailed):

@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flowkit._definition.kinds import compare, for_each, run_flow, script, shell, sql
+from flowkit._definition.kinds import (
+    compare,
+    for_each,
+    notebook,
+    run_flow,
+    script,
+    shell,
+    sql,
+)
 from flowkit._definition.spec import Dependency, TaskSpec
 from flowkit._errors import DefinitionError
 
@@ -192,6 +200,26 @@ class TaskKinds:
         unless ``name`` is given; references in ``args`` are filled when it starts.
         """
         function = script.python_script(self.name, name, path, args, self.source_folder)
+        return self.task(name=function.task_key, depends_on=depends_on, **options)(function)
+
+    def notebook(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        depends_on: Iterable[Any] = (),
+        **options: Any,
+    ) -> Any:
+        """Register a notebook task (extra ``flowkit[notebook]``): ``.ipynb`` or Databricks source.
+
+        ``parameters`` become variables in a cell after the one tagged ``parameters``
+        and ``dbutils.widgets``; references in them are filled when it starts; what
+        ``dbutils.notebook.exit(value)`` gives is the task's return value.
+        """
+        function = notebook.notebook_task(
+            self.name, name, path, {} if parameters is None else parameters, self.source_folder
+        )
         return self.task(name=function.task_key, depends_on=depends_on, **options)(function)
 
     def sql(

@@ -15,9 +15,11 @@ is given, even if a ``default`` is.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flowkit._context import MISSING, task_values
+from flowkit._context import MISSING, params, task_values
+from flowkit._errors import NotebookExit
 from flowkit._secrets import secrets
 
 __all__ = ["dbutils"]
@@ -71,15 +73,77 @@ class SecretsUtils:
         return "dbutils.secrets"
 
 
+class WidgetsUtils:
+    """``dbutils.widgets``: a notebook's parameters (a notebook task's ``parameters``)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def _set(self, values: dict[str, Any]) -> None:
+        """The notebook task sets the parameters it was given (before the first cell)."""
+        self._values.update({name: str(value) for name, value in values.items()})
+
+    def get(self, name: str) -> str:
+        """The parameter ``name`` as text; else the flow parameter of that name.
+
+        Raises:
+            KeyError: no such widget or parameter (Databricks: InputWidgetNotDefined).
+        """
+        if name in self._values:
+            return self._values[name]
+        if name in params:
+            return str(params[name])
+        msg = f"dbutils.widgets.get({name!r}): no widget or parameter {name!r} is defined"
+        raise KeyError(msg)
+
+    def text(self, name: str, defaultValue: str = "", label: str | None = None) -> None:
+        """Define a text widget: its value is the parameter given, else ``defaultValue``."""
+        self._values.setdefault(name, str(defaultValue))
+
+    def dropdown(
+        self,
+        name: str,
+        defaultValue: str,
+        choices: list[str],
+        label: str | None = None,
+    ) -> None:
+        """Define a dropdown widget; a value given outside ``choices`` is refused."""
+        self._values.setdefault(name, str(defaultValue))
+        if self._values[name] not in [str(choice) for choice in choices]:
+            msg = (
+                f"dbutils.widgets.dropdown({name!r}): {self._values[name]!r} is not in {choices!r}"
+            )
+            raise ValueError(msg)
+
+    def getAll(self) -> dict[str, str]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        return "dbutils.widgets"
+
+
+class NotebookUtils:
+    """``dbutils.notebook``: ``exit(value)`` ends the notebook with its return value."""
+
+    def exit(self, value: Any) -> None:
+        """End the notebook here; ``value`` (JSON) is what the task returns downstream."""
+        raise NotebookExit(json.dumps(value))
+
+    def __repr__(self) -> str:
+        return "dbutils.notebook"
+
+
 class DBUtils:
-    """The part of Databricks' ``dbutils`` flowkit provides: ``jobs.taskValues`` and ``secrets``."""
+    """The part of Databricks' ``dbutils`` flowkit provides: taskValues, secrets, widgets, exit."""
 
     def __init__(self) -> None:
         self.jobs = JobsUtils()
         self.secrets = SecretsUtils()
+        self.widgets = WidgetsUtils()
+        self.notebook = NotebookUtils()
 
     def __repr__(self) -> str:
-        return "dbutils (flowkit.compat: jobs.taskValues and secrets)"
+        return "dbutils (flowkit.compat: jobs.taskValues, secrets, widgets, notebook.exit)"
 
 
 dbutils = DBUtils()

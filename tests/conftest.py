@@ -82,6 +82,7 @@ SLOW_FILES = (
     "executors/test_channel.py",
     "definition/test_script.py",
     "definition/test_sql.py",
+    "definition/test_notebook.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
