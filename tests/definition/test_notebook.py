@@ -189,7 +189,7 @@ def test_a_notebook_printing_20_mb_streams_it_to_the_log(tmp_path):
 
 def test_a_file_that_is_not_a_notebook_and_bad_parameters_are_definition_errors(tmp_path):
     (tmp_path / "plain.py").write_text("print(1)\n")
-    with pytest.raises(DefinitionError, match="neither a .ipynb notebook"):
+    with pytest.raises(DefinitionError, match=r"neither a \.ipynb notebook"):
         _flow(tmp_path, "plain.py")
     _ipynb(tmp_path / "ok.ipynb", ("x = 1", []))
     flow = Flow("params")
