@@ -15,6 +15,7 @@ FlowkitError
     ├── ScriptFailed        a Python script task exited non-zero or was killed
     ├── SqlFailed           a SQL task's statement failed on DuckDB
     ├── NotebookFailed      a notebook task's cell raised (its number, first line, traceback)
+    ├── DbtFailed           a dbt task's node failed, or dbt could not run
     ├── ComparisonError     a condition task's operand is not a number under an order operator
     ├── ForEachFailed       an iteration failed, or the inputs are not a list
     └── ChildRunFailed      a run-flow task's child run failed or was cancelled
@@ -87,6 +88,10 @@ class SqlFailed(TaskFailed):
 
 class NotebookFailed(TaskFailed):
     """A notebook task's cell raised; the message names the cell and its first line."""
+
+
+class DbtFailed(TaskFailed):
+    """A dbt task's node failed (the message names it and dbt's message), or dbt could not run."""
 
 
 class NotebookExit(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 
 from flowkit._definition.kinds import (
     compare,
+    dbt,
     for_each,
     notebook,
     run_flow,
@@ -219,6 +220,32 @@ class TaskKinds:
         """
         function = notebook.notebook_task(
             self.name, name, path, {} if parameters is None else parameters, self.source_folder
+        )
+        return self.task(name=function.task_key, depends_on=depends_on, **options)(function)
+
+    def dbt(
+        self,
+        commands: Iterable[str],
+        *,
+        project_dir: str | os.PathLike[str] = ".",
+        profiles_dir: str | os.PathLike[str] | None = None,
+        target: str | None = None,
+        name: str | None = None,
+        depends_on: Iterable[Any] = (),
+        **options: Any,
+    ) -> Any:
+        """Register a dbt task (extra ``flowkit[dbt]``): dbt-core's ``dbtRunner`` in the attempt.
+
+        The status counts are the task value ``dbt``; a failed node fails the task.
+        """
+        function = dbt.dbt_task(
+            self.name,
+            name,
+            list(commands) if not isinstance(commands, str) else commands,
+            project_dir=project_dir,
+            profiles_dir=profiles_dir,
+            target=target,
+            folder=self.source_folder,
         )
         return self.task(name=function.task_key, depends_on=depends_on, **options)(function)
 

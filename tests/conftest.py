@@ -83,6 +83,7 @@ SLOW_FILES = (
     "definition/test_script.py",
     "definition/test_sql.py",
     "definition/test_notebook.py",
+    "definition/test_dbt.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
