@@ -68,7 +68,7 @@ def test_a_failing_model_fails_the_task_naming_it_and_dbts_message(project):
 def test_a_missing_project_or_commands_are_definition_errors(tmp_path):
     flow = Flow("nodbt")
     flow.source_folder = tmp_path
-    with pytest.raises(DefinitionError, match="no dbt_project.yml"):
+    with pytest.raises(DefinitionError, match=r"no dbt_project\.yml"):
         flow.dbt(["dbt run"], project_dir="missing")
     with pytest.raises(DefinitionError, match="a list of dbt commands"):
         flow.dbt("dbt run", project_dir="missing")
