@@ -125,6 +125,7 @@ SLOW_TESTS = {
         "test_the_files_example_leaves_no_temporary_folder_behind",
         "test_the_scheduled_example_lists_its_fires_and_runs_as_serve_would",
         "test_the_alerts_example_alerts_only_when_there_are_no_rows",
+        "test_the_seed_lakehouse_runs_its_four_kinds_from_the_command_line",
     ),
     "definition/test_foreach.py": (
         "test_every_source_of_inputs_and_results_in_input_order",

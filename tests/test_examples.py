@@ -107,3 +107,31 @@ def test_the_alerts_example_alerts_only_when_there_are_no_rows(tmp_path):
     assert "ingest found no rows" in alarmed.stderr
     assert [(body["event"], body["state"]) for body in received] == [("on_failure", "failed")]
     assert received[0]["failed_tasks"][0]["task"] == "alert"
+
+
+def test_the_seed_lakehouse_runs_its_four_kinds_from_the_command_line(tmp_path):
+    home = tmp_path / "home"
+    completed = _flowkit(home, "run", str(EXAMPLES / "seed_lakehouse" / "flow.py"), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "cleaning 14520 rows" in completed.stdout
+    assert "WARNING" not in completed.stdout
+    assert (tmp_path / "warehouse.duckdb").exists()  # the working directory's warehouse
+
+    from flowkit._store import open_store
+
+    with open_store(home) as store:
+        (run,) = store.list_runs()
+        values = store.get_values(run.run_id)
+        states = {name: task.state.value for name, task in store.get_tasks(run.run_id).items()}
+    assert states == {
+        "ingest": "succeeded",
+        "clean": "succeeded",
+        "metrics": "succeeded",
+        "train": "succeeded",
+        "alert": "excluded",
+    }
+    assert values["ingest"] == {"row_count": 14520}
+    assert values["clean"] == {"clean_rows": 14520 - 150}  # every 97th order has no amount
+    assert values["metrics"]["rows"] == 30
+    assert values["metrics"]["day"] == "2026-11-23"
+    assert isinstance(values["train"]["slope"], float)

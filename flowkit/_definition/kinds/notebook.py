@@ -174,7 +174,8 @@ def run_notebook(spec: dict[str, Any]) -> dict[str, Any]:
         f"dbutils.widgets._set({json.dumps(values, default=str)})"
     )
     notebook.cells.insert(0, nbformat.v4.new_code_cell(setup, metadata={"tags": ["flowkit"]}))
-    client = _StreamingClient(notebook, Path(spec["path"]).parent)
+    # The kernel works in the attempt's working directory, as scripts and SQL tasks do.
+    client = _StreamingClient(notebook, Path.cwd())
     try:
         client.run()
     except CellExecutionError as failed:
