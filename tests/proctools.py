@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -28,3 +29,24 @@ def wait_until_gone(marker: str, seconds: float = 5.0) -> list[int]:
     while (alive := processes_with(marker)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return alive
+
+
+def processes_of_run(run_id: str, seconds: float = 10.0) -> list[int]:
+    """Live processes whose environment names ``run_id`` (an attempt's and its children),
+    after waiting up to ``seconds`` for them to go."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if run_id.encode() in environ and state not in ("Z", "X"):
+                found.append(int(entry.name))
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from proctools import processes_of_run as _processes_of
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
 
@@ -72,3 +73,12 @@ def test_a_missing_project_or_commands_are_definition_errors(tmp_path):
         flow.dbt(["dbt run"], project_dir="missing")
     with pytest.raises(DefinitionError, match="a list of dbt commands"):
         flow.dbt("dbt run", project_dir="missing")
+
+
+def test_a_dbt_run_past_its_timeout_leaves_no_process(project):
+    (project / "models" / "slow.sql").write_text(
+        "{{ config(materialized='table') }}\nselect count(*) as n from range(100000000000)"
+    )
+    result = _flow(project, ["dbt run --select slow"], timeout=6).run(executor="local")
+    assert result.tasks["dbt"].state is TaskState.TIMED_OUT
+    assert _processes_of(result.run_id) == []

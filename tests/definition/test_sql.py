@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from proctools import processes_of_run as _processes_of
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
 
@@ -121,3 +123,15 @@ def test_bad_options_are_definition_errors():
         flow.sql("v", query="select 1", values="all_rows")
     with pytest.raises(DefinitionError, match="needs a name"):
         flow.sql(query="select 1")
+
+
+def test_a_long_query_is_timed_out_and_leaves_no_process(tmp_path):
+    flow = Flow("slow_sql")
+    flow.sql(
+        "long", query="select count(*) from range(100000000000)", database=":memory:", timeout=1
+    )
+    started = time.monotonic()
+    result = flow.run(executor="local")
+    assert result.tasks["long"].state is TaskState.TIMED_OUT
+    assert time.monotonic() - started < 30
+    assert _processes_of(result.run_id) == []
