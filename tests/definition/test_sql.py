@@ -135,3 +135,20 @@ def test_a_long_query_is_timed_out_and_leaves_no_process(tmp_path):
     assert result.tasks["long"].state is TaskState.TIMED_OUT
     assert time.monotonic() - started < 30
     assert _processes_of(result.run_id) == []
+
+
+def test_a_failing_statement_is_retried(tmp_path):
+    flow = Flow("flaky_sql")
+    flow.sql(
+        "flaky",
+        query=(
+            "create table if not exists tries (n integer); insert into tries values (1); "
+            "select case when (select count(*) from tries) < 2 then error('first try fails') "
+            "else 'ok' end as outcome"
+        ),
+        database=str(tmp_path / "tries.duckdb"),
+        retries=1,
+    )
+    result = flow.run(executor="local")
+    assert result.tasks["flaky"].state is TaskState.SUCCEEDED
+    assert result.tasks["flaky"].attempts == 2
