@@ -12,22 +12,19 @@ fails fails the task, naming the node(s) and dbt's message. dbt's artifacts
 from __future__ import annotations
 
 import importlib.util
-import json
 import shlex
 import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from flowkit._context import current_context, task_values
+from flowkit._context import task_values
 from flowkit._definition import refs
+from flowkit._definition.kinds.runner import beside_the_log, run_runner, runner_main
 from flowkit._errors import DbtFailed, DefinitionError
-from flowkit._home import logs_folder, make_private_folder
+from flowkit._home import make_private_folder
 
 DBT_EXTRA = "pip install 'flowkit-workflows[dbt]'"
 ARTIFACTS = ("run_results.json", "manifest.json")
@@ -86,18 +83,8 @@ class DbtTask:
         """
         where = f"flow {self.flow_name!r}, task {self.task_key!r}"
         commands = [self._arguments(command, where) for command in self.commands]
-        with tempfile.TemporaryDirectory(prefix="flowkit-dbt-") as scratch:
-            spec_file, result_file = Path(scratch) / "spec.json", Path(scratch) / "result.json"
-            spec_file.write_text(json.dumps({"commands": commands, "shown": self.commands}))
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            completed = subprocess.run(
-                [sys.executable, "-m", __name__, str(spec_file), str(result_file)], check=False
-            )
-            if not result_file.exists():
-                msg = f"{where}: the dbt runner exited with code {completed.returncode}"
-                raise DbtFailed(msg)
-            result = json.loads(result_file.read_text())
+        spec = {"commands": commands, "shown": list(self.commands)}
+        result = run_runner(__name__, spec, where=where, error=DbtFailed)
         task_values.set("dbt", result["counts"])
         self._keep_artifacts()
         if result["failures"]:
@@ -106,10 +93,9 @@ class DbtTask:
         return result["counts"]
 
     def _keep_artifacts(self) -> None:
-        context = current_context()
-        if context is None:
+        folder = beside_the_log(".dbt")
+        if folder is None:
             return
-        folder = logs_folder() / context.run_id / f"{context.task_key}.{context.attempt}.dbt"
         for name in ARTIFACTS:
             source = Path(self.project_dir) / "target" / name
             if source.is_file():
@@ -198,5 +184,4 @@ def run_dbt(commands: list[list[str]], shown: list[str]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # the runner: python -m flowkit._definition.kinds.dbt SPEC RESULT
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    Path(sys.argv[2]).write_text(json.dumps(run_dbt(spec["commands"], spec["shown"])))
+    runner_main(lambda spec: run_dbt(spec["commands"], spec["shown"]))

@@ -25,7 +25,6 @@ import keyword
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -34,11 +33,11 @@ from typing import Any
 
 import attrs
 
-from flowkit._context import current_context
 from flowkit._definition import refs
+from flowkit._definition.kinds.runner import beside_the_log, run_runner, runner_main
 from flowkit._definition.kinds.script import resolve_path
 from flowkit._errors import DefinitionError, NotebookFailed
-from flowkit._home import logs_folder, write_private_file
+from flowkit._home import write_private_file
 
 NOTEBOOK_EXTRA = "pip install 'flowkit-workflows[notebook]'"
 DATABRICKS_HEADER = "# Databricks notebook source"
@@ -112,26 +111,9 @@ class NotebookTask:
             else value
             for name, value in self.parameters.items()
         }
-        context = current_context()
-        keep = None
-        if context is not None:
-            folder = logs_folder() / context.run_id
-            if context.repair_count:
-                folder = folder / f"repair-{context.repair_count}"
-            keep = str(folder / f"{context.task_key}.{context.attempt}.ipynb")
+        keep = beside_the_log(".ipynb")
         spec = {"path": self.path, "values": values, "where": where, "keep": keep}
-        with tempfile.TemporaryDirectory(prefix="flowkit-notebook-") as scratch:
-            spec_file, result_file = Path(scratch) / "spec.json", Path(scratch) / "result.json"
-            spec_file.write_text(json.dumps(spec, default=str))
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            completed = subprocess.run(
-                [sys.executable, "-m", __name__, str(spec_file), str(result_file)], check=False
-            )
-            if not result_file.exists():
-                msg = f"{where}: the notebook runner exited with code {completed.returncode}"
-                raise NotebookFailed(msg)
-            result = json.loads(result_file.read_text())
+        result = run_runner(__name__, spec, where=where, error=NotebookFailed)
         if not result["ok"]:
             raise NotebookFailed(result["message"])
         return result["value"]
@@ -324,6 +306,4 @@ def notebook_task(
 
 
 if __name__ == "__main__":  # the runner: python -m flowkit._definition.kinds.notebook SPEC RESULT
-    spec_path, result_path = sys.argv[1:3]
-    outcome = run_notebook(json.loads(Path(spec_path).read_text()))
-    Path(result_path).write_text(json.dumps(outcome, default=str))
+    runner_main(run_notebook)
