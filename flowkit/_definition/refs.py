@@ -279,6 +279,16 @@ def resolve(text: str, context: TaskContext, *, word: Callable[[str], str] | Non
     return _BRACES.sub(substitute, text)
 
 
+def fill_values(values: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """``values`` with the references in each text value filled (a task's ``parameters``)."""
+    return {
+        name: fill(value, where=where, what=f"parameter {name}")
+        if isinstance(value, str)
+        else value
+        for name, value in values.items()
+    }
+
+
 def fill_secrets(text: str) -> str:
     """``text`` with its ``{{secrets/scope/key}}`` references filled (a destination's URL).
 

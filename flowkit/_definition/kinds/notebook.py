@@ -105,12 +105,7 @@ class NotebookTask:
             NotebookFailed: a cell raised (the cell, its first line and the traceback).
         """
         where = f"flow {self.flow_name!r}, task {self.task_key!r}"
-        values = {
-            name: refs.fill(value, where=where, what=f"parameter {name}")
-            if isinstance(value, str)
-            else value
-            for name, value in self.parameters.items()
-        }
+        values = refs.fill_values(self.parameters, where=where)
         keep = beside_the_log(".ipynb")
         spec = {"path": self.path, "values": values, "where": where, "keep": keep}
         result = run_runner(__name__, spec, where=where, error=NotebookFailed)

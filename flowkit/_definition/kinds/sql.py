@@ -96,12 +96,7 @@ class SqlTask:
 
         where = f"flow {self.flow_name!r}, task {self.task_key!r}"
         text = self.query if self.query is not None else Path(str(self.file)).read_text()
-        bound = {
-            name: refs.fill(value, where=where, what=f"parameter {name}")
-            if isinstance(value, str)
-            else value
-            for name, value in self.parameters.items()
-        }
+        bound = refs.fill_values(self.parameters, where=where)
         database = self.database or str(home_folder() / "warehouse.duckdb")
         database = refs.fill(database, where=where, what="the database")
         if database != ":memory:":
