@@ -21,6 +21,7 @@ from loguru import logger
 from flowkit import _channel
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.attempts import AttemptBuilder
+from flowkit._engine.deadlines import RunDeadlines, sooner
 from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
@@ -28,7 +29,6 @@ from flowkit._events import (
     RunFinished,
     RunListener,
     RunStarted,
-    RunTooLong,
     StepEnded,
     TaskChanged,
     TaskOutput,
@@ -55,13 +55,6 @@ _STOP_PATIENCE = 120.0
 
 def new_run_id() -> str:
     return uuid.uuid4().hex
-
-
-def _sooner(first: float | None, second: float | None) -> float | None:
-    """The smaller of two timeouts, None standing for no timeout."""
-    if first is None:
-        return second
-    return first if second is None else min(first, second)
 
 
 class ActiveRun:
@@ -106,13 +99,9 @@ class ActiveRun:
             run_started_at=self.started_at,
             trigger=self.trigger,
         )
-        #: The flow's ``timeout``: when (on the clock) the whole run is cancelled as timed out.
-        timeout = plan.flow.timeout
-        self._run_deadline = None if timeout is None else clock.monotonic() + timeout
+        #: The flow's timeout and health rule; ``timed_out`` once the timeout cancelled the run.
+        self._deadlines = RunDeadlines(plan, clock, run_id=self.run_id, started_at=self.started_at)
         self.timed_out = False
-        #: The flow's health rule: when the run is too long (told once), None after.
-        health = plan.flow.health
-        self._too_long_at = None if health is None else clock.monotonic() + health.run_duration_over
         self._provisioned = False
         self._step_ended = StepEnded(run_id=self.run_id)  # the same for every step
         #: Every secret value the run can read: none of them reaches a listener.
@@ -218,7 +207,7 @@ class ActiveRun:
         """The scheduler's moves until every task is final, or the run's timeout."""
         self.scheduler.start()
         while not self.scheduler.finished:
-            if self._past_run_deadline():
+            if self._deadlines.timed_out():
                 self._time_out()
                 return
             self._dispatch()
@@ -226,14 +215,10 @@ class ActiveRun:
                 raise RunError(self.scheduler.stuck_message(self.run_id))
             self._wait_for_events()
 
-    def _past_run_deadline(self) -> bool:
-        return self._run_deadline is not None and self.clock.monotonic() >= self._run_deadline
-
     def _time_out(self) -> None:
         """The run passed its flow's ``timeout``: stop every attempt, cancel what is left."""
-        timeout = self.plan.flow.timeout
         self.timed_out = True
-        self.cancel_reason = f"the run passed its flow's timeout of {timeout:g}s"
+        self.cancel_reason = f"the run passed its flow's timeout of {self._deadlines.timeout:g}s"
         logger.warning(
             "run {} of flow {!r}: {}; cancelling", self.run_id, self.name, self.cancel_reason
         )
@@ -264,11 +249,10 @@ class ActiveRun:
 
     def _wait_for_events(self) -> None:
         self._flush()
-        deadline = _sooner(self.scheduler.next_deadline(), self._run_deadline)
-        deadline = _sooner(deadline, self._too_long_at)
+        deadline = sooner(self.scheduler.next_deadline(), self._deadlines.next())
         timeout = max(0.0, deadline - self.clock.monotonic()) if deadline is not None else None
         if isinstance(self.clock, SystemClock):  # a fake clock's waits take no real time
-            timeout = _sooner(timeout, self._until_tick())
+            timeout = sooner(timeout, self._until_tick())
         if self.scheduler.in_flight:
             for outcome in self.executor.wait(timeout):
                 self.scheduler.complete(outcome)
@@ -278,7 +262,9 @@ class ActiveRun:
             if (outcome := self._stop(name)) is not None:
                 self.scheduler.complete(outcome)
         self.scheduler.release_retries()
-        self._check_health()
+        if (too_long := self._deadlines.too_long()) is not None:
+            for listener in self.listeners:
+                listener.run_too_long(too_long)
         self._tick()
 
     def _stop(self, name: str) -> AttemptOutcome | None:
@@ -291,21 +277,6 @@ class ActiveRun:
             return None
         stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
         return failed_outcome(name, self.scheduler.in_flight[name].attempt, stopped)
-
-    def _check_health(self) -> None:
-        """Past ``health.run_duration_over``: tell the listeners, once."""
-        if self._too_long_at is None or self.clock.monotonic() < self._too_long_at:
-            return
-        self._too_long_at = None
-        health = self.plan.flow.health
-        assert health is not None
-        event = RunTooLong(
-            run_id=self.run_id,
-            limit=health.run_duration_over,
-            duration=self.clock.time() - self.started_at,
-        )
-        for listener in self.listeners:
-            listener.run_too_long(event)
 
     def _until_tick(self) -> float | None:
         if self._next_tick is None:
