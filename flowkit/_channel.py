@@ -2,7 +2,9 @@
 
 The attempt's own process puts its context (run, task, params, upstream values)
 in its environment, ``FLOWKIT_ATTEMPT_CONTEXT`` (as JSON; a context too large
-for one variable goes to ``context.json`` in the channel folder instead), and
+for one variable goes to ``context.json`` in the channel folder instead; the
+flow's edges, the same for every attempt, are written once per run beside the
+channel folders, ``edges.json``), and
 names its channel folder in ``FLOWKIT_ATTEMPT``; every process it starts
 inherits both: a script, a notebook kernel, a shell command running ``flowkit
 values``. A value set in such a process is appended to ``values.jsonl`` in the
@@ -21,6 +23,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,9 @@ from flowkit._errors import TaskValueError
 VARIABLE = "FLOWKIT_ATTEMPT"
 CONTEXT_VARIABLE = "FLOWKIT_ATTEMPT_CONTEXT"
 CONTEXT_FILE = "context.json"
+#: The flow's edges, written once per run on a machine: a child needs them to tell an
+#: upstream task from another, and they are the same for every attempt.
+EDGES_FILE = "edges.json"
 VALUES_FILE = "values.jsonl"
 #: The largest context kept in the environment (Linux allows 128 KiB per variable).
 MAX_ENVIRONMENT_CONTEXT = 64 * 1024
@@ -47,9 +53,9 @@ def remove_run(run_id: str) -> None:
     shutil.rmtree(run_folder(run_id), ignore_errors=True)
 
 
-def _private_folder(folder: Path) -> None:
-    """Create ``folder`` (and the run's folder above it) mode 0700, or check it is ours."""
-    for path in (folder.parent, folder):
+def _private_folder(*paths: Path) -> None:
+    """Create each of ``paths`` in turn, mode 0700, or check it is this user's folder."""
+    for path in paths:
         try:
             path.mkdir(mode=0o700)
         except FileExistsError:
@@ -59,19 +65,47 @@ def _private_folder(folder: Path) -> None:
                 raise TaskValueError(msg) from None
 
 
-def export(context_json: str, *, run_id: str, task_key: str, attempt: int) -> Path:
-    """Name this attempt's channel in this process's environment, with its context."""
+def export(
+    context_json: str, *, run_id: str, task_key: str, attempt: int, edges: Mapping[str, Any]
+) -> Path:
+    """Name this attempt's channel in this process's environment, with its context.
+
+    The run's ``edges`` are written once per run (the first attempt on this machine
+    writes them; the others find them there).
+    """
+    edges_file = run_folder(run_id) / EDGES_FILE
+    if not edges_file.exists():
+        _write_edges(edges_file, edges)
     folder = run_folder(run_id) / f"{task_key}.{attempt}.{os.getpid()}"
     os.environ[VARIABLE] = str(folder)
     if len(context_json) <= MAX_ENVIRONMENT_CONTEXT:
         os.environ[CONTEXT_VARIABLE] = context_json
     else:
         os.environ.pop(CONTEXT_VARIABLE, None)
-        _private_folder(folder)
+        _private_folder(folder.parent, folder)
         descriptor = os.open(folder / CONTEXT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(context_json)
     return folder
+
+
+def _write_edges(path: Path, edges: Mapping[str, Any]) -> None:
+    """Write the run's edges whole (a reader never sees half a file), mode 0600."""
+    _private_folder(path.parent)
+    partial = path.with_name(f"{EDGES_FILE}.{os.getpid()}")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({name: list(upstream) for name, upstream in edges.items()}, handle)
+    os.replace(partial, path)
+
+
+def load_edges(folder: Path) -> dict[str, tuple[str, ...]]:
+    """The run's edges, as the attempt whose channel is ``folder`` sees them."""
+    try:
+        text = (folder.parent / EDGES_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    return {name: tuple(upstream) for name, upstream in json.loads(text).items()}
 
 
 def collect(folder: Path) -> dict[str, Any]:
@@ -129,7 +163,7 @@ def load(folder: Path) -> dict[str, Any]:
 
 def append_value(folder: Path, key: str, value: Any) -> None:
     """Add one value to the attempt's values, as one line written at once (O_APPEND)."""
-    _private_folder(folder)
+    _private_folder(folder.parent, folder)
     line = json.dumps({"key": key, "value": value}, ensure_ascii=False) + "\n"
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
     descriptor = os.open(folder / VALUES_FILE, flags, 0o600)

@@ -162,10 +162,7 @@ def _exported_context(folder: Any) -> TaskContext:
             attempt=data["attempt"],
             params=data["params"],
             upstream_values=data["upstream_values"],
-            upstream_edges={
-                **dict.fromkeys(data["task_names"], ()),
-                **{name: tuple(edges) for name, edges in data["upstream_edges"].items()},
-            },
+            upstream_edges=_channel.load_edges(folder),
             repair_count=data["repair_count"],
             run_started_at=data["run_started_at"],
             trigger=RunTrigger(**data["trigger"]),
@@ -175,9 +172,10 @@ def _exported_context(folder: Any) -> TaskContext:
 
 
 def exported(context: TaskContext) -> str:
-    """``context`` as the JSON the attempt's other processes load (``_channel``)."""
-    context.is_upstream(context.task_key)  # walks the edges once: _ancestors
-    ancestors = list(context._ancestors or ())
+    """``context`` as the JSON the attempt's other processes load (``_channel``).
+
+    Its edges are not in it: they are the run's, written once (``_channel.export``).
+    """
     return json.dumps(
         {
             "run_id": context.run_id,
@@ -186,10 +184,6 @@ def exported(context: TaskContext) -> str:
             "attempt": context.attempt,
             "params": dict(context.params),
             "upstream_values": {key: dict(value) for key, value in context.upstream_values.items()},
-            # its ancestors, as the one task's edges: enough to tell upstream from not;
-            # and every task's name, to tell a task that is not upstream from no task
-            "upstream_edges": {context.task_key: ancestors},
-            "task_names": list(context.upstream_edges or ()),
             "repair_count": context.repair_count,
             "run_started_at": context.run_started_at,
             "trigger": {

@@ -37,6 +37,7 @@ def execute(request: AttemptRequest) -> AttemptOutcome:
         run_id=request.run_id,
         task_key=request.task_key,
         attempt=request.attempt,
+        edges=request.upstream_edges,
     )
     try:
         with installed(context):
