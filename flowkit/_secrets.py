@@ -32,6 +32,8 @@ ENV_PREFIX = "FLOWKIT_SECRET_"
 FILE_NAME = "secrets.toml"
 REDACTED = "[REDACTED]"
 MIN_REDACTED_LENGTH = 3
+#: The longest unfinished line held back for redaction, in bytes.
+LONGEST_HELD_LINE = 64 * 1024
 _NOT_NAME = re.compile(r"[^A-Z0-9]")
 
 
@@ -162,6 +164,20 @@ class Redactor:
             message=self.text(error.message),
             traceback=self.text(error.traceback),
         )
+
+    def whole_lines(self, held: bytes, data: bytes) -> tuple[bytes, bytes]:
+        """Output read in pieces: its complete lines redacted, and the rest held back.
+
+        A secret printed in two writes is redacted whole once its line ends; a line
+        longer than ``LONGEST_HELD_LINE`` is let through in pieces.
+        """
+        if not self.active:
+            return data, b""
+        data = held + data
+        end = data.rfind(b"\n") + 1
+        if len(data) - end > LONGEST_HELD_LINE:
+            end = len(data)
+        return self.bytes(data[:end]), data[end:]
 
     def data(self, value: Any) -> Any:
         """``value`` (JSON-like data) with every string in it redacted."""

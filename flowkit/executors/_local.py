@@ -279,29 +279,17 @@ class LocalExecutor(PumpedWait):
         except BlockingIOError:
             return None
         if data:
-            data = self._redacted(attempt, data)
+            data, attempt.unredacted = self._redactor.whole_lines(attempt.unredacted, data)
             self._write_log(attempt, data)
             self._emit(attempt, data)
             return True
-        if attempt.unredacted:
-            data = self._redactor.bytes(attempt.unredacted)
-            attempt.unredacted = b""
+        if attempt.unredacted:  # at the end, what was held back goes too
+            data, attempt.unredacted = self._redactor.bytes(attempt.unredacted), b""
             self._write_log(attempt, data)
             self._emit(attempt, data)
         self._emit(attempt, b"", final=True)
         attempt.output = self._close_pipe(attempt.output)
         return False
-
-    def _redacted(self, attempt: _Attempt, data: bytes) -> bytes:
-        """The complete lines of what was read so far, secrets redacted; the rest held back."""
-        if not self._redactor.active:
-            return data
-        data = attempt.unredacted + data
-        end = data.rfind(b"\n") + 1
-        if len(data) - end > _CHUNK:  # a very long line is let through in pieces
-            end = len(data)
-        attempt.unredacted = data[end:]
-        return self._redactor.bytes(data[:end])
 
     def _write_log(self, attempt: _Attempt, data: bytes) -> None:
         """Append to the attempt's log; a failed write (a full disk) ends the log, not the run."""
