@@ -110,16 +110,16 @@ def load_edges(folder: Path) -> dict[str, tuple[str, ...]]:
 
 def collect(folder: Path) -> dict[str, Any]:
     """The values the attempt's other processes set, in order (a later set wins); then clean up."""
-    exported_context = {}
+    # A context kept in the environment wrote no file: the folder exists only if a
+    # process set a value, and then its values file exists too.
+    in_environment = os.environ.pop(CONTEXT_VARIABLE, None) is not None
     if os.environ.get(VARIABLE) == str(folder):
         del os.environ[VARIABLE]
-        if CONTEXT_VARIABLE in os.environ:
-            exported_context[CONTEXT_VARIABLE] = os.environ.pop(CONTEXT_VARIABLE)
     values: dict[str, Any] = {}
     try:
         handle = (folder / VALUES_FILE).open(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
-        if CONTEXT_VARIABLE in exported_context:
+        if in_environment:
             return values  # nothing was written: nothing to read or remove
     else:
         with handle:

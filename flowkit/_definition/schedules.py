@@ -325,7 +325,3 @@ def _duration_text(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-Schedule = Cron
-Trigger = Periodic | FileArrival
