@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flowkit._errors import StoreError
 from flowkit._home import open_private_file
-from flowkit._store import rows, schema
+from flowkit._store import problems, rows, schema
 
 #: Connections inherited through a fork: never used, and never closed in the child,
 #: since closing one could checkpoint or unlock on behalf of the parent.
@@ -110,7 +110,7 @@ class Connections:
         try:
             return self._prepared_for_reading(location)
         except sqlite3.OperationalError as error:
-            if not schema.cannot_open(error):
+            if not problems.cannot_open(error):
                 raise
         return self._prepared_for_reading(f"{location}&immutable=1")
 
@@ -130,7 +130,7 @@ class Connections:
         try:
             yield
         except sqlite3.Error as error:
-            raise schema.translate(
+            raise problems.translate(
                 error, self.path, doing=doing, busy_timeout=self.busy_timeout
             ) from error
 
@@ -193,4 +193,4 @@ def create_private(path: Path) -> None:
     except FileExistsError:
         pass
     except OSError as error:
-        raise schema.file_error(path, "creating it", error) from error
+        raise problems.file_error(path, "creating it", error) from error

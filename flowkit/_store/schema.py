@@ -9,7 +9,6 @@ transaction (``UPGRADES``); one of a newer version is refused.
 
 from __future__ import annotations
 
-import errno
 import os
 import sqlite3
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from flowkit._errors import StoreError
 from flowkit._home import make_private_folder
+from flowkit._store.problems import HOME_HINT, is_busy, read_only_message
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
@@ -173,8 +173,6 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     4: tuple(statements(DELIVERIES_SCHEMA)),
 }
 
-_HOME_HINT = "point FLOWKIT_HOME (or --home) at another folder"
-
 
 def make_folder(path: Path, *, create: bool) -> None:
     """Check the store's file and folder; create the folder (mode 0700) when allowed.
@@ -185,20 +183,20 @@ def make_folder(path: Path, *, create: bool) -> None:
     """
     folder = path.parent
     if path.is_dir():
-        msg = f"run store {path} is a folder, not a file; {_HOME_HINT}"
+        msg = f"run store {path} is a folder, not a file; {HOME_HINT}"
         raise StoreError(msg)
     if path.exists():
         return
     if not create:
         msg = (
             f"no run store at {path}: nothing has been recorded there yet. "
-            f"Runs are recorded by `flowkit run`; to read another store, {_HOME_HINT}"
+            f"Runs are recorded by `flowkit run`; to read another store, {HOME_HINT}"
         )
         raise StoreError(msg)
     try:
         make_private_folder(folder)
     except OSError as error:
-        msg = f"cannot create the run store folder {folder}: {error.strerror}; {_HOME_HINT}"
+        msg = f"cannot create the run store folder {folder}: {error.strerror}; {HOME_HINT}"
         raise StoreError(msg) from error
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(read_only_message(path, "creating it"))
@@ -251,7 +249,7 @@ def prepare_for_reading(connection: sqlite3.Connection, path: Path) -> int:
     if (application_id, version, objects) == (0, 0, 0):
         msg = (
             f"no run store at {path}: the file is empty, nothing has been recorded there yet. "
-            f"Runs are recorded by `flowkit run`; to read another store, {_HOME_HINT}"
+            f"Runs are recorded by `flowkit run`; to read another store, {HOME_HINT}"
         )
         raise StoreError(msg)
     if application_id == APPLICATION_ID and 0 < version < SCHEMA_VERSION:
@@ -265,28 +263,6 @@ def columns_present(connection: sqlite3.Connection, columns: str) -> str:
     present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
     names = [name.strip() for name in columns.split(",")]
     return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
-
-
-def cannot_open(error: sqlite3.Error) -> bool:
-    """Whether SQLite could not open a file it needs (a WAL store's -shm in a read-only folder)."""
-    text = str(error).lower()
-    return "unable to open" in text or "readonly" in text or "read-only" in text
-
-
-def file_error(path: Path, doing: str, error: OSError) -> StoreError:
-    """A StoreError for a file of the store (the database, a return value) that failed."""
-    reason = error.strerror or str(error)
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        msg = (
-            f"cannot write the run store's file {path} while {doing}: {reason}. "
-            "Free some space (or raise the quota) there, or point FLOWKIT_HOME (or --home) "
-            "at another folder"
-        )
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        msg = read_only_message(path, doing, detail=reason)
-    else:
-        msg = f"run store file {path}: {doing} failed: {reason}"
-    return StoreError(msg)
 
 
 def _can_upgrade(version: int) -> bool:
@@ -317,7 +293,7 @@ def check_version(path: Path, application_id: int, version: int) -> None:
     if application_id != APPLICATION_ID:
         msg = (
             f"{path} is a SQLite database, but not a flowkit run store (its application id "
-            f"is {application_id:#x}). flowkit has not changed it; {_HOME_HINT}"
+            f"is {application_id:#x}). flowkit has not changed it; {HOME_HINT}"
         )
         raise StoreError(msg)
     if version < SCHEMA_VERSION:
@@ -325,54 +301,16 @@ def check_version(path: Path, application_id: int, version: int) -> None:
             f"run store {path} has schema version {version}, older than this flowkit's "
             f"{SCHEMA_VERSION}, and flowkit cannot upgrade it in place. flowkit has not "
             f"changed it: move it aside (its history stays readable with the flowkit that "
-            f"wrote it) to start a new one, or {_HOME_HINT}"
+            f"wrote it) to start a new one, or {HOME_HINT}"
         )
         raise StoreError(msg)
     if version > SCHEMA_VERSION:
         msg = (
             f"run store {path} has schema version {version}, which this flowkit (schema "
             f"{SCHEMA_VERSION}) does not know: a newer flowkit wrote it. Upgrade flowkit, "
-            f"or {_HOME_HINT}"
+            f"or {HOME_HINT}"
         )
         raise StoreError(msg)
-
-
-def translate(error: sqlite3.Error, path: Path, *, doing: str, busy_timeout: float) -> StoreError:
-    """A StoreError that says what went wrong with ``path`` in words, and what to do."""
-    text = str(error)
-    lowered = text.lower()
-    if _is_busy(error):
-        msg = (
-            f"run store {path} stayed locked by another process for more than "
-            f"{busy_timeout:g}s while {doing}; another flowkit is holding it. "
-            "Try again once it is done"
-        )
-    elif "disk is full" in lowered or "disk i/o error" in lowered:
-        msg = (
-            f"cannot write the run store {path} while {doing}: the disk is full or failing "
-            f"(sqlite says: {text}). Free some space there, or point FLOWKIT_HOME (or --home) "
-            "at another folder"
-        )
-    elif any(word in lowered for word in ("readonly", "read-only", "unable to open", "permission")):
-        msg = read_only_message(path, doing, detail=text)
-    elif any(word in lowered for word in ("not a database", "malformed", "corrupt")):
-        msg = (
-            f"run store {path} is damaged or not a database (sqlite says: {text}) "
-            f"while {doing}. flowkit has not changed it: move it aside (for example "
-            f"to {path.name}.bad) to start a new history, or {_HOME_HINT}"
-        )
-    else:
-        msg = f"run store {path}: {doing} failed: {type(error).__name__}: {text}"
-    return StoreError(msg)
-
-
-def read_only_message(path: Path, doing: str, *, detail: str = "") -> str:
-    said = f" (sqlite says: {detail})" if detail else ""
-    return (
-        f"cannot write the run store {path} while {doing}: its folder {path.parent} or the "
-        f"file is read-only{said}. Make it writable, or point FLOWKIT_HOME (or --home) at "
-        "a writable folder"
-    )
 
 
 def _header(connection: sqlite3.Connection) -> tuple[int, int, int]:
@@ -391,11 +329,6 @@ def _set_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as error:
-            if not _is_busy(error) or time.monotonic() >= deadline:
+            if not is_busy(error) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.005)
-
-
-def _is_busy(error: sqlite3.Error) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text

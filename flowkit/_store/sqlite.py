@@ -26,7 +26,7 @@ import attrs
 from flowkit._errors import StoreError
 from flowkit._home import store_file, write_private_file
 from flowkit._state import ClusterReport, RunState
-from flowkit._store import liveness, rows, schema, slots
+from flowkit._store import liveness, problems, rows, schema, slots
 from flowkit._store.base import (
     Admission,
     AttemptRecord,
@@ -271,7 +271,7 @@ class SqliteStore(HistoryReads):
             try:
                 write_private_file(path, data)
             except OSError as error:
-                raise schema.file_error(path, doing, error) from error
+                raise problems.file_error(path, doing, error) from error
             _ensure_task(db, run_id, task_key)
             db.execute(
                 "UPDATE tasks SET result_ref = ? WHERE run_id = ? AND task_key = ?",

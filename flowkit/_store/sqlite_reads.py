@@ -15,7 +15,7 @@ from typing import Any
 
 from flowkit._errors import StoreError
 from flowkit._state import RunState
-from flowkit._store import liveness, rows, schema
+from flowkit._store import liveness, problems, rows
 from flowkit._store.base import (
     AttemptRecord,
     DeliveryRecord,
@@ -47,7 +47,7 @@ class HistoryReads:
         try:
             return Path(found[0]).read_bytes()
         except OSError as error:
-            raise schema.file_error(Path(found[0]), "reading a return value", error) from error
+            raise problems.file_error(Path(found[0]), "reading a return value", error) from error
 
     def get_deliveries(self, run_id: str) -> list[DeliveryRecord]:
         with self._db.read(f"reading the notifications of run {run_id}") as db:
