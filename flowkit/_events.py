@@ -41,6 +41,8 @@ class RunStarted:
     target: str | None = None
     #: What started the run.
     trigger: RunTrigger = attrs.field(factory=RunTrigger)
+    #: The flow's tasks, edges and options as JSON data (``_planning.shape``).
+    shape: Mapping[str, Any] | None = None
 
 
 @attrs.frozen

@@ -35,6 +35,7 @@ from flowkit._events import (
     Tick,
 )
 from flowkit._planning.plan import Plan
+from flowkit._planning.shape import flow_shape
 from flowkit._secrets import Redactor
 from flowkit._state import (
     ClusterReport,
@@ -305,6 +306,7 @@ class ActiveRun:
             repair_count=self.repair_count,
             target=self.target,
             trigger=self.trigger,
+            shape=flow_shape(self.plan),
         )
 
     def _changed(self, task: TaskRun) -> None:

@@ -244,8 +244,15 @@ class RunStore(Protocol):
         """
         ...
 
-    def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        """Runs newest first, of one flow when ``flow`` is given."""
+    def list_runs(
+        self,
+        *,
+        flow: str | None = None,
+        state: RunState | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs newest first, of one flow and in one state when given; skip ``offset``."""
         ...
 
     def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
@@ -258,6 +265,14 @@ class RunStore(Protocol):
 
     def get_values(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The task values of every task that set any."""
+        ...
+
+    def set_shape(self, run_id: str, shape: Mapping[str, Any]) -> None:
+        """Keep the shape of the flow the run runs (``_planning.shape``), JSON data."""
+        ...
+
+    def get_shape(self, run_id: str) -> dict[str, Any] | None:
+        """The shape ``set_shape`` kept; None for a run recorded without one."""
         ...
 
     def mark_interrupted_runs(self) -> list[str]:
@@ -308,9 +323,12 @@ def to_json(value: Any, *, what: str) -> str:
         raise StoreError(msg) from error
 
 
-def check_limit(limit: int | None) -> None:
+def check_limit(limit: int | None, offset: int = 0) -> None:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         msg = f"limit={limit!r} is invalid; allowed: an integer >= 1, or None for every run"
+        raise StoreError(msg)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        msg = f"offset={offset!r} is invalid; allowed: an integer >= 0"
         raise StoreError(msg)
 
 

@@ -194,3 +194,13 @@ def create_private(path: Path) -> None:
         pass
     except OSError as error:
         raise problems.file_error(path, "creating it", error) from error
+
+
+def tables_present(db: sqlite3.Connection, *names: str) -> bool:
+    """Whether the store has every table in ``names`` (an older one, read as is, may not)."""
+    found = db.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+        f"({', '.join('?' for _ in names)})",
+        names,
+    ).fetchone()[0]
+    return found == len(names)

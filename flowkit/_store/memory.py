@@ -47,6 +47,7 @@ class MemoryStore:
         self._attempts: dict[tuple[str, str], dict[tuple[int, int], AttemptRecord]] = {}
         #: (run id, task) -> the pickled return value: a copy, as SQLite's file is.
         self._results: dict[tuple[str, str], bytes] = {}
+        self._shapes: dict[str, str] = {}  # run id -> its flow's shape, as JSON text
 
     def __repr__(self) -> str:
         return f"<MemoryStore: {len(self._runs)} runs>"
@@ -211,6 +212,12 @@ class MemoryStore:
             settled = [self._settle(run) for run in running]
             return [run.run_id for run in settled if run.state is RunState.INTERRUPTED]
 
+    def set_shape(self, run_id: str, shape: Mapping[str, Any]) -> None:
+        text = to_json(dict(shape), what=f"the flow shape of run {run_id}")
+        with self._lock:
+            self._run(run_id)
+            self._shapes[run_id] = text
+
     def record_delivery(self, delivery: DeliveryRecord) -> None:
         with self._lock:
             self._deliveries.append(delivery)
@@ -239,14 +246,29 @@ class MemoryStore:
             matches = [self._runs[run_id] for run_id in self._order if run_id.startswith(prefix)]
         return pick_run_id(prefix, _newest_first(matches, self._order), where=self._where())
 
-    def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        check_limit(limit)
+    def list_runs(
+        self,
+        *,
+        flow: str | None = None,
+        state: RunState | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        check_limit(limit, offset)
         with self._lock:
             self.mark_interrupted_runs()
             runs = [self._runs[run_id] for run_id in self._order]
         if flow is not None:
             runs = [run for run in runs if run.flow_name == flow]
-        return _newest_first(runs, self._order)[:limit]
+        if state is not None:
+            runs = [run for run in runs if run.state is RunState(state)]
+        newest = _newest_first(runs, self._order)
+        return newest[offset : None if limit is None else offset + limit]
+
+    def get_shape(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            shape = self._shapes.get(run_id)
+            return None if shape is None else json.loads(shape)
 
     def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._lock:

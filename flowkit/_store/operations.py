@@ -6,6 +6,7 @@ Beside the runs, in the same SQLite file (schema version 4):
     flow_settings  flows paused with ``flowkit pause`` (and resumed)
     trigger_state  what serve remembers of a flow's trigger between two serves, as
                    JSON: a schedule's last fire, the files a folder held
+    flows          every flow a run or serve saw, with its latest shape (the ui's flows page)
 
 A lease belongs to a live process: one whose process is gone is free again.
 """
@@ -22,7 +23,7 @@ from typing import Any
 import attrs
 
 from flowkit._store.base import to_json
-from flowkit._store.connections import Connections
+from flowkit._store.connections import Connections, tables_present
 from flowkit._store.liveness import process_alive, this_host
 
 
@@ -110,21 +111,44 @@ class Operations:
                 (flow_name, text),
             )
 
-    def _reading(self, doing: str) -> Any:
+    # -- flows as last seen ------------------------------------------------------------
+    def note_flow(self, shape: Mapping[str, Any]) -> None:
+        """Remember a flow's shape (serve does, for flows that have not run yet)."""
+        text = to_json(dict(shape), what=f"the shape of flow {shape.get('flow')!r}")
+        with self._db.write(f"remembering flow {shape.get('flow')!r}") as db:
+            remember_flow(db, text, shape)
+
+    def flow_shapes(self) -> dict[str, tuple[dict[str, Any], float]]:
+        """Every flow a run or serve saw: name -> (its latest shape, when last seen)."""
+        with self._reading("reading the flows", table="flows") as db:
+            if db is None:
+                return {}
+            fetched = db.execute(
+                "SELECT flow_name, shape, seen_at FROM flows ORDER BY flow_name"
+            ).fetchall()
+        return {name: (dict(json.loads(text)), seen_at) for name, text, seen_at in fetched}
+
+    def _reading(self, doing: str, *, table: str = "flow_settings") -> Any:
         """A read of tables an older store (read as it is) may lack: None there."""
-        return _TolerantRead(self._db, doing)
+        return _TolerantRead(self._db, doing, table)
+
+
+def remember_flow(db: sqlite3.Connection, text: str, shape: Mapping[str, Any]) -> None:
+    """Keep ``shape`` (``text`` its JSON) as its flow's latest, seen now."""
+    db.execute(
+        "INSERT OR REPLACE INTO flows (flow_name, shape, seen_at) VALUES (?, ?, ?)",
+        (str(shape.get("flow")), text, time.time()),
+    )
 
 
 class _TolerantRead:
-    def __init__(self, connections: Connections, doing: str) -> None:
+    def __init__(self, connections: Connections, doing: str, table: str) -> None:
         self._context = connections.read(doing)
+        self._table = table
 
     def __enter__(self) -> sqlite3.Connection | None:
         db = self._context.__enter__()
-        present = db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'flow_settings'"
-        ).fetchone()[0]
-        return db if present else None
+        return db if tables_present(db, self._table) else None
 
     def __exit__(self, *exc_info: Any) -> Any:
         return self._context.__exit__(*exc_info)

@@ -131,6 +131,8 @@ class StoreRecorder(RunListener):
             for name in run.tasks:  # tasks the flow's current code added since
                 if name not in known:
                     self.store.record_task(TaskRecord(run_id=run_id, task_key=name))
+        if event.shape is not None:
+            self.store.set_shape(run_id, event.shape)
         self._last_beat[run_id] = time.monotonic()
 
     def flush(self, event: StepEnded) -> None:

@@ -20,7 +20,7 @@ from flowkit._store.problems import HOME_HINT, is_busy, read_only_message
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: "fkit": marks a SQLite file as a flowkit run store.
 APPLICATION_ID = 0x666B6974
 DATABASE_NAME = "flowkit.db"
@@ -144,6 +144,21 @@ CREATE INDEX deliveries_by_run ON deliveries (run_id);
 """
 SCHEMA += DELIVERIES_SCHEMA
 
+#: Version 6: the shape of the flow each run ran, and of each flow as last seen
+#: (DESIGN.md §6: the report and the ui draw a run's graph from the history alone).
+SHAPES_SCHEMA = """
+CREATE TABLE run_shapes (
+    run_id      TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+    shape       TEXT NOT NULL                 -- JSON: tasks, edges, schedule (_planning.shape)
+);
+CREATE TABLE flows (
+    flow_name   TEXT PRIMARY KEY,
+    shape       TEXT NOT NULL,                -- JSON, as in run_shapes
+    seen_at     REAL NOT NULL                 -- when a run or serve last saw the flow
+);
+"""
+SCHEMA += SHAPES_SCHEMA
+
 
 def statements(script: str) -> list[str]:
     """The statements of ``script``, one per ``;``."""
@@ -171,6 +186,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         *statements(OPERATIONS_SCHEMA),
     ),
     4: tuple(statements(DELIVERIES_SCHEMA)),
+    5: tuple(statements(SHAPES_SCHEMA)),
 }
 
 

@@ -37,7 +37,7 @@ from flowkit._store.base import (
     to_json,
 )
 from flowkit._store.connections import Connections, create_private
-from flowkit._store.operations import Operations
+from flowkit._store.operations import Operations, remember_flow
 from flowkit._store.sqlite_reads import HistoryReads
 
 
@@ -306,6 +306,15 @@ class SqliteStore(HistoryReads):
                     delivery.at,
                 ),
             )
+
+    def set_shape(self, run_id: str, shape: Mapping[str, Any]) -> None:
+        text = to_json(dict(shape), what=f"the flow shape of run {run_id}")
+        with self._db.write(f"recording the flow shape of run {run_id}") as db:
+            self._check_run(db, run_id)
+            db.execute(
+                "INSERT OR REPLACE INTO run_shapes (run_id, shape) VALUES (?, ?)", (run_id, text)
+            )
+            remember_flow(db, text, shape)
 
     def operations(self) -> Operations:
         """Serve's lease, paused flows and trigger state, in this store's file."""

@@ -25,7 +25,7 @@ from flowkit._store.base import (
     check_prefix,
     pick_run_id,
 )
-from flowkit._store.connections import Connections
+from flowkit._store.connections import Connections, tables_present
 
 
 class HistoryReads:
@@ -87,16 +87,41 @@ class HistoryReads:
             ).fetchall()
         return pick_run_id(prefix, [rows.run_record(row) for row in fetched], where=str(self.path))
 
-    def list_runs(self, *, flow: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        check_limit(limit)
-        where, arguments = ("WHERE flow_name = ?", [flow]) if flow is not None else ("", [])
+    def list_runs(
+        self,
+        *,
+        flow: str | None = None,
+        state: RunState | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        check_limit(limit, offset)
+        conditions, arguments = [], []
+        if flow is not None:
+            conditions.append("flow_name = ?")
+            arguments.append(flow)
+        if state is not None:
+            if RunState(state).is_live:
+                self.mark_interrupted_runs()  # a dead orchestrator's run is not live
+            conditions.append("state = ?")
+            arguments.append(RunState(state).value)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._db.read("listing runs") as db:
             fetched = db.execute(
                 f"SELECT {self._db.run_columns} FROM runs {where} "
-                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (*arguments, -1 if limit is None else limit),
+                "ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                (*arguments, -1 if limit is None else limit, offset),
             ).fetchall()
         return self._settle([rows.run_record(row) for row in fetched])
+
+    def get_shape(self, run_id: str) -> dict[str, Any] | None:
+        with self._db.read(f"reading the flow shape of run {run_id}") as db:
+            if not tables_present(db, "run_shapes"):
+                return None  # an older store, read as it is
+            found = db.execute(
+                "SELECT shape FROM run_shapes WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return None if found is None else dict(json.loads(found[0]))
 
     def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._db.read(f"reading the tasks of run {run_id}") as db:

@@ -139,7 +139,7 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
         attempts = store.get_attempts("old-run")
         values = store.get_values("old-run")
 
-    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 5
+    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 6
     assert run is not None
     assert (run.flow_name, run.state, run.params) == (
         "lakehouse",
@@ -191,14 +191,16 @@ def test_a_failed_upgrade_leaves_the_store_at_version_1(
     monkeypatch.undo()
     with SqliteStore(v1_path) as store:  # the real upgrade still goes through afterwards
         assert store.get_run("old-run") is not None
-    assert header_and_columns(v1_path)[0] == 5
+    assert header_and_columns(v1_path)[0] == 6
 
 
 def test_a_version_without_an_upgrade_is_still_refused(
     v1_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delitem(schema.UPGRADES, 1)
-    with pytest.raises(StoreError, match="schema version 1, older than this flowkit's 5"):
+    with pytest.raises(
+        StoreError, match=f"schema version 1, older than this flowkit's {schema.SCHEMA_VERSION}"
+    ):
         SqliteStore(v1_path)
     assert header_and_columns(v1_path)[0] == 1
 

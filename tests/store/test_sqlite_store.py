@@ -126,7 +126,10 @@ def test_an_unknown_schema_version_is_refused_and_left_alone(db_path: Path) -> N
     raw.commit()
     raw.close()
     before = db_path.read_bytes()
-    with pytest.raises(StoreError, match=r"schema version 99, which this flowkit \(schema 5\)"):
+    with pytest.raises(
+        StoreError,
+        match=rf"schema version 99, which this flowkit \(schema {schema.SCHEMA_VERSION}\)",
+    ):
         SqliteStore(db_path)
     assert db_path.read_bytes() == before
 
@@ -321,3 +324,18 @@ def test_a_forked_child_opens_its_own_connection(db_path: Path) -> None:
         "child": RunState.INTERRUPTED,  # recorded with the child's pid, now gone
     }
     store.close()
+
+
+def test_the_flows_table_keeps_each_flows_latest_shape(db_path: Path) -> None:
+    with SqliteStore(db_path) as store:
+        operations = store.operations()
+        assert operations.flow_shapes() == {}
+        operations.note_flow({"flow": "served", "tasks": []})
+        store.create_run(RunRecord(run_id="r1", flow_name="lakehouse", started_at=1.0))
+        store.set_shape("r1", {"flow": "lakehouse", "tasks": [{"key": "a"}]})
+        store.create_run(RunRecord(run_id="r2", flow_name="lakehouse", started_at=2.0))
+        store.set_shape("r2", {"flow": "lakehouse", "tasks": [{"key": "a"}, {"key": "b"}]})
+        shapes = operations.flow_shapes()
+        assert sorted(shapes) == ["lakehouse", "served"]
+        assert [task["key"] for task in shapes["lakehouse"][0]["tasks"]] == ["a", "b"]
+        assert store.get_shape("r1") == {"flow": "lakehouse", "tasks": [{"key": "a"}]}

@@ -244,6 +244,71 @@ def test_list_runs_is_newest_first_filtered_and_limited(store: RunStore) -> None
     assert store.list_runs(flow="missing") == []
 
 
+def test_list_runs_pages_and_filters_by_state(store: RunStore) -> None:
+    for number in range(7):
+        store.create_run(a_run(f"run-{number}", started_at=100.0 + number))
+    store.update_run_state("run-2", RunState.FAILED, ended_at=110.0)
+    store.update_run_state("run-5", RunState.FAILED, ended_at=110.0)
+    pages = [[run.run_id for run in store.list_runs(limit=3, offset=o)] for o in (0, 3, 6, 9)]
+    assert pages == [["run-6", "run-5", "run-4"], ["run-3", "run-2", "run-1"], ["run-0"], []]
+    failed = store.list_runs(state=RunState.FAILED)
+    assert [run.run_id for run in failed] == ["run-5", "run-2"]
+    assert [run.run_id for run in store.list_runs(state=RunState.FAILED, offset=1)] == ["run-2"]
+    assert store.list_runs(state=RunState.SUCCEEDED) == []
+
+
+def test_a_run_whose_orchestrator_died_is_not_listed_as_running(
+    store: RunStore, dead_pid: int
+) -> None:
+    store.create_run(a_run("dead", pid=dead_pid, heartbeat_at=time.time()))
+    store.create_run(a_run("alive"))
+    assert [run.run_id for run in store.list_runs(state=RunState.RUNNING)] == ["alive"]
+    assert [run.run_id for run in store.list_runs(state=RunState.INTERRUPTED)] == ["dead"]
+
+
+@pytest.mark.parametrize("offset", [-1, 1.5, True])
+def test_list_runs_refuses_a_bad_offset(store: RunStore, offset: object) -> None:
+    with pytest.raises(StoreError, match=r"offset=.* is invalid"):
+        store.list_runs(offset=offset)  # type: ignore[arg-type]
+
+
+def test_a_run_keeps_the_shape_of_its_flow(store: RunStore) -> None:
+    store.create_run(a_run())
+    assert store.get_shape("run-1") is None  # recorded without one
+    shape = {"flow": "lakehouse", "tasks": [{"key": "ingest", "depends_on": []}]}
+    store.set_shape("run-1", shape)
+    assert store.get_shape("run-1") == shape
+    with pytest.raises(StoreError, match="no run 'missing'"):
+        store.set_shape("missing", shape)
+    with pytest.raises(StoreError, match="not JSON-serialisable"):
+        store.set_shape("run-1", {"flow": "lakehouse", "bad": object()})
+
+
+def test_a_recorded_run_keeps_its_flows_tasks_edges_and_kinds(store: RunStore) -> None:
+    from flowkit._store import StoreRecorder
+
+    flow = Flow("shaped")
+
+    @flow.condition
+    def check() -> bool:
+        return True
+
+    @flow.task(depends_on=[check.if_true], run_if="all_done")
+    def load() -> None:
+        pass
+
+    flow.shell("announce", "echo done", depends_on=[load])
+    result = flow.run(executor="inline", store=False, listeners=[StoreRecorder(store)])
+    shape = store.get_shape(result.run_id)
+    assert shape is not None
+    by_key = {task["key"]: task for task in shape["tasks"]}
+    assert [task["key"] for task in shape["tasks"]] == ["check", "load", "announce"]
+    assert by_key["load"]["depends_on"] == [{"task": "check", "outcome": True}]
+    assert by_key["load"]["run_if"] == "all_done"
+    assert (by_key["check"]["kind"], by_key["announce"]["kind"]) == ("condition", "shell")
+    assert shape["flow"] == "shaped"
+
+
 @pytest.mark.parametrize("limit", [0, -1, 2.5, True])
 def test_list_runs_refuses_a_bad_limit(store: RunStore, limit: object) -> None:
     with pytest.raises(StoreError, match=r"limit=.* is invalid"):
