@@ -10,6 +10,7 @@ FlowkitError
 │                       (corrupt, locked too long, read-only, unknown run id)
 ├── ServeRefused        another flowkit serve already serves this home
 ├── SecretError         a secret is missing, or the secrets file is not private
+├── ReportError         a run's report cannot be written
 └── TaskFailed          raised inside a task of a built-in kind, so the attempt fails
     ├── ShellCommandFailed  a shell task's command exited non-zero or was killed
     ├── ScriptFailed        a Python script task exited non-zero or was killed
@@ -68,6 +69,10 @@ class ServeRefused(FlowkitError):
 
 class SecretError(FlowkitError):
     """A secret is missing, or ``secrets.toml`` is readable by others or not TOML."""
+
+
+class ReportError(FlowkitError):
+    """A run's report file cannot be written (the message names the file and the fix)."""
 
 
 class TaskFailed(FlowkitError):

@@ -41,6 +41,11 @@ def logs_folder() -> Path:
     return home_folder() / "logs"
 
 
+def reports_folder() -> Path:
+    """Where ``flowkit report`` writes ``RUN_ID.html``."""
+    return home_folder() / "reports"
+
+
 def make_private_folder(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` and every missing parent, each mode 0700; existing ones are left as they are.
 

@@ -22,8 +22,6 @@ from flowkit._planning.plan import Plan
 
 #: The version of the shape's layout; a reader ignores a shape of another version.
 SHAPE_VERSION = 1
-#: Task kinds whose attempts start child runs (their task value ``run_id`` names it).
-CHILD_RUN_KINDS = ("for_each", "run_flow")
 
 _KINDS: tuple[tuple[type, str], ...] = (
     (Comparison, "condition"),
@@ -87,4 +85,6 @@ def _fires(fires: Any) -> dict[str, Any] | None:
     }
     if data["type"] == "cron":
         data.update(expression=fires.expression, timezone=fires.timezone)
+    elif data["type"] == "periodic":
+        data.update(interval=fires.interval)
     return data

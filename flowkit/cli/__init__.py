@@ -43,6 +43,7 @@ from flowkit.cli._graph import _add_graph
 from flowkit.cli._history import _add_logs, _add_runs, _add_show
 from flowkit.cli._notify import _add_notify
 from flowkit.cli._repair import _add_repair
+from flowkit.cli._report import _add_report, _add_ui
 from flowkit.cli._run import _add_run
 from flowkit.cli._serve import _add_operations
 from flowkit.cli._values import _add_values
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show(commands, common)
     _add_logs(commands, common)
     _add_repair(commands, common)
+    _add_report(commands, common)
+    _add_ui(commands, common)
     _add_operations(commands, common)
     _add_notify(commands, common)
     _add_values(commands, common)

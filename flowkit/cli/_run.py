@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 import time
 from typing import Any
 
 from flowkit import _engine
-from flowkit._errors import RunInterrupted
+from flowkit._errors import FlowkitError, RunInterrupted
 from flowkit._state import TRIGGER_TYPES, RunTrigger
+from flowkit._text import escape, escape_lines, write_out
 from flowkit.cli._common import (
     TARGET_HELP,
     _add_execution_options,
@@ -30,6 +32,12 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("target", metavar="PATH.py[:FLOW]|MODULE[:FLOW]", help=TARGET_HELP)
     _add_execution_options(run)
     _add_trigger_options(run)
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="when the run ends, write its HTML report ($FLOWKIT_HOME/reports/RUN_ID.html) "
+        "and print its path",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -98,4 +106,21 @@ def _run(args: argparse.Namespace) -> int:
             )
         except RunInterrupted as interrupted:  # cancelled and recorded: report it, exit 130
             result = interrupted.result
-    return _report(result, plan)
+    code = _report(result, plan)
+    if args.report:
+        _write_report(result.run_id)
+    return code
+
+
+def _write_report(run_id: str) -> None:
+    from flowkit._store import open_store
+    from flowkit.cli._report import write_report_file
+
+    try:
+        store = open_store(create=False, read_only=True)
+        try:
+            write_out(f"report: {escape(write_report_file(store, run_id))}\n")
+        finally:
+            store.close()
+    except FlowkitError as error:  # the run is recorded: say why there is no report, go on
+        write_out(f"flowkit: {escape_lines(str(error))}\n", sys.stderr)
