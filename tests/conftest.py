@@ -84,11 +84,18 @@ SLOW_FILES = (
     "definition/test_sql.py",
     "definition/test_notebook.py",
     "definition/test_dbt.py",
+    "report/test_browser.py",
 )
 
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
 #: they start processes, run the CLI as a process, or draw many random DAGs.
 SLOW_TESTS = {
+    "report/test_layout.py": ("test_boxes_never_overlap_and_every_edge_points_right",),
+    "report/test_ui.py": (
+        "test_unknown_ids_and_traversal_are_a_404_page",
+        "test_ctrl_c_stops_the_ui_cleanly",
+        "test_binding_beyond_loopback_warns_that_there_is_no_authentication",
+    ),
     "executors/test_conformance.py": ("test_inline_and_local_reach_the_same_final_states",),
     "store/test_concurrency.py": ("test_two_processes_record_runs_into_one_new_store_at_once",),
     "store/test_crash.py": (

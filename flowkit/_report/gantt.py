@@ -169,9 +169,17 @@ def _ticks(span: float, x: Callable[[float], float], start: float) -> tuple[Tick
     longest = _STEPS[-1]
     step = next((s for s in _STEPS if span / s <= 8), longest * math.ceil(span / 8 / longest))
     return tuple(
-        Tick(x=x(start + number * step), text=seconds(number * step))
+        Tick(x=x(start + number * step), text=_tick_text(number * step, step))
         for number in range(int(span // step) + 1)
     )
+
+
+def _tick_text(value: float, step: float) -> str:
+    """A tick's label, with as many decimals as its step needs."""
+    if step >= 10:
+        return seconds(value)
+    decimals = 0 if step >= 1 else 1 if step >= 0.1 else 2 if step >= 0.01 else 3
+    return f"{value:.{decimals}f}s"
 
 
 def seconds(value: float) -> str:

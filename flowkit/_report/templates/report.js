@@ -51,13 +51,13 @@
       }).then(function (text) {
         var fresh = new DOMParser().parseFromString(text, "text/html");
         var opened = Array.prototype.map.call(document.querySelectorAll("details.task[open]"), function (d) { return d.id; });
-        var main = document.querySelector("main");
-        var next = fresh.querySelector("main");
-        if (main && next) {
-          main.replaceWith(document.adoptNode(next));
-          opened.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
-          wire(document);
-        }
+        ["header.top", "main"].forEach(function (selector) {
+          var old = document.querySelector(selector);
+          var next = fresh.querySelector(selector);
+          if (old && next) old.replaceWith(document.adoptNode(next));
+        });
+        opened.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
+        wire(document);
         document.body.dataset.live = fresh.body.dataset.live || "0";
       }).catch(function () {}).then(poll);
     }, 1000);
