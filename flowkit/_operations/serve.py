@@ -25,6 +25,7 @@ from flowkit._notify.notifier import Deliveries, orchestrator_died
 from flowkit._operations.firing import Firing, firing_for
 from flowkit._operations.launcher import Ended, Launch, Launcher
 from flowkit._operations.targets import Served, Sources
+from flowkit._planning.shape import flow_shape
 from flowkit._state import RunState
 from flowkit._store.operations import Operations
 from flowkit._text import escape
@@ -175,6 +176,8 @@ class Server:
             self.firings.pop(name, None)
         for name, item in served.items():
             fires = item.flow.spec().fires
+            # The ui's flows page shows a served flow, and its next fire, before it ever ran.
+            self.operations.note_flow(flow_shape(item.flow.plan()))
             old = self.served.get(name)
             if old is None or old.flow.spec().fires != fires:
                 assert fires is not None

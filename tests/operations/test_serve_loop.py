@@ -242,3 +242,12 @@ def test_serving_targets_that_all_fail_to_load_is_an_error_not_an_idle_serve(sto
         server.serve(until=FakeClock().time() + 10)
     # the home is free again for the next serve
     assert store.operations().take_lease("serve", pid=1) is None
+
+
+def test_served_flows_are_remembered_for_the_ui_before_they_ever_run(store):
+    clock = FakeClock(start=_at(2026, 3, 25, 12))
+    _server(store, clock, FakeLauncher()).serve(until=clock.time() + 1)
+    shapes = store.operations().flow_shapes()
+    assert {"daily_0230", "hourly_ams"} <= set(shapes)
+    schedule = shapes["daily_0230"][0]["schedule"]
+    assert (schedule["type"], schedule["timezone"]) == ("cron", "Europe/Amsterdam")

@@ -211,3 +211,28 @@ def test_an_unwritable_file_is_a_clear_error(
     err = capsys.readouterr().err
     assert f"cannot write the report of run {hostile_run}" in err
     assert "Traceback" not in err
+
+
+def test_a_repaired_run_shows_each_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import run_flow
+
+    monkeypatch.setenv("FLOWKIT_TEST_DIR", str(tmp_path))
+    (tmp_path / "broken").write_text("")
+    run_id = run_flow("history_repairable")
+    (tmp_path / "broken").unlink()
+    assert main(["repair", run_id]) == 0
+    capsys.readouterr()
+    text = report_of(run_id, tmp_path, capsys)
+    page = Page(text)
+    passes = {
+        (bar["data-task"], bar["data-repair"], bar["data-state"])
+        for bar in page.having("data-attempt", "rect")
+    }
+    assert ("transform", "0", "failed") in passes
+    assert ("transform", "1", "succeeded") in passes
+    assert ("ingest", "0", "succeeded") in passes
+    assert ("ingest", "1", "succeeded") not in passes  # kept, not run again
+    assert re.search(r'<text class="pass-label"[^>]*>repair 1</text>', text)
+    assert "<dt>repairs</dt><dd>1</dd>" in text
