@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FLOWS, run_flow
+from recorded import FLOWS, run_flow
 
 from flowkit._report.server import UiServer
 from flowkit._state import RunState

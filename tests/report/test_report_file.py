@@ -216,7 +216,7 @@ def test_an_unwritable_file_is_a_clear_error(
 def test_a_repaired_run_shows_each_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conftest import run_flow
+    from recorded import run_flow
 
     monkeypatch.setenv("FLOWKIT_TEST_DIR", str(tmp_path))
     (tmp_path / "broken").write_text("")
