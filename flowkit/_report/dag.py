@@ -61,14 +61,18 @@ class Edge:
     def path(self) -> str:
         """SVG path data: straight through pass-through points, curved between layers."""
         (x, y), *rest = self.points
-        parts = [f"M{x:.1f},{y:.1f}"]
+        parts = [f"M{compact(x)},{compact(y)}"]
         for next_x, next_y in rest:
-            middle = (x + next_x) / 2
-            parts.append(
-                f"C{middle:.1f},{y:.1f} {middle:.1f},{next_y:.1f} {next_x:.1f},{next_y:.1f}"
-            )
+            middle, start, end = compact((x + next_x) / 2), compact(y), compact(next_y)
+            parts.append(f"C{middle},{start} {middle},{end} {compact(next_x)},{end}")
             x, y = next_x, next_y
         return " ".join(parts)
+
+
+def compact(value: float) -> str:
+    """A coordinate as short as it reads: one decimal, none when it is whole."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 @attrs.frozen

@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
-from flowkit._report.dag import layout
+from flowkit._report.dag import compact, layout
 from flowkit._report.gantt import clock_time, seconds, timeline
-from flowkit._report.model import LOG_TAIL_LINES, RunView, TaskView
+from flowkit._report.model import RunView, TaskView
 from flowkit._state import TaskState
 from flowkit._text import escape, escape_lines
 
@@ -109,7 +109,6 @@ def render_run(view: RunView, *, links: Links | None = None, ui: bool = False) -
         compute=seconds(sum(task.compute for task in view.tasks)),
         attempt_count=attempt_count,
         params=sorted((str(name), _value(value)) for name, value in run.params.items()),
-        tail_lines=LOG_TAIL_LINES,
     )
 
 
@@ -140,6 +139,7 @@ def _environment(ui: bool) -> tuple[Any, Any, Any, str]:
     )
     environment.filters["line"] = escape
     environment.filters["lines"] = escape_lines
+    environment.filters["n"] = compact
     environment.globals.update(seconds=_seconds, clock=_clock)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")

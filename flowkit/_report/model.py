@@ -23,6 +23,11 @@ from flowkit._store.base import AttemptRecord, RunRecord, RunStore, TaskRecord
 #: The lines of a task's log a report shows, and the most bytes read for them.
 LOG_TAIL_LINES = 200
 LOG_TAIL_BYTES = 32 * 1024
+#: The most bytes of log tails one report holds: a run of many tasks shows less of each
+#: (down to MIN_TAIL_BYTES), so 10,000 tasks stay a file a browser opens. The ui and
+#: ``flowkit logs`` give the whole log.
+LOG_BUDGET_BYTES = 1024 * 1024
+MIN_TAIL_BYTES = 64
 #: Task kinds whose task value ``run_id`` names a child run.
 CHILD_RUN_KINDS = ("for_each", "run_flow")
 
@@ -102,6 +107,7 @@ def read_run(store: RunStore, run_id: str, *, now: float | None = None) -> RunVi
     keys = [key for key in declared if key in records]
     keys += [key for key in records if key not in declared]
     pass_starts = _pass_starts(run, attempts)
+    tail_bytes = max(MIN_TAIL_BYTES, min(LOG_TAIL_BYTES, LOG_BUDGET_BYTES // max(1, len(keys))))
     ends = {key: _last_end(attempts.get(key, [])) for key in keys}
     tasks = []
     for key in keys:
@@ -126,7 +132,7 @@ def read_run(store: RunStore, run_id: str, *, now: float | None = None) -> RunVi
                 depends_on=depends_on,
                 run_if=str(spec.get("run_if", "all_success")),
                 ready_at=_ready_at(task_attempts, depends_on, ends, pass_starts, attempts),
-                log_tail=read_tail(log_path),
+                log_tail=read_tail(log_path, tail_bytes),
                 log_path=log_path,
                 child_run_id=child if isinstance(child, str) else None,
             )
@@ -216,8 +222,8 @@ def critical_path(tasks: list[TaskView]) -> dict[str, str | None]:
     return path
 
 
-def read_tail(path: str | None) -> str:
-    """The last ``LOG_TAIL_LINES`` lines of a log inside the home, decoded; "" when none."""
+def read_tail(path: str | None, limit: int = LOG_TAIL_BYTES) -> str:
+    """The last lines (up to ``LOG_TAIL_LINES``, ``limit`` bytes) of a log inside the home."""
     if path is None:
         return ""
     resolved = inside_home(path)
@@ -226,12 +232,12 @@ def read_tail(path: str | None) -> str:
     try:
         with resolved.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            handle.seek(max(0, size - limit))
             data = handle.read()
     except OSError:
         return ""
     lines = data.decode("utf-8", errors="replace").splitlines()
-    if size > LOG_TAIL_BYTES and lines:
+    if size > limit and len(lines) > 1:
         lines = lines[1:]  # the first line read is cut
     return "\n".join(lines[-LOG_TAIL_LINES:])
 

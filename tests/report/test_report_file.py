@@ -227,7 +227,7 @@ def test_a_repaired_run_shows_each_pass(
     text = report_of(run_id, tmp_path, capsys)
     page = Page(text)
     passes = {
-        (bar["data-task"], bar["data-repair"], bar["data-state"])
+        (bar["data-task"], bar.get("data-repair", "0"), bar["data-state"])
         for bar in page.having("data-attempt", "rect")
     }
     assert ("transform", "0", "failed") in passes

@@ -20,7 +20,8 @@
         var numeric = header.dataset.sort === "number";
         var rows = Array.prototype.slice.call(body.rows);
         rows.sort(function (a, b) {
-          var x = a.cells[index].dataset.value, y = b.cells[index].dataset.value;
+          var x = a.cells[index].dataset.value || a.cells[index].textContent;
+          var y = b.cells[index].dataset.value || b.cells[index].textContent;
           var order = numeric ? (parseFloat(x) || 0) - (parseFloat(y) || 0) : x.localeCompare(y);
           return descending ? -order : order;
         });
