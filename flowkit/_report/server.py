@@ -115,7 +115,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._route(store, path, query)
         except LookupError as error:  # no such route, run, task or log
             self._not_found(str(error))
-        except (StoreError, ValueError) as error:
+        except ValueError as error:  # a query value that is not a number or a state
+            body = render_page("message.html.j2", title="bad request", message=str(error))
+            self._send(400, "text/html; charset=utf-8", body.encode())
+        except StoreError as error:
             body = render_page("message.html.j2", title="cannot read the home", message=str(error))
             self._send(500, "text/html; charset=utf-8", body.encode())
         finally:

@@ -157,6 +157,15 @@ def test_a_request_for_another_host_is_refused(ui: str, hostile_run: str) -> Non
     assert get(f"{ui}/api/runs", headers={"Host": "localhost"})[0] == 200
 
 
+@pytest.mark.parametrize("query", ["page=abc", "state=exploded", "limit=-1", "offset=x"])
+def test_a_bad_query_is_a_400_page_that_says_why(ui: str, query: str) -> None:
+    path = "/api/runs" if query.startswith(("limit", "offset")) else "/"
+    status, page, _ = get(f"{ui}{path}?{query}")
+    assert status == 400
+    assert "<h1>Bad request</h1>" in page
+    assert "Traceback" not in page
+
+
 def test_only_reading_methods_are_answered(ui: str) -> None:
     host, port = ui.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
