@@ -87,9 +87,6 @@ class RunView:
     def live(self) -> bool:
         return self.run.state.is_live
 
-    def task(self, key: str) -> TaskView | None:
-        return next((task for task in self.tasks if task.key == key), None)
-
 
 def read_run(store: RunStore, run_id: str, *, now: float | None = None) -> RunView | None:
     """The run ``run_id`` as a picture shows it; None when the store has no such run."""
