@@ -39,6 +39,7 @@ from flowkit.cli._common import (
     HOME_HELP,
     LOG_FORMAT,
 )
+from flowkit.cli._export import _add_export
 from flowkit.cli._graph import _add_graph
 from flowkit.cli._history import _add_logs, _add_runs, _add_show
 from flowkit.cli._notify import _add_notify
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operations(commands, common)
     _add_notify(commands, common)
     _add_values(commands, common)
+    _add_export(commands, common)
     return parser
 
 
