@@ -90,6 +90,14 @@ SLOW_FILES = (
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
 #: they start processes, run the CLI as a process, or draw many random DAGs.
 SLOW_TESTS = {
+    "interop/test_bundle.py": (
+        "test_a_dbt_task_runs_from_a_bundle",
+        "test_the_example_bundle_runs_green_locally",
+    ),
+    "interop/test_export.py": (
+        "test_the_settings_round_trip_through_the_databricks_sdk",
+        "test_every_example_round_trips_through_the_databricks_sdk",
+    ),
     "report/test_layout.py": ("test_boxes_never_overlap_and_every_edge_points_right",),
     "report/test_ui.py": (
         "test_unknown_ids_and_traversal_are_a_404_page",

@@ -175,16 +175,16 @@ def _kind(spec: TaskSpec, target: str | None, files: _Files, warnings: list[str]
             script["parameters"] = list(fn.args)
         return {"spark_python_task": script}
     if isinstance(fn, SqlTask):
-        warnings.append(
-            f"{where}: SQL written for DuckDB may need changes for Databricks SQL; "
-            "warehouse_id is a placeholder to fill in"
-        )
+        warnings.append(f"{where}: SQL written for DuckDB may need changes for Databricks SQL")
+        if fn.database is None:
+            warnings.append(f"{where}: warehouse_id is a placeholder: fill in the SQL warehouse")
         if fn.file is None:
             warnings.append(
                 f"{where}: an inline query is exported as a file task; put it in a file"
             )
         path = files.path(fn.file) if fn.file else f"{spec.name}.sql"
-        sql = {"file": {"path": path}, "warehouse_id": "WAREHOUSE_ID"}
+        # The SQL warehouse is what a DuckDB database is locally: the one names the other.
+        sql = {"file": {"path": path}, "warehouse_id": fn.database or "WAREHOUSE_ID"}
         if fn.parameters:
             sql["parameters"] = {k: _text(v) for k, v in fn.parameters.items()}
         return {"sql_task": sql}

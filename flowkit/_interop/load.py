@@ -59,6 +59,7 @@ def flow_from_job(
     root: Path,
     jobs: Mapping[str, Callable[[], Flow]] | None = None,
     where: str = "job",
+    name: str | None = None,
 ) -> Flow:
     """A flow that runs the job ``settings`` describes, its files read under ``root``.
 
@@ -67,12 +68,13 @@ def flow_from_job(
         root: the folder relative paths start from.
         jobs: other jobs a ``run_job_task`` may name (a bundle's job keys), built on demand.
         where: what the settings came from, for messages.
+        name: the flow's name (a bundle's job key); default: the job's name.
 
     Raises:
         DefinitionError: unsupported task types (all of them named), missing files, or
             options flowkit does not know.
     """
-    name = _flow_name(str(settings.get("name") or "job"))
+    name = _flow_name(name or str(settings.get("name") or "job"))
     unsupported = [
         f"{task.get('task_key')!r} ({_type_of(task) or 'no task type'})"
         for task in settings.get("tasks", ())
@@ -216,7 +218,13 @@ def _add_task(
             msg = f"{here}: a sql_task runs locally from a file (sql_task.file), not by query id"
             raise DefinitionError(msg)
         path = _local(str(sql["file"]["path"]), root, here)
-        flow.sql(file=path, parameters=sql.get("parameters") or {}, name=key, **options)
+        flow.sql(
+            file=path,
+            database=_database(str(sql.get("warehouse_id", ""))),
+            parameters=sql.get("parameters") or {},
+            name=key,
+            **options,
+        )
     elif "dbt_task" in task:
         dbt = task["dbt_task"]
         project = _local(str(dbt.get("project_directory", ".")), root, here)
@@ -245,6 +253,14 @@ def _add_task(
         _add_for_each(
             flow, key, for_each=task["for_each_task"], root=root, options=options, here=here
         )
+
+
+def _database(warehouse_id: str) -> str | None:
+    """The DuckDB database a SQL warehouse stands for: a path or a reference to one, else the
+    home's default warehouse (a Databricks warehouse id names nothing local)."""
+    if warehouse_id.startswith("{{") or warehouse_id.endswith(".duckdb") or "/" in warehouse_id:
+        return warehouse_id
+    return None
 
 
 def _child_job(job_id: Any, jobs: Mapping[str, Callable[[], Flow]], here: str) -> Flow:

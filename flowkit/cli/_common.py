@@ -204,3 +204,28 @@ def exit_code(state: RunState, *, cancel_reason: str | None = None) -> int:
     if state is RunState.CANCELLED and cancel_reason is None:
         return EXIT_INTERRUPTED
     return EXIT_FAILED
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    """--job and -t/--target: which job of a bundle (or JSON file) TARGET is."""
+    group = parser.add_argument_group("Databricks bundles (TARGET is databricks.yml or job.json)")
+    group.add_argument("--job", metavar="KEY", default=None, help="the bundle's job to use")
+    group.add_argument(
+        "-t",
+        "--target",
+        dest="bundle_target",
+        metavar="NAME",
+        default=None,
+        help="the bundle target whose variables and overrides apply (default: its default)",
+    )
+
+
+def load_any(args: argparse.Namespace) -> Any:
+    """The flow ``args.target`` names: a Python flow, a Jobs JSON file or a bundle's job."""
+    from flowkit._interop.targets import load_target
+
+    return load_target(
+        args.target,
+        job=getattr(args, "job", None),
+        bundle_target=getattr(args, "bundle_target", None),
+    )

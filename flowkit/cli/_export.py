@@ -9,7 +9,7 @@ from typing import Any
 
 from flowkit._errors import DefinitionError
 from flowkit._text import escape, escape_lines, write_out
-from flowkit.cli._common import EXIT_SUCCEEDED, TARGET_HELP
+from flowkit.cli._common import EXIT_SUCCEEDED, TARGET_HELP, add_job_options, load_any
 
 
 def _add_export(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -31,15 +31,15 @@ def _add_export(commands: Any, common: argparse.ArgumentParser) -> None:
     export.add_argument(
         "-o", "--output", metavar="FILE", default=None, help="write here (default: stdout)"
     )
+    add_job_options(export)
     export.set_defaults(handler=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from flowkit._engine.loader import load_flow
     from flowkit._engine.origin import flow_target
     from flowkit._interop.jobs import job_settings
 
-    flow = load_flow(args.target)
+    flow = load_any(args)
     plan = flow.plan()
     exported = job_settings(plan, target=flow_target(plan), root=flow.source_folder)
     if args.format == "jobs-json":

@@ -18,6 +18,8 @@ from flowkit.cli._common import (
     _executor,
     _report,
     _sigterm_cancels,
+    add_job_options,
+    load_any,
 )
 from flowkit.cli._render.progress import progress_listener
 
@@ -32,6 +34,7 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("target", metavar="PATH.py[:FLOW]|MODULE[:FLOW]", help=TARGET_HELP)
     _add_execution_options(run)
     _add_trigger_options(run)
+    add_job_options(run)
     run.add_argument(
         "--report",
         action="store_true",
@@ -86,9 +89,7 @@ def trigger_of(args: argparse.Namespace) -> RunTrigger:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flowkit._engine.loader import load_flow
-
-    flow = load_flow(args.target)
+    flow = load_any(args)
     plan = flow.plan()  # every definition problem, before anything prints or runs
     printer = progress_listener(plan)
     with _sigterm_cancels():

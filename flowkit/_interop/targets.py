@@ -1,0 +1,67 @@
+"""What a command's TARGET names: a Python flow, a Jobs JSON file, or a bundle's job.
+
+``load_target`` is the one front door the commands use: ``PATH.py[:FLOW]`` and
+``MODULE[:FLOW]`` go to the Python loader; ``job.json`` is job settings;
+``databricks.yml`` (or any ``.yml``/``.yaml``) is a bundle, whose job is
+picked with ``job`` (needed when it has several) for ``bundle_target``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowkit._engine.loader import load_flow
+from flowkit._errors import DefinitionError
+from flowkit._flow import Flow
+from flowkit._interop.bundle import Bundle, read_bundle, read_jobs_json
+from flowkit._interop.load import flow_from_job
+
+BUNDLE_SUFFIXES = (".yml", ".yaml")
+
+
+def is_job_file(text: str) -> bool:
+    return text.endswith((".json", *BUNDLE_SUFFIXES))
+
+
+def load_target(text: str, *, job: str | None = None, bundle_target: str | None = None) -> Flow:
+    """The flow ``text`` names (see the module docstring).
+
+    Raises:
+        DefinitionError: the file is missing or unreadable, the job is not named or
+            unknown, or the job cannot run locally.
+    """
+    if not is_job_file(text):
+        if job is not None or bundle_target is not None:
+            msg = f"--job and --target pick a job of a bundle or JSON file; {text!r} is neither"
+            raise DefinitionError(msg)
+        return load_flow(text)
+    path = Path(text).expanduser().absolute()
+    if not path.is_file():
+        msg = f"no job file {text!r} (looked for {path})"
+        raise DefinitionError(msg)
+    if path.suffix == ".json":
+        return flow_from_job(read_jobs_json(path), root=path.parent, where=str(path))
+    bundle = read_bundle(path, bundle_target)
+    if not bundle.jobs:
+        msg = f"{path}: bundle {bundle.name!r} defines no jobs (resources.jobs)"
+        raise DefinitionError(msg)
+    if job is None:
+        if len(bundle.jobs) > 1:
+            msg = (
+                f"{path}: bundle {bundle.name!r} has {len(bundle.jobs)} jobs "
+                f"({', '.join(bundle.jobs)}); pick one with --job KEY"
+            )
+            raise DefinitionError(msg)
+        job = next(iter(bundle.jobs))
+    return _bundle_job(bundle, job, path)
+
+
+def _bundle_job(bundle: Bundle, key: str, path: Path) -> Flow:
+    jobs = bundle.jobs
+    if key not in jobs:
+        msg = f"{path}: bundle has no job {key!r}; its jobs: {', '.join(jobs)}"
+        raise DefinitionError(msg)
+    settings, folder = jobs[key]
+    children = {other: (lambda other=other: _bundle_job(bundle, other, path)) for other in jobs}
+    where = f"{path}: job {key!r}"
+    return flow_from_job(settings, root=folder, jobs=children, where=where, name=key)
