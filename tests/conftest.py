@@ -93,6 +93,7 @@ SLOW_TESTS = {
     "interop/test_bundle.py": (
         "test_a_dbt_task_runs_from_a_bundle",
         "test_the_example_bundle_runs_green_locally",
+        "test_the_documentations_notebook_task_runs_with_its_options_once_its_notebook_is_here",
     ),
     "interop/test_export.py": (
         "test_the_settings_round_trip_through_the_databricks_sdk",

@@ -332,22 +332,22 @@ def _add_for_each(
 
 
 def _local(path: str, root: Path, here: str, suffixes: tuple[str, ...] = ()) -> str:
-    """A job's path as a local file: under ``root``, a workspace path mapped to it."""
+    """A job's path as a local file: relative ones under ``root``; a workspace path (absolute,
+    as ``/Workspace/.../files/X``, ``/Users/...`` or ``/Shared/...``) looked for there too."""
+    given = Path(path)
+    if not given.is_absolute():
+        candidates = [root / given]
+    else:
+        match = _WORKSPACE.match(path)
+        candidates = [given, root / match[1]] if match else [given, root / path.lstrip("/")]
     tried = []
-    match = _WORKSPACE.match(path)
-    candidates = [root / match[1]] if match else []
-    if not match:
-        candidates.append(Path(path) if Path(path).is_absolute() else root / path)
     for candidate in candidates:
-        for with_suffix in (
-            candidate,
-            *(candidate.with_name(candidate.name + s) for s in suffixes),
-        ):
-            tried.append(str(with_suffix))
-            if with_suffix.exists():
-                return str(with_suffix)
-    if not path.startswith("/Workspace"):
-        return str(candidates[-1])  # the kind says the file is missing, and where it looked
+        for each in (candidate, *(candidate.with_name(candidate.name + s) for s in suffixes)):
+            tried.append(str(each))
+            if each.exists():
+                return str(each)
+    if not given.is_absolute():
+        return str(candidates[0])  # the kind says the file is missing, and where it looked
     msg = (
         f"{here}: workspace path {path!r} does not exist locally (tried "
         f"{', '.join(tried)}); put the file in the bundle's folder"

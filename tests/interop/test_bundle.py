@@ -203,3 +203,64 @@ def test_a_dbt_task_runs_from_a_bundle(tmp_path: Path) -> None:
     assert result.tasks["models"].state.value == "succeeded", result.tasks["models"].error
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
         assert connection.execute("select id from orders").fetchall() == [(7,)]
+
+
+DOCS_EXAMPLE = Path(__file__).parent / "data" / "jobs_api_create_example.json"
+
+
+def test_the_documentations_job_is_read_and_its_jar_tasks_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = pytest.importorskip("databricks.sdk.service.jobs", reason="the databricks extra")
+    settings = json.loads(DOCS_EXAMPLE.read_text())
+    assert jobs.JobSettings.from_dict(settings).as_dict()["tasks"][2]["task_key"] == "Match"
+    assert main(["run", str(DOCS_EXAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert "job 'A_multitask_job' has tasks flowkit cannot run locally" in err
+    assert "'Sessionize' (spark_jar_task), 'Orders_Ingest' (spark_jar_task)" in err
+    assert "'Match'" not in err
+
+
+def test_the_documentations_notebook_task_runs_with_its_options_once_its_notebook_is_here(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("nbclient", reason="the notebook extra")
+    settings = json.loads(DOCS_EXAMPLE.read_text())
+    match = next(task for task in settings["tasks"] if task["task_key"] == "Match")
+    match.pop("depends_on")
+    notebook = tmp_path / "Users" / "user.name@databricks.com" / "Match.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "metadata": {"tags": ["parameters"]},
+                        "source": "name = ''\nage = ''",
+                        "outputs": [],
+                        "execution_count": None,
+                    },
+                    {
+                        "cell_type": "code",
+                        "metadata": {},
+                        "source": "print(f'matched {name}, {age}')",
+                        "outputs": [],
+                        "execution_count": None,
+                    },
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
+    only_match = {**settings, "tasks": [match]}
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(only_match))
+    flow = load_target(str(job))
+    spec = flow.spec().tasks[0]
+    assert (spec.retries, spec.retry_delay, spec.timeout) == (3, 2.0, 86400)
+    assert flow.spec().schedule.paused
+    result = flow.run(executor="local", store=False)
+    assert result.tasks["Match"].state.value == "succeeded", result.tasks["Match"].error
