@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ from flowkit._errors import (
 )
 from flowkit._home import home_folder
 from flowkit._text import escape_lines
+from flowkit.cli._render.gantt import MIN_WIDTH, gantt
 
 if TYPE_CHECKING:
     pass
@@ -62,10 +65,35 @@ def _add_show(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Show a run (id, flow, state, params, start, duration, repair count, "
         "executor) and every task: state, attempts, duration, compute seconds, first line of "
         "its error, task values; then the compute seconds of every attempt of every pass, "
-        "and the cluster the run held (dask).",
+        "and the cluster the run held (dask). With --gantt, every attempt instead, as a bar "
+        "on the run's time axis.",
     )
     show.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
+    show.add_argument(
+        "--gantt",
+        action="store_true",
+        help="draw every attempt of every task as a bar on the run's time axis, with the "
+        "wait before each retry, its duration and how it ended",
+    )
+    show.add_argument(
+        "--width",
+        metavar="N",
+        type=_chart_columns,
+        default=None,
+        help=f"columns to draw --gantt in (default: the terminal's width; at least {MIN_WIDTH})",
+    )
     show.set_defaults(handler=_show)
+
+
+def _chart_columns(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < MIN_WIDTH:
+        msg = f"{text!r} is not a width to draw a chart in; give a whole number >= {MIN_WIDTH}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -75,6 +103,11 @@ def _show(args: argparse.Namespace) -> int:
         run_id = store.resolve_run_id(args.run_id)
         run = store.get_run(run_id)
         assert run is not None  # resolve_run_id found it
+        if args.gantt:
+            terminal = max(MIN_WIDTH, shutil.get_terminal_size().columns)
+            width = terminal if args.width is None else args.width
+            print(gantt(run, store.get_attempts(run_id), width=width, now=time.time()))
+            return EXIT_SUCCEEDED
         print(format_run(run, store.get_tasks(run_id), store.get_attempts(run_id)))
         deliveries = store.get_deliveries(run_id)
         if deliveries:
