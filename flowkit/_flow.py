@@ -107,6 +107,8 @@ class Flow(TaskKinds):
             "health": health,
         }
         FlowSpec(name=name, max_parallel=max_parallel, **self._options)  # validates them now
+        #: Set by a loader of non-Python flows (a bundle's job): what loads it again.
+        self.origin: str | None = None
         self._tasks: list[Task] = []
         self._token: contextvars.Token[tuple[Flow, ...]] | None = None
 
@@ -187,6 +189,7 @@ class Flow(TaskKinds):
             tasks=tuple(task.spec for task in self._tasks),
             max_parallel=self.max_parallel,
             params=dict(self.params),
+            origin=self.origin,
             **self._options,
         )
 

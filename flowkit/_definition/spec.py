@@ -310,6 +310,9 @@ class FlowSpec:
     #: Who is told of the flow's runs, and when a run is too long (DESIGN.md §5).
     notify: Notify | None = attrs.field(default=None, validator=_validate_flow_notify)
     health: Health | None = attrs.field(default=None, validator=_validate_health)
+    #: What loads a flow that is not a Python module's again (``databricks.yml:JOB``): the
+    #: target a run records for a repair and serve launches. None: found from its module.
+    origin: str | None = None
 
     @property
     def fires(self) -> Cron | Periodic | FileArrival | None:

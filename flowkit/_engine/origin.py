@@ -25,6 +25,8 @@ FILE_MODULE_PREFIX = "flowkit_flow_"
 
 def flow_target(plan: Plan) -> str | None:
     """The target ``plan``'s flow can be loaded from again, or None when none is known."""
+    if plan.flow.origin is not None:
+        return plan.flow.origin
     for module in _candidate_modules(plan):
         attribute = next(
             (

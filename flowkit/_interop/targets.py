@@ -3,11 +3,13 @@
 ``load_target`` is the one front door the commands use: ``PATH.py[:FLOW]`` and
 ``MODULE[:FLOW]`` go to the Python loader; ``job.json`` is job settings;
 ``databricks.yml`` (or any ``.yml``/``.yaml``) is a bundle, whose job is
-picked with ``job`` (needed when it has several) for ``bundle_target``.
+picked with ``job`` (needed when it has several) for ``bundle_target``; the
+text ``databricks.yml:JOB@TARGET`` names both, as a run records it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flowkit._engine.loader import load_flow
@@ -30,6 +32,9 @@ def load_target(text: str, *, job: str | None = None, bundle_target: str | None 
         DefinitionError: the file is missing or unreadable, the job is not named or
             unknown, or the job cannot run locally.
     """
+    named = re.fullmatch(r"(.+\.(?:ya?ml|json)):([\w.-]+)(?:@([\w.-]+))?", text)
+    if named is not None and job is None and bundle_target is None:
+        text, job, bundle_target = named[1], named[2], named[3]
     if not is_job_file(text):
         if job is not None or bundle_target is not None:
             msg = f"--job and --target pick a job of a bundle or JSON file; {text!r} is neither"
@@ -40,7 +45,9 @@ def load_target(text: str, *, job: str | None = None, bundle_target: str | None 
         msg = f"no job file {text!r} (looked for {path})"
         raise DefinitionError(msg)
     if path.suffix == ".json":
-        return flow_from_job(read_jobs_json(path), root=path.parent, where=str(path))
+        flow = flow_from_job(read_jobs_json(path), root=path.parent, where=str(path))
+        flow.origin = str(path)
+        return flow
     bundle = read_bundle(path, bundle_target)
     if not bundle.jobs:
         msg = f"{path}: bundle {bundle.name!r} defines no jobs (resources.jobs)"
@@ -53,7 +60,9 @@ def load_target(text: str, *, job: str | None = None, bundle_target: str | None 
             )
             raise DefinitionError(msg)
         job = next(iter(bundle.jobs))
-    return _bundle_job(bundle, job, path)
+    flow = _bundle_job(bundle, job, path)
+    flow.origin = f"{path}:{job}" + (f"@{bundle.target}" if bundle.target else "")
+    return flow
 
 
 def _bundle_job(bundle: Bundle, key: str, path: Path) -> Flow:
@@ -65,3 +74,16 @@ def _bundle_job(bundle: Bundle, key: str, path: Path) -> Flow:
     children = {other: (lambda other=other: _bundle_job(bundle, other, path)) for other in jobs}
     where = f"{path}: job {key!r}"
     return flow_from_job(settings, root=folder, jobs=children, where=where, name=key)
+
+
+def job_flows(text: str) -> list[Flow]:
+    """Every job of a bundle as a flow (one when ``text`` names it), or a JSON file's job."""
+    named = re.fullmatch(r"(.+\.(?:ya?ml|json)):([\w.-]+)(?:@([\w.-]+))?", text)
+    if named is not None or text.endswith(".json"):
+        return [load_target(text)]
+    path = Path(text).expanduser().absolute()
+    if not path.is_file():
+        msg = f"no job file {text!r} (looked for {path})"
+        raise DefinitionError(msg)
+    bundle = read_bundle(path)
+    return [load_target(f"{path}:{key}") for key in bundle.jobs]

@@ -17,6 +17,7 @@ import attrs
 from flowkit._engine.loader import find_flow, load_module, load_path, parse_target
 from flowkit._errors import DefinitionError
 from flowkit._flow import Flow
+from flowkit._interop.targets import is_job_file, job_flows
 
 
 @attrs.frozen
@@ -91,6 +92,9 @@ class Sources:
         problems: list[str] = []
         for text in self.targets:
             try:
+                if is_job_file(text.rsplit(":", 1)[0]) or is_job_file(text):
+                    self._add_job_file(text, served, problems)
+                    continue
                 target = parse_target(text)
                 path = Path(target.source).expanduser()
                 if path.is_dir():
@@ -108,6 +112,16 @@ class Sources:
             except DefinitionError as error:
                 problems.append(str(error))
         return Found(served=tuple(served.values()), problems=tuple(problems))
+
+    def _add_job_file(self, text: str, served: dict[str, Served], problems: list[str]) -> None:
+        """A bundle's jobs (or one, ``databricks.yml:JOB``), or a Jobs JSON file's job."""
+        try:
+            flows = job_flows(text)
+        except DefinitionError as error:
+            problems.append(str(error))
+            return
+        for flow in flows:
+            self._add([(flow.name, flow)], text, served, problems, named=None, origin=flow.origin)
 
     def _add_file(
         self,
@@ -139,8 +153,10 @@ class Sources:
         problems: list[str],
         *,
         named: str | None,
+        origin: str | None = None,
     ) -> None:
         for attribute, flow in flows:
+            target = origin or f"{source}:{attribute}"
             spec = flow.spec()
             if spec.fires is None:
                 if named is not None:
@@ -149,10 +165,10 @@ class Sources:
                         "has nothing to fire; give it Flow(..., schedule=Cron(...)) or trigger="
                     )
                 continue
-            if flow.name in served and served[flow.name].target != f"{source}:{attribute}":
+            if flow.name in served and served[flow.name].target != target:
                 problems.append(
                     f"flow {flow.name!r} is defined twice ({served[flow.name].target} and "
-                    f"{source}:{attribute}); serve keeps the first. Give each flow its own name"
+                    f"{target}); serve keeps the first. Give each flow its own name"
                 )
                 continue
-            served[flow.name] = Served(flow=flow, target=f"{source}:{attribute}")
+            served[flow.name] = Served(flow=flow, target=target)

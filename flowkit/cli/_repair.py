@@ -119,10 +119,10 @@ def _repair(args: argparse.Namespace) -> int:
 
 def _repair_flow(record: Any, target: str | None) -> Any:
     """The flow a repair runs: loaded from ``target``, else from the target the run recorded."""
-    from flowkit._engine.loader import load_flow
+    from flowkit._interop.targets import load_target
 
     if target is not None:
-        return load_flow(target)
+        return load_target(target)
     fix = f"pass the flow's target: flowkit repair {record.run_id} PATH.py[:FLOW] or MODULE[:FLOW]"
     if record.target is None:
         msg = (
@@ -132,7 +132,7 @@ def _repair_flow(record: Any, target: str | None) -> Any:
         )
         raise DefinitionError(msg)
     try:
-        return load_flow(record.target)
+        return load_target(record.target)
     except DefinitionError as error:
         msg = (
             f"run {record.run_id} of flow {record.flow_name!r} was started from "

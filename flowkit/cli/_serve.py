@@ -182,15 +182,15 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from flowkit._engine.loader import load_flow
     from flowkit._engine.origin import flow_target
+    from flowkit._interop.targets import load_target
     from flowkit._operations.backfill import Backfill, parse_every, parse_moment, slots
     from flowkit._operations.launcher import ProcessLauncher
 
     if args.max_concurrent < 1:
         msg = f"--max-concurrent {args.max_concurrent} is invalid; give a number of runs >= 1"
         raise DefinitionError(msg)
-    flow = load_flow(args.target)
+    flow = load_target(args.target)
     spec = flow.plan().flow
     zone = spec.schedule.zone if spec.schedule is not None else datetime.timezone.utc
     start = parse_moment(args.start, zone, option="--start")

@@ -264,3 +264,53 @@ def test_the_documentations_notebook_task_runs_with_its_options_once_its_noteboo
     assert flow.spec().schedule.paused
     result = flow.run(executor="local", store=False)
     assert result.tasks["Match"].state.value == "succeeded", result.tasks["Match"].error
+
+
+def scheduled_bundle(folder: Path) -> Path:
+    write(folder, "step.py", "import os, sys\nsys.exit(1 if os.path.exists('broken') else 0)\n")
+    return write(
+        folder,
+        "databricks.yml",
+        """\
+        bundle: {name: ops}
+        targets:
+          dev: {default: true}
+        resources:
+          jobs:
+            nightly:
+              schedule: {quartz_cron_expression: "0 0 3 * * ?", timezone_id: UTC}
+              tasks: [{task_key: step, spark_python_task: {python_file: ./step.py}}]
+            adhoc:
+              tasks: [{task_key: step, spark_python_task: {python_file: ./step.py}}]
+        """,
+    )
+
+
+def test_serve_takes_a_bundle_and_launches_its_scheduled_jobs_by_key(tmp_path: Path) -> None:
+    from flowkit._operations.targets import Sources
+
+    bundle = scheduled_bundle(tmp_path)
+    found = Sources([str(bundle)]).load()
+    assert found.problems == ()
+    assert [(item.flow.name, item.target) for item in found.served] == [
+        ("nightly", f"{bundle}:nightly@dev")
+    ]
+    # What serve launches is what `flowkit run` loads again.
+    assert load_target(found.served[0].target).name == "nightly"
+
+
+def test_a_failed_bundle_run_is_repaired_from_the_target_it_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flowkit._store import open_store
+
+    bundle = scheduled_bundle(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken").write_text("")
+    assert main(["run", str(bundle), "--job", "adhoc"]) == 1
+    with open_store() as store:
+        (run,) = store.list_runs()
+    assert run.target == f"{bundle}:adhoc@dev"
+    (tmp_path / "broken").unlink()
+    assert main(["repair", run.run_id]) == 0
+    capsys.readouterr()
