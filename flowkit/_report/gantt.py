@@ -57,12 +57,11 @@ class Bar:
         span = (
             f"{clock_time(self.start)} → {clock_time(self.end)} ({seconds(self.end - self.start)})"
         )
+        # The row names the task and the colour its state: the title adds the times.
         if self.wait is not None:
-            what = "waiting in the queue" if self.wait == "queue" else "waiting for retry"
-            return f"{self.task}: {what}, {span}"
+            return f"{'queued' if self.wait == 'queue' else 'retry wait'} {span}"
         repair = f" (repair {self.repair})" if self.repair else ""
-        state = "running" if self.running else self.state
-        return f"{self.task}: attempt {self.attempt}{repair}, {state}, {span}"
+        return f"#{self.attempt}{repair}{' running' if self.running else ''} {span}"
 
 
 @attrs.frozen
@@ -102,7 +101,7 @@ def timeline(view: RunView) -> Timeline:
         )
         if task.ready_at is not None and first_of_latest is not None:
             began = first_of_latest.started_at or task.ready_at
-            if began > task.ready_at:
+            if x(began) - x(task.ready_at) >= 1:  # a wait under a pixel is not drawn
                 bars.append(_bar(task.key, row, task.ready_at, began, x, wait="queue"))
         previous = None
         for attempt in task.attempts:
@@ -112,7 +111,7 @@ def timeline(view: RunView) -> Timeline:
                 previous is not None
                 and previous.repair == attempt.repair
                 and previous.ended_at is not None
-                and attempt.started_at > previous.ended_at
+                and x(attempt.started_at) - x(previous.ended_at) >= 1
             ):
                 bars.append(
                     _bar(task.key, row, previous.ended_at, attempt.started_at, x, wait="retry")

@@ -104,6 +104,7 @@ def read_run(store: RunStore, run_id: str, *, now: float | None = None) -> RunVi
     keys = [key for key in declared if key in records]
     keys += [key for key in records if key not in declared]
     pass_starts = _pass_starts(run, attempts)
+    home = home_folder().resolve()
     tail_bytes = max(MIN_TAIL_BYTES, min(LOG_TAIL_BYTES, LOG_BUDGET_BYTES // max(1, len(keys))))
     ends = {key: _last_end(attempts.get(key, [])) for key in keys}
     tasks = []
@@ -129,7 +130,7 @@ def read_run(store: RunStore, run_id: str, *, now: float | None = None) -> RunVi
                 depends_on=depends_on,
                 run_if=str(spec.get("run_if", "all_success")),
                 ready_at=_ready_at(task_attempts, depends_on, ends, pass_starts, attempts),
-                log_tail=read_tail(log_path, tail_bytes),
+                log_tail=read_tail(log_path, tail_bytes, home=home),
                 log_path=log_path,
                 child_run_id=child if isinstance(child, str) else None,
             )
@@ -219,11 +220,11 @@ def critical_path(tasks: list[TaskView]) -> dict[str, str | None]:
     return path
 
 
-def read_tail(path: str | None, limit: int = LOG_TAIL_BYTES) -> str:
+def read_tail(path: str | None, limit: int = LOG_TAIL_BYTES, *, home: Path | None = None) -> str:
     """The last lines (up to ``LOG_TAIL_LINES``, ``limit`` bytes) of a log inside the home."""
     if path is None:
         return ""
-    resolved = inside_home(path)
+    resolved = inside_home(path, home=home)
     if resolved is None:
         return ""
     try:
@@ -239,9 +240,9 @@ def read_tail(path: str | None, limit: int = LOG_TAIL_BYTES) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def inside_home(path: str | os.PathLike[str]) -> Path | None:
+def inside_home(path: str | os.PathLike[str], *, home: Path | None = None) -> Path | None:
     """``path`` resolved (links followed) if it is a file inside the home; else None."""
-    home = home_folder().resolve()
+    home = home or home_folder().resolve()
     try:
         resolved = Path(path).resolve(strict=True)
     except (OSError, RuntimeError):

@@ -33,7 +33,7 @@ def check() -> bool:
     return True
 
 
-@flow.task(depends_on=[check.if_true], retries=1)
+@flow.task(depends_on=[check.if_true], retries=1, retry_delay=0.05)
 def load(marker: str = "") -> None:
     if marker and not Path(marker).exists():
         Path(marker).write_text("failed once")
