@@ -10,6 +10,8 @@ from flowkit.cli._common import (
     EXIT_SUCCEEDED,
     TARGET_HELP,
     _columns,
+    add_job_options,
+    load_any,
 )
 
 FORMATS = ("text", "mermaid", "dot")
@@ -39,15 +41,15 @@ def _add_graph(commands: Any, common: argparse.ArgumentParser) -> None:
         help="columns to draw in (default: the terminal's width; 0: no limit); "
         "a wider flow is listed level by level instead; --format text only",
     )
+    add_job_options(graph)
     graph.set_defaults(handler=_graph)
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from flowkit._engine.loader import load_flow
     from flowkit.cli._render.graph import render
     from flowkit.cli._render.graph_formats import dot, mermaid
 
-    plan = load_flow(args.target).plan()
+    plan = load_any(args).plan()
     if args.format != "text":  # a text for another tool: it is as wide as it is
         print(mermaid(plan) if args.format == "mermaid" else dot(plan))
         return EXIT_SUCCEEDED

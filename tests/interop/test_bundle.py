@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -314,3 +315,26 @@ def test_a_failed_bundle_run_is_repaired_from_the_target_it_recorded(
     (tmp_path / "broken").unlink()
     assert main(["repair", run.run_id]) == 0
     capsys.readouterr()
+
+
+def test_graph_and_export_take_a_bundles_job(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(EXAMPLE), "--job", "lakehouse", "--format", "dot"]) == 0
+    drawn = capsys.readouterr().out
+    edges = set(re.findall(r'"(\w+)" -> "(\w+)"', drawn))
+    assert edges == {
+        ("ingest", "clean"),
+        ("clean", "metrics"),
+        ("clean", "train"),
+        ("metrics", "alert"),
+        ("train", "alert"),
+    }
+    assert main(["export", str(EXAMPLE), "--job", "lakehouse"]) == 0
+    settings = json.loads(capsys.readouterr().out)
+    assert [task["task_key"] for task in settings["tasks"]] == [
+        "ingest",
+        "clean",
+        "metrics",
+        "train",
+        "alert",
+    ]
+    assert settings["tasks"][2]["sql_task"]["warehouse_id"] == "{{job.parameters.warehouse}}"
