@@ -94,6 +94,11 @@ SLOW_TESTS = {
         "test_a_dbt_task_runs_from_a_bundle",
         "test_the_example_bundle_runs_green_locally",
         "test_the_documentations_notebook_task_runs_with_its_options_once_its_notebook_is_here",
+        "test_the_documentations_job_is_read_and_its_jar_tasks_named",
+    ),
+    "cli/test_gantt.py": (
+        "test_show_gantt_takes_the_terminal_width",
+        "test_show_gantt_of_a_run_with_a_retry",
     ),
     "interop/test_export.py": (
         "test_the_settings_round_trip_through_the_databricks_sdk",
