@@ -43,6 +43,7 @@ CONDITION_OPS = {
 #: The wheel entry point a Python function task runs on a cluster.
 WHEEL_PACKAGE = "flowkit_workflows"
 WHEEL_ENTRY_POINT = "flowkit-task"
+WHEEL_DISTRIBUTION = "flowkit-workflows"
 
 
 @attrs.frozen
@@ -232,7 +233,9 @@ def _python(spec: TaskSpec, target: str | None, warnings: list[str]) -> dict[str
             "package_name": WHEEL_PACKAGE,
             "entry_point": WHEEL_ENTRY_POINT,
             "named_parameters": parameters,
-        }
+        },
+        # flowkit on the cluster; the flow's own package goes beside it (README "Databricks").
+        "libraries": [{"pypi": {"package": WHEEL_DISTRIBUTION}}],
     }
 
 

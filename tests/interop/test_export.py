@@ -68,6 +68,7 @@ def test_every_kind_becomes_its_task_type(exported: tuple[dict, str]) -> None:
         "retry_on_timeout": True,
         "timeout_seconds": 600,
         "python_wheel_task": wheel,
+        "libraries": [{"pypi": {"package": "flowkit-workflows"}}],
     }
     assert tasks["check"]["condition_task"] == {
         "op": "GREATER_THAN",
