@@ -65,13 +65,20 @@ def load_target(text: str, *, job: str | None = None, bundle_target: str | None 
     return flow
 
 
-def _bundle_job(bundle: Bundle, key: str, path: Path) -> Flow:
+def _bundle_job(bundle: Bundle, key: str, path: Path, calling: tuple[str, ...] = ()) -> Flow:
     jobs = bundle.jobs
     if key not in jobs:
         msg = f"{path}: bundle has no job {key!r}; its jobs: {', '.join(jobs)}"
         raise DefinitionError(msg)
+    if key in calling:
+        cycle = " -> ".join((*calling[calling.index(key) :], key))
+        msg = f"{path}: jobs run each other in a cycle through run_job_task: {cycle}"
+        raise DefinitionError(msg)
     settings, folder = jobs[key]
-    children = {other: (lambda other=other: _bundle_job(bundle, other, path)) for other in jobs}
+    children = {
+        other: (lambda other=other: _bundle_job(bundle, other, path, (*calling, key)))
+        for other in jobs
+    }
     where = f"{path}: job {key!r}"
     return flow_from_job(settings, root=folder, jobs=children, where=where, name=key)
 

@@ -338,3 +338,20 @@ def test_graph_and_export_take_a_bundles_job(capsys: pytest.CaptureFixture[str])
         "alert",
     ]
     assert settings["tasks"][2]["sql_task"]["warehouse_id"] == "{{job.parameters.warehouse}}"
+
+
+def test_jobs_that_run_each_other_in_a_cycle_are_refused_with_the_cycle(tmp_path: Path) -> None:
+    bundle = write(
+        tmp_path,
+        "databricks.yml",
+        """\
+        resources:
+          jobs:
+            a:
+              tasks: [{task_key: call_b, run_job_task: {job_id: "${resources.jobs.b.id}"}}]
+            b:
+              tasks: [{task_key: call_a, run_job_task: {job_id: "${resources.jobs.a.id}"}}]
+        """,
+    )
+    with pytest.raises(DefinitionError, match=r"in a cycle through run_job_task: a -> b -> a"):
+        load_target(str(bundle), job="a")
