@@ -90,6 +90,7 @@ class Flow(TaskKinds):
         timeout: float | None = None,
         notify: Notify | None = None,
         health: Health | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> None:
         validate_flow_name(name)
         self.name = name
@@ -105,6 +106,9 @@ class Flow(TaskKinds):
             "timeout": timeout,
             "notify": notify,
             "health": health,
+            "pools": dict(pools)
+            if isinstance(pools, Mapping)
+            else ({} if pools is None else pools),
         }
         FlowSpec(name=name, max_parallel=max_parallel, **self._options)  # validates them now
         #: Set by a loader of non-Python flows (a bundle's job): what loads it again.

@@ -90,6 +90,9 @@ SLOW_FILES = (
 #: Tests measured at 0.25 s or more (``python -m pytest --durations=0``, 2 shared cores):
 #: they start processes, run the CLI as a process, or draw many random DAGs.
 SLOW_TESTS = {
+    "engine/test_pools.py": (
+        "test_a_pool_of_two_runs_two_of_its_tasks_at_a_time_on_the_local_executor",
+    ),
     "interop/test_bundle.py": (
         "test_a_dbt_task_runs_from_a_bundle",
         "test_the_example_bundle_runs_green_locally",

@@ -280,3 +280,30 @@ def metered_flow(clock: FakeClock, broken: dict[str, bool] | None = None) -> Flo
             raise RuntimeError("broken")
 
     return flow
+
+
+@attrs.frozen
+class PooledDag:
+    """A random DAG whose tasks may take a pool's slots: ``pools`` caps, ``pool_of`` members."""
+
+    upstream: dict[str, tuple[str, ...]]
+    pools: dict[str, int]
+    pool_of: dict[str, str]
+    max_parallel: int
+
+
+@st.composite
+def pooled_dags(draw: st.DrawFn, max_tasks: int = 14) -> PooledDag:
+    count = draw(st.integers(min_value=1, max_value=max_tasks))
+    names = [f"t{index}" for index in range(count)]
+    upstream = {
+        name: tuple(draw(st.lists(st.sampled_from(names[:index]), unique=True, max_size=3)))
+        if index
+        else ()
+        for index, name in enumerate(names)
+    }
+    pools = {f"p{index}": draw(st.integers(1, 3)) for index in range(draw(st.integers(1, 3)))}
+    pool_of = {
+        name: pool for name in names if (pool := draw(st.sampled_from([None, *pools]))) is not None
+    }
+    return PooledDag(upstream, pools, pool_of, draw(st.integers(1, 5)))

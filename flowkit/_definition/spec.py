@@ -117,6 +117,11 @@ def _validate_name(instance: Any, attribute: attrs.Attribute, value: Any) -> Non
         raise option_error(instance, "name", value, "a non-empty string of [A-Za-z0-9_.-]")
 
 
+def _validate_pool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise option_error(instance, "pool", value, "a pool's name (a non-empty string) or None")
+
+
 def _validate_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not callable(value):
         where = _where(instance.flow_name, instance.name)
@@ -162,6 +167,8 @@ class TaskSpec:
     condition: bool = attrs.field(default=False, validator=_validate_bool)
     #: Who is told when the task starts, succeeds, or fails after its last attempt.
     notify: Notify | None = attrs.field(default=None, validator=_validate_task_notify)
+    #: The flow's pool (``Flow(pools={...})``) whose slots the task's attempts take.
+    pool: str | None = attrs.field(default=None, validator=_validate_pool)
 
     @property
     def retry(self) -> RetryPolicy:
@@ -251,6 +258,19 @@ def _validate_flow_notify(instance: Any, attribute: attrs.Attribute, value: Any)
         raise _flow_option_error(instance, "notify", value, "Notify(on_failure=[...], ...)")
 
 
+def _validate_pools(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(name, str)
+        and name
+        and isinstance(size, int)
+        and not isinstance(size, bool)
+        and size >= 1
+        for name, size in value.items()
+    ):
+        allowed = "a mapping of pool names to how many of their tasks may run at once (>= 1)"
+        raise _flow_option_error(instance, "pools", value, allowed)
+
+
 def _validate_health(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and not isinstance(value, Health):
         raise _flow_option_error(instance, "health", value, "Health(run_duration_over=SECONDS)")
@@ -310,6 +330,8 @@ class FlowSpec:
     #: Who is told of the flow's runs, and when a run is too long (DESIGN.md §5).
     notify: Notify | None = attrs.field(default=None, validator=_validate_flow_notify)
     health: Health | None = attrs.field(default=None, validator=_validate_health)
+    #: Pools by name, each with how many of its tasks may run at once (DESIGN.md §9).
+    pools: Mapping[str, int] = attrs.field(factory=dict, validator=_validate_pools)
     #: What loads a flow that is not a Python module's again (``databricks.yml:JOB``): the
     #: target a run records for a repair and serve launches. None: found from its module.
     origin: str | None = None

@@ -62,6 +62,9 @@ class Scheduler:
         self._ready: list[tuple[int, str]] = []  # heap by plan position
         self._waiting_for_retry: dict[str, float] = {}
         self._done: set[str] = set()
+        #: Pools cap how many of their tasks are in flight at once (DESIGN.md §9).
+        self._pools = plan.flow.pools
+        self._pool_of = {name: spec.pool for name, spec in plan.tasks.items() if spec.pool}
         self._keep(kept or {})
 
     def _keep(self, kept: Mapping[str, KeptTask]) -> None:
@@ -92,7 +95,17 @@ class Scheduler:
 
     @property
     def has_ready(self) -> bool:
-        return bool(self._ready)
+        """Whether a ready task may start now (its pool, if any, has a free slot)."""
+        if not self._pool_of:
+            return bool(self._ready)
+        return any(self._has_room(name) for _, name in self._ready)
+
+    def _has_room(self, name: str) -> bool:
+        pool = self._pool_of.get(name)
+        if pool is None:
+            return True
+        used = sum(1 for other in self.in_flight if self._pool_of.get(other) == pool)
+        return used < self._pools[pool]
 
     @property
     def stuck(self) -> bool:
@@ -113,8 +126,14 @@ class Scheduler:
                 self._judge(name)
 
     def take(self, timeout_enforced: bool) -> tuple[str, int, float | None]:
-        """Mark the first ready task running; its name, attempt number and timeout."""
-        _, name = heapq.heappop(self._ready)
+        """Mark the first ready task that may start running; its name, attempt and timeout."""
+        if not self._pool_of:
+            _, name = heapq.heappop(self._ready)
+        else:  # the first in plan order whose pool has room
+            entry = min(entry for entry in self._ready if self._has_room(entry[1]))
+            self._ready.remove(entry)
+            heapq.heapify(self._ready)
+            name = entry[1]
         task = self.tasks[name]
         task.attempts += 1
         started = self.clock.time()

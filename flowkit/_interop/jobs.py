@@ -142,6 +142,10 @@ def _task(spec: TaskSpec, target: str | None, files: _Files, warnings: list[str]
             f"{where}: retry_backoff={spec.retry_backoff:g} has no Databricks field; every retry "
             "waits min_retry_interval_millis"
         )
+    if spec.pool is not None:
+        warnings.append(
+            f"{where}: pool={spec.pool!r} has no Databricks field; the job's tasks are not capped"
+        )
     if spec.retry_on_timeout:
         task["retry_on_timeout"] = True
     if spec.timeout is not None:

@@ -197,6 +197,12 @@ def build_plan(flow: FlowSpec) -> Plan:
 
     for name, spec in tasks.items():
         problems.extend(_argument_problems(flow, spec, upstream[name]))
+        if spec.pool is not None and spec.pool not in flow.pools:
+            declared = ", ".join(sorted(flow.pools)) or "none"
+            problems.append(
+                f"{where}, task {name!r}: pool {spec.pool!r} is not declared (declared: "
+                f"{declared}); add it with Flow({flow.name!r}, pools={{{spec.pool!r}: N}})"
+            )
     cycles = _cycles(upstream)
     problems.extend(
         f"{where}: dependency cycle {' -> '.join(cycle)}; remove one of its depends_on edges"

@@ -61,6 +61,7 @@ def flow_shape(plan: Plan) -> dict[str, Any]:
                 "condition": spec.condition,
                 "retries": spec.retries,
                 "timeout": spec.timeout,
+                "pool": spec.pool,
             }
         )
     return {
@@ -71,6 +72,7 @@ def flow_shape(plan: Plan) -> dict[str, Any]:
         "trigger": _fires(flow.trigger),
         "max_concurrent_runs": flow.max_concurrent_runs,
         "timeout": flow.timeout,
+        "pools": dict(flow.pools),
     }
 
 
