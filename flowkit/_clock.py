@@ -1,4 +1,7 @@
-"""Injectable time: the scheduler reads and waits on a clock, so tests need not sleep."""
+"""Injectable time: the scheduler reads and waits on a clock, so tests need not sleep.
+
+And the one way flowkit writes a duration for people (``format_duration``).
+"""
 
 from __future__ import annotations
 
@@ -50,3 +53,16 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self._now += max(0.0, seconds)
+
+
+def format_duration(seconds: float) -> str:
+    """``0.42s``, ``12.3s``, ``2m05s`` or ``1h02m``."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, whole_seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{whole_seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

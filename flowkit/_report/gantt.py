@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from flowkit._clock import format_duration
 from flowkit._report.model import RunView
 
 ROW_HEIGHT = 22
@@ -54,9 +55,8 @@ class Bar:
 
     @property
     def title(self) -> str:
-        span = (
-            f"{clock_time(self.start)} → {clock_time(self.end)} ({seconds(self.end - self.start)})"
-        )
+        took = format_duration(self.end - self.start)
+        span = f"{clock_time(self.start)} → {clock_time(self.end)} ({took})"
         # The row names the task and the colour its state: the title adds the times.
         if self.wait is not None:
             return f"{'queued' if self.wait == 'queue' else 'retry wait'} {span}"
@@ -176,22 +176,9 @@ def _ticks(span: float, x: Callable[[float], float], start: float) -> tuple[Tick
 def _tick_text(value: float, step: float) -> str:
     """A tick's label, with as many decimals as its step needs."""
     if step >= 10:
-        return seconds(value)
+        return format_duration(value)
     decimals = 0 if step >= 1 else 1 if step >= 0.1 else 2 if step >= 0.01 else 3
     return f"{value:.{decimals}f}s"
-
-
-def seconds(value: float) -> str:
-    """A duration as people read it: 0.42s, 12.3s, 4m05s, 2h03m."""
-    if value < 10:
-        return f"{value:.2f}s"
-    if value < 60:
-        return f"{value:.1f}s"
-    if value < 3600:
-        minutes, rest = divmod(round(value), 60)
-        return f"{minutes}m{rest:02d}s"
-    hours, rest = divmod(round(value), 3600)
-    return f"{hours}h{rest // 60:02d}m"
 
 
 def clock_time(at: float) -> str:

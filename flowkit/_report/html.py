@@ -23,8 +23,9 @@ from typing import Any
 
 import attrs
 
+from flowkit._clock import format_duration
 from flowkit._report.dag import compact, layout
-from flowkit._report.gantt import clock_time, seconds, timeline
+from flowkit._report.gantt import clock_time, timeline
 from flowkit._report.model import RunView, TaskView
 from flowkit._state import TaskState
 from flowkit._text import escape, escape_lines
@@ -105,8 +106,8 @@ def render_run(view: RunView, *, links: Links | None = None, ui: bool = False) -
         legend=LEGEND,
         trigger=trigger,
         started=_moment(run.started_at),
-        duration=seconds(view.end - run.started_at),
-        compute=seconds(sum(task.compute for task in view.tasks)),
+        duration=format_duration(view.end - run.started_at),
+        compute=format_duration(sum(task.compute for task in view.tasks)),
         attempt_count=attempt_count,
         params=sorted((str(name), _value(value)) for name, value in run.params.items()),
     )
@@ -159,7 +160,7 @@ def _digest(text: str) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "-" if value is None else seconds(value)
+    return "-" if value is None else format_duration(value)
 
 
 def _clock(at: float | None) -> str:

@@ -6,9 +6,9 @@ import datetime
 import time
 from typing import Any
 
+from flowkit._clock import format_duration
 from flowkit._definition.schedules import Cron
 from flowkit._errors import DefinitionError
-from flowkit._report.gantt import seconds
 from flowkit._report.model import RunView, TaskView
 from flowkit._state import RunState
 from flowkit._store.base import AttemptRecord, RunRecord
@@ -48,7 +48,7 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "started_at": run.started_at,
         "ended_at": run.ended_at,
         "duration": run.duration,
-        "duration_text": seconds(run.duration) if run.duration is not None else "",
+        "duration_text": format_duration(run.duration) if run.duration is not None else "",
         "started_text": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at)),
         "repair_count": run.repair_count,
         "parent_run_id": run.parent_run_id,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import flowkit
+from flowkit._clock import format_duration
 from flowkit.cli import main
-from flowkit.cli._render.progress import format_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "flows"

@@ -31,10 +31,10 @@ from collections.abc import Sequence
 
 import attrs
 
+from flowkit._clock import format_duration
 from flowkit._state import TaskState
 from flowkit._store.base import AttemptRecord, RunRecord
 from flowkit._text import escape
-from flowkit.cli._render.progress import format_duration
 
 RAN = "█"
 FAILED = "▒"

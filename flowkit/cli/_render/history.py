@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from flowkit._clock import format_duration
 from flowkit._state import ClusterReport, RunState, RunTrigger
 from flowkit._store.base import (
     AttemptRecord,
@@ -27,7 +28,6 @@ from flowkit._store.base import (
     compute_by_task,
 )
 from flowkit._text import escape
-from flowkit.cli._render.progress import format_duration
 
 #: Characters of a run id shown in lists; any unique prefix is accepted back.
 SHORT_ID = 12

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from flowkit._clock import format_duration
 from flowkit._engine.listeners import output_line
 from flowkit._events import (
     RunFinished,
@@ -45,19 +46,6 @@ _FAILED = frozenset(
     {TaskState.FAILED, TaskState.TIMED_OUT, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED}
 )
 _PENDING = frozenset({TaskState.PENDING, TaskState.QUEUED, TaskState.WAITING_FOR_RETRY})
-
-
-def format_duration(seconds: float) -> str:
-    """``0.42s``, ``12.3s``, ``2m05s`` or ``1h02m``."""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, whole_seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{whole_seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def wants_live_display(stream: Any, environ: Mapping[str, str] | None = None) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from flowkit._clock import format_duration
 from flowkit._state import TaskState
 from flowkit._text import escape, escape_lines
-from flowkit.cli._render.progress import format_duration
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
