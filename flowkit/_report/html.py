@@ -31,22 +31,8 @@ from flowkit._state import TaskState
 from flowkit._text import escape, escape_lines
 
 TEMPLATES = Path(__file__).parent / "templates"
-#: The legend's states, in the order a run goes through them.
-LEGEND = tuple(
-    state.value
-    for state in (
-        TaskState.PENDING,
-        TaskState.QUEUED,
-        TaskState.RUNNING,
-        TaskState.WAITING_FOR_RETRY,
-        TaskState.SUCCEEDED,
-        TaskState.FAILED,
-        TaskState.TIMED_OUT,
-        TaskState.CANCELLED,
-        TaskState.UPSTREAM_FAILED,
-        TaskState.EXCLUDED,
-    )
-)
+#: The legend's states: TaskState's own order, the order a run goes through them.
+LEGEND = tuple(state.value for state in TaskState)
 
 
 @attrs.frozen
