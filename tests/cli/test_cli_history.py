@@ -22,15 +22,6 @@ def flow_file(name: str) -> str:
     return str(FLOWS / f"{name}.py")
 
 
-@pytest.fixture
-def test_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where the fixture flows count their runs and look for flag files."""
-    folder = tmp_path / "work"
-    folder.mkdir()
-    monkeypatch.setenv("FLOWKIT_TEST_DIR", str(folder))
-    return folder
-
-
 def only_run_id(home: Path) -> str:
     with open_store(home, create=False) as store:
         (run,) = store.list_runs()

@@ -22,15 +22,6 @@ FLOWS = Path(__file__).parents[1] / "flows"
 REPAIRABLE = str(FLOWS / "history_repairable.py")
 
 
-@pytest.fixture
-def test_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where the fixture flows count their runs and look for flag files."""
-    folder = tmp_path / "work"
-    folder.mkdir()
-    monkeypatch.setenv("FLOWKIT_TEST_DIR", str(folder))
-    return folder
-
-
 def counts(folder: Path) -> dict[str, int]:
     return {path.stem: int(path.read_text()) for path in folder.glob("*.count")}
 

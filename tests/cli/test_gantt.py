@@ -243,14 +243,6 @@ def test_task_keys_are_escaped() -> None:
 
 
 # -- the command line ------------------------------------------------------------------
-@pytest.fixture
-def test_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    monkeypatch.setenv("FLOWKIT_TEST_DIR", str(folder))
-    return folder
-
-
 def test_show_gantt_of_a_run_with_a_retry(
     test_dir: Path, flowkit_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

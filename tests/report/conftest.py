@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from recorded import run_flow
+
+from flowkit._report.server import UiServer
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +49,17 @@ def hostile_run(
         )
     capsys.readouterr()
     return run_id
+
+
+@pytest.fixture
+def ui(flowkit_home: Path) -> Iterator[str]:
+    """The ui over the test's home on a free loopback port, in a thread; its base URL."""
+    server = UiServer("127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server.url.rstrip("/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

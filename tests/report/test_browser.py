@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from recorded import FLOWS, run_flow
 
-from flowkit._report.server import UiServer
 from flowkit._state import RunState
 from flowkit._store import open_store
 from flowkit.cli import main
@@ -147,21 +145,8 @@ def test_clicking_a_task_opens_its_log(
     screenshot(page, "report")
 
 
-@pytest.fixture
-def ui_server(flowkit_home: Path) -> Iterator[str]:
-    server = UiServer("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.url.rstrip("/")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_the_ui_run_page_follows_a_live_run(
-    page: Any, ui_server: str, tmp_path: Path, flowkit_home: Path
+    page: Any, ui: str, tmp_path: Path, flowkit_home: Path
 ) -> None:
     gate = tmp_path / "gate"
     environment = {**os.environ, "REPORT_GATE": str(gate), "FLOWKIT_HOME": str(flowkit_home)}
@@ -173,7 +158,7 @@ def test_the_ui_run_page_follows_a_live_run(
     )
     try:
         run_id = _running_run(flowkit_home)
-        page.goto(f"{ui_server}/runs/{run_id}")
+        page.goto(f"{ui}/runs/{run_id}")
         page.wait_for_selector('g.node[data-task="gated"][data-state="running"]', timeout=10_000)
         assert page.get_attribute("#run-state", "data-state") == "running"
         screenshot(page, "ui-live-running", full_page=False)

@@ -9,34 +9,18 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flowkit._report.server import UiServer, is_loopback
+from flowkit._report.server import is_loopback
 from flowkit._state import RunState
 from flowkit._store import AttemptRecord, RunRecord, open_store
 from flowkit._store.liveness import this_host
-
-
-@pytest.fixture
-def ui(flowkit_home: Path) -> Iterator[str]:
-    """The ui on a free loopback port, in a thread; its base URL."""
-    server = UiServer("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.url.rstrip("/")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
