@@ -45,17 +45,17 @@ import platform
 import pstats
 import random
 import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from overhead import flowkit_home
 
 from flowkit._home import store_file
 from flowkit._report import model
@@ -92,22 +92,6 @@ ConnectionError: warehouse dwh-02 closed the connection
 
 
 # -- synthetic history -------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def flowkit_home() -> Iterator[Path]:
-    """A throwaway FLOWKIT_HOME: the store, the logs and the reports go under it."""
-    home = Path(tempfile.mkdtemp(prefix="flowkit-report-bench-"))
-    previous = os.environ.get("FLOWKIT_HOME")
-    os.environ["FLOWKIT_HOME"] = str(home)
-    try:
-        yield home
-    finally:
-        if previous is None:
-            os.environ.pop("FLOWKIT_HOME", None)
-        else:
-            os.environ["FLOWKIT_HOME"] = previous
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def dag(size: int, rng: random.Random) -> tuple[list[str], dict[str, list[str]]]:

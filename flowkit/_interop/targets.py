@@ -19,10 +19,13 @@ from flowkit._interop.bundle import Bundle, read_bundle, read_jobs_json
 from flowkit._interop.load import flow_from_job
 
 BUNDLE_SUFFIXES = (".yml", ".yaml")
+#: ``PATH.yml:JOB`` or ``PATH.yml:JOB@TARGET`` (a JSON file's one job: ``PATH.json:NAME``).
+_NAMED_JOB = re.compile(r"(.+\.(?:ya?ml|json)):([\w.-]+)(?:@([\w.-]+))?")
 
 
 def is_job_file(text: str) -> bool:
-    return text.endswith((".json", *BUNDLE_SUFFIXES))
+    """Whether ``text`` names a bundle or a Jobs JSON file (with ``:JOB[@TARGET]`` or not)."""
+    return text.endswith((".json", *BUNDLE_SUFFIXES)) or _NAMED_JOB.fullmatch(text) is not None
 
 
 def load_target(text: str, *, job: str | None = None, bundle_target: str | None = None) -> Flow:
@@ -32,7 +35,7 @@ def load_target(text: str, *, job: str | None = None, bundle_target: str | None 
         DefinitionError: the file is missing or unreadable, the job is not named or
             unknown, or the job cannot run locally.
     """
-    named = re.fullmatch(r"(.+\.(?:ya?ml|json)):([\w.-]+)(?:@([\w.-]+))?", text)
+    named = _NAMED_JOB.fullmatch(text)
     if named is not None and job is None and bundle_target is None:
         text, job, bundle_target = named[1], named[2], named[3]
     if not is_job_file(text):
@@ -85,8 +88,7 @@ def _bundle_job(bundle: Bundle, key: str, path: Path, calling: tuple[str, ...] =
 
 def job_flows(text: str) -> list[Flow]:
     """Every job of a bundle as a flow (one when ``text`` names it), or a JSON file's job."""
-    named = re.fullmatch(r"(.+\.(?:ya?ml|json)):([\w.-]+)(?:@([\w.-]+))?", text)
-    if named is not None or text.endswith(".json"):
+    if _NAMED_JOB.fullmatch(text) is not None or text.endswith(".json"):
         return [load_target(text)]
     path = Path(text).expanduser().absolute()
     if not path.is_file():

@@ -92,7 +92,7 @@ class Sources:
         problems: list[str] = []
         for text in self.targets:
             try:
-                if is_job_file(text.rsplit(":", 1)[0]) or is_job_file(text):
+                if is_job_file(text):
                     self._add_job_file(text, served, problems)
                     continue
                 target = parse_target(text)

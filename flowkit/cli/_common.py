@@ -221,11 +221,10 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_any(args: argparse.Namespace) -> Any:
-    """The flow ``args.target`` names: a Python flow, a Jobs JSON file or a bundle's job."""
+    """The flow ``args.target`` names: a Python flow, a Jobs JSON file or a bundle's job.
+
+    For a command that declared ``add_job_options``.
+    """
     from flowkit._interop.targets import load_target
 
-    return load_target(
-        args.target,
-        job=getattr(args, "job", None),
-        bundle_target=getattr(args, "bundle_target", None),
-    )
+    return load_target(args.target, job=args.job, bundle_target=args.bundle_target)
