@@ -1,6 +1,7 @@
 """Injectable time: the scheduler reads and waits on a clock, so tests need not sleep.
 
-And the one way flowkit writes a duration for people (``format_duration``).
+And how flowkit writes a duration and a moment for people (``format_duration``,
+``format_moment``).
 """
 
 from __future__ import annotations
@@ -66,3 +67,8 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{whole_seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def format_moment(at: float) -> str:
+    """A moment (seconds since the epoch) as local wall time with its zone."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(at))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import time
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from flowkit._clock import format_duration
+from flowkit._clock import format_duration, format_moment
 from flowkit._report.dag import compact, layout
 from flowkit._report.gantt import clock_time, timeline
 from flowkit._report.model import RunView, TaskView
@@ -72,7 +71,7 @@ def render_run(view: RunView, *, links: Links | None = None, ui: bool = False) -
     attempt_count = sum(len(task.attempts) for task in view.tasks)
     trigger = run.trigger.type
     if run.trigger.time is not None:
-        trigger += f" for {_moment(run.trigger.time)}"
+        trigger += f" for {format_moment(run.trigger.time)}"
     if run.trigger.file_arrival_location:
         trigger += f" in {run.trigger.file_arrival_location}"
     if run.trigger.backfill_id:
@@ -91,7 +90,7 @@ def render_run(view: RunView, *, links: Links | None = None, ui: bool = False) -
         counts=sorted(counts.items(), key=lambda item: LEGEND.index(item[0])),
         legend=LEGEND,
         trigger=trigger,
-        started=_moment(run.started_at),
+        started=format_moment(run.started_at),
         duration=format_duration(view.end - run.started_at),
         compute=format_duration(sum(task.compute for task in view.tasks)),
         attempt_count=attempt_count,
@@ -151,10 +150,6 @@ def _seconds(value: float | None) -> str:
 
 def _clock(at: float | None) -> str:
     return "-" if at is None else clock_time(at)
-
-
-def _moment(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(at))
 
 
 def _value(value: Any) -> str:

@@ -6,7 +6,7 @@ import datetime
 import time
 from typing import Any
 
-from flowkit._clock import format_duration
+from flowkit._clock import format_duration, format_moment
 from flowkit._definition.schedules import Cron
 from flowkit._errors import DefinitionError
 from flowkit._report.model import RunView, TaskView
@@ -49,7 +49,7 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "ended_at": run.ended_at,
         "duration": run.duration,
         "duration_text": format_duration(run.duration) if run.duration is not None else "",
-        "started_text": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at)),
+        "started_text": format_moment(run.started_at),
         "repair_count": run.repair_count,
         "parent_run_id": run.parent_run_id,
         "executor": run.executor,
@@ -142,7 +142,7 @@ def _next_fire(fires: dict[str, Any], state: dict[str, Any], now: float) -> str:
         at = float(last) + interval
         while at <= now:
             at += interval
-        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(at))
+        return format_moment(at)
     if kind == "file_arrival":
         return "when new files arrive"
     return ""
