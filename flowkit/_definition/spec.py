@@ -16,6 +16,7 @@ import attrs
 
 from flowkit._definition.notify import Health, Notify
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
+from flowkit._definition.sizes import SIZE_HELP, parse_size
 from flowkit._errors import DefinitionError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -122,6 +123,16 @@ def _validate_pool(instance: Any, attribute: attrs.Attribute, value: Any) -> Non
         raise option_error(instance, "pool", value, "a pool's name (a non-empty string) or None")
 
 
+def _validate_memory(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and parse_size(value) is None:
+        raise option_error(instance, "memory", value, f"None, or {SIZE_HELP}")
+
+
+def _validate_cpus(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not _is_number(value) or value <= 0):
+        raise option_error(instance, "cpus", value, "None, or a number of CPUs > 0 (0.5, 1, 4)")
+
+
 def _validate_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not callable(value):
         where = _where(instance.flow_name, instance.name)
@@ -169,6 +180,17 @@ class TaskSpec:
     notify: Notify | None = attrs.field(default=None, validator=_validate_task_notify)
     #: The flow's pool (``Flow(pools={...})``) whose slots the task's attempts take.
     pool: str | None = attrs.field(default=None, validator=_validate_pool)
+    #: The most memory the attempt's whole process tree may hold, in bytes (given as
+    #: "2GiB", "512MB" or a number); over it the tree is killed. Also what the
+    #: scheduler waits to have free before it starts the task (DESIGN.md §9).
+    memory: int | None = attrs.field(default=None, validator=_validate_memory)
+    #: How many CPUs the task uses: it starts only when that many are not declared
+    #: by tasks already running (a Dask worker resource on the dask executor).
+    cpus: float | None = attrs.field(default=None, validator=_validate_cpus)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.memory, str):  # validated above: one form from here on
+            object.__setattr__(self, "memory", parse_size(self.memory))
 
     @property
     def retry(self) -> RetryPolicy:

@@ -146,6 +146,12 @@ def _task(spec: TaskSpec, target: str | None, files: _Files, warnings: list[str]
         warnings.append(
             f"{where}: pool={spec.pool!r} has no Databricks field; the job's tasks are not capped"
         )
+    for option in ("memory", "cpus"):
+        if getattr(spec, option) is not None:
+            warnings.append(
+                f"{where}: {option}= has no per-task Databricks field; size the job's cluster "
+                "for it (job_clusters, node_type_id)"
+            )
     if spec.retry_on_timeout:
         task["retry_on_timeout"] = True
     if spec.timeout is not None:

@@ -62,6 +62,8 @@ def flow_shape(plan: Plan) -> dict[str, Any]:
                 "retries": spec.retries,
                 "timeout": spec.timeout,
                 "pool": spec.pool,
+                "memory": spec.memory,
+                "cpus": spec.cpus,
             }
         )
     return {
