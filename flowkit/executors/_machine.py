@@ -121,10 +121,10 @@ def _cgroup_memory() -> tuple[int, int] | None:
         used = _read(unified / "memory.current") or "0"
         return int(limit), int(used)
     legacy = dirs.get("memory")
-    if legacy is not None and (limit := _read(legacy / "memory.limit_in_bytes")) is not None:
-        if int(limit) < _NO_LIMIT:
-            used = _read(legacy / "memory.usage_in_bytes") or "0"
-            return int(limit), int(used)
+    limit = _read(legacy / "memory.limit_in_bytes") if legacy is not None else None
+    if legacy is not None and limit is not None and int(limit) < _NO_LIMIT:
+        used = _read(legacy / "memory.usage_in_bytes") or "0"
+        return int(limit), int(used)
     return None
 
 
