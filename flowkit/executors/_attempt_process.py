@@ -43,6 +43,19 @@ class Prepared:
         )
 
 
+def isolate(parent: int | None) -> None:
+    """Make this process an attempt's: its own session and process group, a subreaper.
+
+    With ``parent`` (the fork server's pid), the attempt dies with its parent: the
+    kernel sends it SIGHUP when the parent dies, however it died (SIGKILL by an
+    out-of-memory killer included), and it kills everything it started and exits 71.
+    """
+    os.setsid()  # its own session and process group: a timeout kills the whole group
+    procs.become_subreaper()
+    if parent is not None:
+        _die_with(parent)
+
+
 def run_attempt(
     request: AttemptRequest,
     arguments: bytes,
@@ -51,21 +64,19 @@ def run_attempt(
     prepared: Prepared,
     *,
     parent: int | None = None,
+    isolated: bool = False,
 ) -> None:
     """The attempt process: run the task, report the outcome, leave nothing behind.
 
-    With ``parent`` (the fork server's pid), the attempt dies with its parent: the
-    kernel sends it SIGHUP when the parent dies, however it died (SIGKILL by an
-    out-of-memory killer included), and it kills everything it started and exits 71.
-    Never returns. Exits 0 once the outcome is written, 70 if flowkit itself failed.
+    Isolates the process first (``isolate(parent)``) unless ``isolated`` says a
+    standby process already did. Never returns. Exits 0 once the outcome is
+    written, 70 if flowkit itself failed.
     """
     exit_code = 70
     data = b""
     try:
-        os.setsid()  # its own session and process group: a timeout kills the whole group
-        procs.become_subreaper()
-        if parent is not None:
-            _die_with(parent)
+        if not isolated:
+            isolate(parent)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)

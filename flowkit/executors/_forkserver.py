@@ -1,11 +1,19 @@
-"""The fork server: a pre-warmed process that forks one attempt process per request.
+"""The fork server: a pre-warmed process whose standby processes each run one attempt.
 
 The local executor forks the fork server from the orchestrator once per run,
-after the flow's module is imported and its plan built, so an attempt costs
-one ``fork`` and not an interpreter start and a re-import. Both the fork
-server and each attempt process are child subreapers: whatever a task starts,
-even a grandchild that called ``setsid``, stays below one of them and is
-killed when its attempt ends.
+after the flow's module is imported and its plan built. The server keeps
+standby processes ready: forked ahead of need, isolated already (own session
+and process group, child subreaper, dying with the server), each blocked until
+it is handed the one attempt it will run, after which it exits. Starting an
+attempt is thus a message, not a fork: the fork of the next standby happens
+while the previous attempt runs, off the critical path. A standby never runs
+a second attempt, so isolation is as with a fork per attempt. Whatever a task
+starts, even a grandchild that called ``setsid``, stays below a subreaper and
+is killed when its attempt ends.
+
+The server also watches memory (``_watch.MemoryWatch``): on one timer in its
+loop it samples each attempt's tree, kills a tree over its task's ``memory``
+and tells the orchestrator first.
 
 Messages on the control socket are pickled tuples, each framed by a 4-byte
 length (``frame`` / ``FrameReader``):
@@ -15,11 +23,14 @@ length (``frame`` / ``FrameReader``):
                              write ends (SCM_RIGHTS): output, outcome
                              ("signal", task_key, attempt, signal_number)
                              ("exit",)
-    server -> orchestrator   ("exited", task_key, attempt, wait_status)
+    server -> orchestrator   ("memory", task_key, attempt, rss, limit): killed for memory
+                             ("exited", task_key, attempt, wait_status, note): note is
+                             None, or why a SIGKILL nobody sent was probably the kernel's
 
-An attempt process writes its pickled outcome to the outcome pipe and closes
-both pipes after killing whatever it started: the orchestrator knows the
-attempt is over from the two EOFs, without waiting for the exit to be reaped.
+A standby gets its request the same way, framed, with the two pipes. An attempt
+process writes its pickled outcome to the outcome pipe and closes both pipes
+after killing whatever it started: the orchestrator knows the attempt is over
+from the two EOFs, without waiting for the exit to be reaped.
 """
 
 from __future__ import annotations
@@ -34,11 +45,20 @@ import socket
 from typing import TYPE_CHECKING
 
 from flowkit.executors import _processes as procs
-from flowkit.executors._attempt_process import Prepared, run_attempt, terminate
+from flowkit.executors._attempt_process import (
+    Prepared,
+    isolate,
+    run_attempt,
+    terminate,
+)
+from flowkit.executors._watch import MemoryWatch, out_of_memory_note
 from flowkit.executors._wire import FrameReader, decode_request, frame
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
+
+#: At most this many standby processes wait at once (as many as attempts ran at once).
+MAX_STANDBY = 8
 
 
 def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
@@ -48,89 +68,178 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     # A SIGTERM unwinds the loop (and, in an attempt process, the task) through finally.
     signal.signal(signal.SIGTERM, terminate)
     procs.become_subreaper()
-    server_pid = os.getpid()
     # Made once here rather than in every attempt process: each page an attempt process
     # writes is a page the kernel copies, so the less it does before the task, the better.
     # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
     faulthandler.enable(file=2, all_threads=True)
-    prepared = Prepared.make()
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    selector = selectors.DefaultSelector()
-    selector.register(control, selectors.EVENT_READ, "control")
-    selector.register(wake_read, selectors.EVENT_READ, "child")
-    reader = FrameReader(control)
-    running: dict[int, tuple[str, int]] = {}
-    # Everything alive now is shared with every attempt process; keep the garbage
-    # collector off it, or its first pass in a child would copy each page it touches.
-    gc.freeze()
+    server = ForkServer(plan, run_id, control)
     try:
-        while True:
-            for key, _ in selector.select():
-                if key.data == "child":
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(wake_read, 4096)
-                    _reap(running, control)
-                    continue
-                if not reader.fill():
-                    return  # the orchestrator is gone: the finally clause kills everything
-                for message in reader.messages():
-                    if message[0] == "exit":
-                        return
-                    if message[0] == "signal":
-                        _, task_key, attempt, signal_number = message
-                        for pid, running_attempt in running.items():
-                            if running_attempt == (task_key, attempt):
-                                procs.signal_group(pid, signal_number)
-                        continue
-                    _, fields, arguments = message
-                    output_fd, outcome_fd = reader.take_fds(2)
-                    pid = os.fork()
-                    if pid == 0:  # the attempt process
-                        selector.close()
-                        for fd in (wake_read, wake_write, control.fileno()):
-                            os.close(fd)
-                        task_key = fields["task_key"]
-                        request = decode_request(
-                            fields, plan.tasks[task_key].fn, upstream_edges=plan.upstream
-                        )
-                        run_attempt(
-                            request,
-                            arguments,
-                            output_fd,
-                            outcome_fd,
-                            prepared,
-                            parent=server_pid,
-                        )
-                    os.close(output_fd)
-                    os.close(outcome_fd)
-                    running[pid] = (fields["task_key"], fields["attempt"])
+        server.loop()
     finally:
-        # Everything below this server dies with it: attempts, and whatever they started.
+        # Everything below this server dies with it: attempts, standbys, what they started.
         procs.kill_descendants(os.getpid(), settle=0.01)
         os._exit(0)
 
 
-def _reap(running: dict[int, tuple[str, int]], control: socket.socket) -> None:
-    """Report every attempt process that ended, after killing the orphans it left."""
-    ended = procs.reap_children()
-    if not ended:
-        return
-    # An attempt process that exited normally killed its descendants first; one that was
-    # killed or crashed may have left orphans, which this subreaper adopted. Any child
-    # that is not a running attempt process is such an orphan and must not outlive it.
-    clean = all(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 for _, status in ended)
-    for _ in range(0 if clean else 50):
-        orphans = [pid for pid in procs.children(os.getpid()) if pid not in running]
-        if not orphans:
-            break
-        for orphan in orphans:
-            procs.kill_tree(orphan)
-        ended.extend(procs.reap_children())
-    for pid, status in ended:
-        if pid in running:
-            task_key, attempt = running.pop(pid)
-            with contextlib.suppress(OSError):
-                control.sendall(frame(("exited", task_key, attempt, status)))
+class ForkServer:
+    """The server's state: its sockets, standby processes, running attempts and the watch."""
+
+    def __init__(self, plan: Plan, run_id: str, control: socket.socket) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.control = control
+        self.pid = os.getpid()
+        self.prepared = Prepared.make()
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
+        signal.set_wakeup_fd(self.wake_write)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(control, selectors.EVENT_READ, "control")
+        self.selector.register(self.wake_read, selectors.EVENT_READ, "child")
+        self.reader = FrameReader(control)
+        self.running: dict[int, tuple[str, int]] = {}
+        #: Attempts the orchestrator had signalled: a SIGKILL of theirs is not the kernel's.
+        self.signalled: set[int] = set()
+        #: Standby processes: pid -> this end of the socket its request will come on.
+        self.standby: dict[int, socket.socket] = {}
+        self.wanted = 1
+        self.watch = MemoryWatch()
+
+    def loop(self) -> None:
+        # Everything alive now is shared with every attempt process; keep the garbage
+        # collector off it, or its first pass in a child would copy each page it touches.
+        gc.freeze()
+        self._fill_standby()
+        while True:
+            for key, _ in self.selector.select(self.watch.next_sample()):
+                if key.data == "child":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self.wake_read, 4096)
+                    self._reap()
+                    continue
+                if not self.reader.fill():
+                    return  # the orchestrator is gone: serve's finally kills everything
+                for message in self.reader.messages():
+                    if message[0] == "exit":
+                        return
+                    if message[0] == "signal":
+                        self._signal(*message[1:])
+                    else:
+                        self._start(message[1], message[2])
+            self._check_memory()
+            self._fill_standby()
+
+    # -- attempts ------------------------------------------------------------------------
+    def _start(self, fields: dict, arguments: bytes) -> None:
+        """Hand the request to a standby process: it becomes the attempt's process."""
+        output_fd, outcome_fd = self.reader.take_fds(2)
+        if not self.standby:
+            self._fork_standby()
+        pid, channel = self.standby.popitem()
+        try:  # the descriptors travel with the message's first bytes
+            message = frame((fields, arguments))
+            sent = socket.send_fds(channel, [message], [output_fd, outcome_fd])
+            channel.sendall(message[sent:])
+        except OSError:
+            pass  # the standby died: its exit is reaped and reported as the attempt's
+        finally:
+            channel.close()
+            os.close(output_fd)
+            os.close(outcome_fd)
+        task_key = fields["task_key"]
+        self.running[pid] = (task_key, fields["attempt"])
+        self.watch.add(pid, self.plan.tasks[task_key].memory)
+        self.wanted = min(MAX_STANDBY, max(self.wanted, len(self.running)))
+
+    def _signal(self, task_key: str, attempt: int, signal_number: int) -> None:
+        for pid, running_attempt in self.running.items():
+            if running_attempt == (task_key, attempt):
+                self.signalled.add(pid)
+                procs.signal_group(pid, signal_number)
+
+    def _check_memory(self) -> None:
+        """Kill every attempt tree over its memory limit, having said so first."""
+        for pid, rss, limit in self.watch.sample():
+            if pid in self.running:
+                task_key, attempt = self.running[pid]
+                self._send(("memory", task_key, attempt, rss, limit))
+                self.signalled.add(pid)
+                procs.kill_tree(pid)
+
+    def _reap(self) -> None:
+        """Report every attempt process that ended, after killing the orphans it left."""
+        ended = procs.reap_children()
+        if not ended:
+            return
+        # An attempt process that exited normally killed its descendants first; one that
+        # was killed or crashed may have left orphans, which this subreaper adopted. Any
+        # child that is neither a running attempt nor a standby is such an orphan.
+        clean = all(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 for _, status in ended)
+        for _ in range(0 if clean else 50):
+            orphans = [
+                pid
+                for pid in procs.children(self.pid)
+                if pid not in self.running and pid not in self.standby
+            ]
+            if not orphans:
+                break
+            for orphan in orphans:
+                procs.kill_tree(orphan)
+            ended.extend(procs.reap_children())
+        for pid, status in ended:
+            watched = self.watch.remove(pid)
+            channel = self.standby.pop(pid, None)
+            if channel is not None:  # a standby killed from outside: another takes its place
+                channel.close()
+            if pid not in self.running:
+                continue
+            task_key, attempt = self.running.pop(pid)
+            note = None
+            killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+            if killed and pid not in self.signalled:
+                note = out_of_memory_note(watched)
+            self.signalled.discard(pid)
+            self._send(("exited", task_key, attempt, status, note))
+
+    def _send(self, message: tuple) -> None:
+        with contextlib.suppress(OSError):
+            self.control.sendall(frame(message))
+
+    # -- standby processes -------------------------------------------------------------
+    def _fill_standby(self) -> None:
+        while len(self.standby) < self.wanted:
+            self._fork_standby()
+
+    def _fork_standby(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            self._become_attempt(theirs)
+        theirs.close()
+        self.standby[pid] = ours
+
+    def _become_attempt(self, channel: socket.socket) -> None:
+        """The standby process: isolated now; runs the one attempt it is handed, then exits."""
+        try:
+            signal.set_wakeup_fd(-1)
+            self.selector.close()
+            for fd in (self.wake_read, self.wake_write, self.control.fileno()):
+                os.close(fd)
+            for other in self.standby.values():
+                other.close()
+            isolate(self.pid)
+            reader = FrameReader(channel)
+            while not (messages := reader.messages()):
+                if not reader.fill():
+                    os._exit(0)  # the server is gone, or ended the run: never used
+            channel.close()
+        except BaseException:  # a SIGTERM while waiting: nothing ran, nothing to report
+            os._exit(0)
+        fields, arguments = messages[0]
+        output_fd, outcome_fd = reader.take_fds(2)
+        request = decode_request(
+            fields, self.plan.tasks[fields["task_key"]].fn, upstream_edges=self.plan.upstream
+        )
+        run_attempt(request, arguments, output_fd, outcome_fd, self.prepared, isolated=True)

@@ -36,6 +36,7 @@ from flowkit._secrets import Redactor
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
+from flowkit.executors._watch import limit_exceeded
 from flowkit.executors._wire import (
     FrameReader,
     encode_request,
@@ -76,6 +77,10 @@ class _Attempt:
     killed_hard: bool = False
     #: Why its log stopped being written (a full disk), once that happened.
     log_error: str | None = None
+    #: How it failed when the fork server killed it (its memory limit), if it did.
+    error: ErrorInfo | None = None
+    #: Why the fork server thinks an unexplained SIGKILL was an out-of-memory kill.
+    note: str | None = None
 
     @property
     def at_eof(self) -> bool:
@@ -248,11 +253,15 @@ class LocalExecutor(PumpedWait):
         assert self._reader is not None
         if not self._reader.fill():
             raise ExecutorError(self._server_died())
-        for kind, task_key, attempt_number, status in self._reader.messages():
+        for kind, task_key, attempt_number, *details in self._reader.messages():
             attempt = self._attempts.get(task_key)
-            if kind != "exited" or attempt is None or attempt.attempt != attempt_number:
-                continue  # the exit of an attempt already over
-            attempt.status = status
+            if attempt is None or attempt.attempt != attempt_number:
+                continue  # a message about an attempt already over
+            if kind == "memory":
+                rss, limit = details
+                attempt.error = limit_exceeded(task_key, attempt_number, rss, limit)
+                continue
+            attempt.status, attempt.note = details
             attempt.exited_at = time.time()
             self._maybe_finish(attempt)
 
@@ -359,6 +368,17 @@ class LocalExecutor(PumpedWait):
     def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
         log_path = str(attempt.log_path) if attempt.log != -1 else None
         exit_code, signal_number = procs.exit_of(attempt.status)
+        if attempt.error is not None:  # killed for its memory, whatever it wrote meanwhile
+            return failed_outcome(
+                attempt.task_key,
+                attempt.attempt,
+                attempt.error,
+                started_at=attempt.started_at,
+                ended_at=attempt.exited_at,
+                log_path=log_path,
+                exit_code=exit_code,
+                signal=signal_number,
+            )
         if attempt.outcome_data:
             try:
                 outcome = pickle.loads(attempt.outcome_data)
@@ -374,6 +394,8 @@ class LocalExecutor(PumpedWait):
         else:
             status = procs.describe_status(attempt.status or 0)
             crash = f"{status} without reporting a result"
+            if attempt.note:
+                crash = f"{crash}; {attempt.note}"
         return failed_outcome(
             attempt.task_key,
             attempt.attempt,
