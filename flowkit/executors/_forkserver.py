@@ -1,15 +1,16 @@
-"""The fork server: a pre-warmed process whose standby processes each run one attempt.
+"""The fork server: a pre-warmed process that keeps standby attempt processes ready.
 
 The local executor forks the fork server from the orchestrator once per run,
-after the flow's module is imported and its plan built. The server keeps
-standby processes ready: forked ahead of need, isolated already (own session
-and process group, child subreaper, dying with the server), each blocked until
-it is handed the one attempt it will run, after which it exits. Starting an
-attempt is thus a message, not a fork: the fork of the next standby happens
-while the previous attempt runs, off the critical path. A standby never runs
-a second attempt, so isolation is as with a fork per attempt. Whatever a task
-starts, even a grandchild that called ``setsid``, stays below a subreaper and
-is killed when its attempt ends.
+after the flow's module is imported and its plan built. The server forks
+standby processes ahead of need: isolated already (own session and process
+group, child subreaper, dying with the server), each blocked on a socket whose
+other end the server hands to the orchestrator. The orchestrator starts an
+attempt by writing its request to a standby's socket: a message, not a fork,
+and not a hop through the server; the fork of the next standby happens while
+the attempt runs, off the critical path. A standby runs exactly one attempt and
+exits, so isolation is as with a fork per attempt. Whatever a task starts, even
+a grandchild that called ``setsid``, stays below a subreaper and is killed when
+its attempt ends.
 
 The server also watches memory (``_watch.MemoryWatch``): on one timer in its
 loop it samples each attempt's tree, kills a tree over its task's ``memory``
@@ -18,19 +19,22 @@ and tells the orchestrator first.
 Messages on the control socket are pickled tuples, each framed by a 4-byte
 length (``frame`` / ``FrameReader``):
 
-    orchestrator -> server   ("start", fields, pickled_arguments): an attempt request as
-                             ``_wire.encode_request`` makes it, sent with two pipes'
-                             write ends (SCM_RIGHTS): output, outcome
-                             ("signal", task_key, attempt, signal_number)
+    orchestrator -> server   ("started", pid, task_key, attempt): the standby ``pid`` was
+                             handed that attempt
+                             ("signal", pid, signal_number)
                              ("exit",)
-    server -> orchestrator   ("memory", task_key, attempt, rss, limit): killed for memory
-                             ("exited", task_key, attempt, wait_status, note): note is
-                             None, or why a SIGKILL nobody sent was probably the kernel's
+    server -> orchestrator   ("standby", pid), with the orchestrator's end of its socket
+                             (SCM_RIGHTS)
+                             ("memory", pid, rss, limit): killed for its memory
+                             ("exited", pid, wait_status, note): note is None, or why a
+                             SIGKILL nobody sent was probably the kernel's
 
-A standby gets its request the same way, framed, with the two pipes. An attempt
-process writes its pickled outcome to the outcome pipe and closes both pipes
-after killing whatever it started: the orchestrator knows the attempt is over
-from the two EOFs, without waiting for the exit to be reaped.
+A standby's request is ``("attempt", fields, pickled_arguments)`` as
+``_wire.encode_request`` makes it, framed, sent with the write ends of two
+pipes (output, outcome). An attempt process writes its pickled outcome to the
+outcome pipe and closes both pipes after killing whatever it started: the
+orchestrator knows the attempt is over from the two EOFs, without waiting for
+the exit to be reaped.
 """
 
 from __future__ import annotations
@@ -45,23 +49,18 @@ import socket
 from typing import TYPE_CHECKING
 
 from flowkit.executors import _processes as procs
-from flowkit.executors._attempt_process import (
-    Prepared,
-    isolate,
-    run_attempt,
-    terminate,
-)
+from flowkit.executors._attempt_process import Prepared, isolate, run_attempt, terminate
 from flowkit.executors._watch import MemoryWatch, out_of_memory_note
 from flowkit.executors._wire import FrameReader, decode_request, frame
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
 
-#: At most this many standby processes wait at once (as many as attempts ran at once).
+#: At most this many standby processes wait at once (one more than ran at once).
 MAX_STANDBY = 8
 
 
-def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
+def serve(plan: Plan, control: socket.socket) -> None:
     """The fork server's loop; runs until told to exit or the orchestrator is gone."""
     # Ctrl-C in the terminal is the orchestrator's to handle; it then tells us what to kill.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -72,7 +71,7 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
     # writes is a page the kernel copies, so the less it does before the task, the better.
     # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
     faulthandler.enable(file=2, all_threads=True)
-    server = ForkServer(plan, run_id, control)
+    server = ForkServer(plan, control)
     try:
         server.loop()
     finally:
@@ -84,9 +83,8 @@ def serve(plan: Plan, run_id: str, control: socket.socket) -> None:
 class ForkServer:
     """The server's state: its sockets, standby processes, running attempts and the watch."""
 
-    def __init__(self, plan: Plan, run_id: str, control: socket.socket) -> None:
+    def __init__(self, plan: Plan, control: socket.socket) -> None:
         self.plan = plan
-        self.run_id = run_id
         self.control = control
         self.pid = os.getpid()
         self.prepared = Prepared.make()
@@ -99,10 +97,12 @@ class ForkServer:
         self.selector.register(self.wake_read, selectors.EVENT_READ, "child")
         self.reader = FrameReader(control)
         self.running: dict[int, tuple[str, int]] = {}
+        #: Standby processes handed to the orchestrator and not yet said to be started.
+        self.standby: set[int] = set()
+        #: Standby processes that ended before the orchestrator said what they ran.
+        self.ended_early: dict[int, int] = {}
         #: Attempts the orchestrator had signalled: a SIGKILL of theirs is not the kernel's.
         self.signalled: set[int] = set()
-        #: Standby processes: pid -> this end of the socket its request will come on.
-        self.standby: dict[int, socket.socket] = {}
         self.wanted = 1
         self.watch = MemoryWatch()
 
@@ -126,44 +126,31 @@ class ForkServer:
                     if message[0] == "signal":
                         self._signal(*message[1:])
                     else:
-                        self._start(message[1], message[2])
+                        self._started(*message[1:])
             self._check_memory()
             self._fill_standby()
 
     # -- attempts ------------------------------------------------------------------------
-    def _start(self, fields: dict, arguments: bytes) -> None:
-        """Hand the request to a standby process: it becomes the attempt's process."""
-        output_fd, outcome_fd = self.reader.take_fds(2)
-        if not self.standby:
-            self._fork_standby()
-        pid, channel = self.standby.popitem()
-        try:  # the descriptors travel with the message's first bytes
-            message = frame((fields, arguments))
-            sent = socket.send_fds(channel, [message], [output_fd, outcome_fd])
-            channel.sendall(message[sent:])
-        except OSError:
-            pass  # the standby died: its exit is reaped and reported as the attempt's
-        finally:
-            channel.close()
-            os.close(output_fd)
-            os.close(outcome_fd)
-        task_key = fields["task_key"]
-        self.running[pid] = (task_key, fields["attempt"])
-        self.watch.add(pid, self.plan.tasks[task_key].memory)
-        self.wanted = min(MAX_STANDBY, max(self.wanted, len(self.running)))
+    def _started(self, pid: int, task_key: str, attempt: int) -> None:
+        """The orchestrator handed an attempt to the standby ``pid``: it is running."""
+        self.standby.discard(pid)
+        self.running[pid] = (task_key, attempt)
+        self.wanted = min(MAX_STANDBY, max(self.wanted, len(self.running) + 1))
+        if pid in self.ended_early:  # it ran and ended before this message came
+            self._report_exit(pid, self.ended_early.pop(pid))
+        else:
+            self.watch.add(pid, self.plan.tasks[task_key].memory)
 
-    def _signal(self, task_key: str, attempt: int, signal_number: int) -> None:
-        for pid, running_attempt in self.running.items():
-            if running_attempt == (task_key, attempt):
-                self.signalled.add(pid)
-                procs.signal_group(pid, signal_number)
+    def _signal(self, pid: int, signal_number: int) -> None:
+        if pid in self.running:
+            self.signalled.add(pid)
+            procs.signal_group(pid, signal_number)
 
     def _check_memory(self) -> None:
         """Kill every attempt tree over its memory limit, having said so first."""
         for pid, rss, limit in self.watch.sample():
             if pid in self.running:
-                task_key, attempt = self.running[pid]
-                self._send(("memory", task_key, attempt, rss, limit))
+                self._send(("memory", pid, rss, limit))
                 self.signalled.add(pid)
                 procs.kill_tree(pid)
 
@@ -188,19 +175,21 @@ class ForkServer:
                 procs.kill_tree(orphan)
             ended.extend(procs.reap_children())
         for pid, status in ended:
-            watched = self.watch.remove(pid)
-            channel = self.standby.pop(pid, None)
-            if channel is not None:  # a standby killed from outside: another takes its place
-                channel.close()
-            if pid not in self.running:
-                continue
-            task_key, attempt = self.running.pop(pid)
-            note = None
-            killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-            if killed and pid not in self.signalled:
-                note = out_of_memory_note(watched)
-            self.signalled.discard(pid)
-            self._send(("exited", task_key, attempt, status, note))
+            if pid in self.standby:  # ran before its start was said, or died unused
+                self.standby.discard(pid)
+                self.ended_early[pid] = status
+            elif pid in self.running:
+                self._report_exit(pid, status)
+
+    def _report_exit(self, pid: int, status: int) -> None:
+        del self.running[pid]
+        watched = self.watch.remove(pid)
+        note = None
+        killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        if killed and pid not in self.signalled:
+            note = out_of_memory_note(watched)
+        self.signalled.discard(pid)
+        self._send(("exited", pid, status, note))
 
     def _send(self, message: tuple) -> None:
         with contextlib.suppress(OSError):
@@ -212,13 +201,17 @@ class ForkServer:
             self._fork_standby()
 
     def _fork_standby(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        """Fork a standby process and hand the orchestrator its socket's other end."""
+        theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
             ours.close()
             self._become_attempt(theirs)
         theirs.close()
-        self.standby[pid] = ours
+        self.standby.add(pid)
+        with contextlib.suppress(OSError):
+            socket.send_fds(self.control, [frame(("standby", pid))], [ours.fileno()])
+        ours.close()
 
     def _become_attempt(self, channel: socket.socket) -> None:
         """The standby process: isolated now; runs the one attempt it is handed, then exits."""
@@ -227,17 +220,15 @@ class ForkServer:
             self.selector.close()
             for fd in (self.wake_read, self.wake_write, self.control.fileno()):
                 os.close(fd)
-            for other in self.standby.values():
-                other.close()
             isolate(self.pid)
             reader = FrameReader(channel)
             while not (messages := reader.messages()):
                 if not reader.fill():
-                    os._exit(0)  # the server is gone, or ended the run: never used
+                    os._exit(0)  # the run ended, or the orchestrator is gone: never used
             channel.close()
         except BaseException:  # a SIGTERM while waiting: nothing ran, nothing to report
             os._exit(0)
-        fields, arguments = messages[0]
+        _, fields, arguments = messages[0]
         output_fd, outcome_fd = reader.take_fds(2)
         request = decode_request(
             fields, self.plan.tasks[fields["task_key"]].fn, upstream_edges=self.plan.upstream

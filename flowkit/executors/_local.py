@@ -15,9 +15,11 @@ meanwhile.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pickle
+import select
 import selectors
 import signal
 import socket
@@ -60,6 +62,7 @@ _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 class _Attempt:
     task_key: str
     attempt: int
+    pid: int  # of its attempt process
     output: int  # read end of the output pipe; -1 once at EOF
     outcome: int  # read end of the outcome pipe; -1 once at EOF
     log_path: Path
@@ -111,6 +114,9 @@ class LocalExecutor(PumpedWait):
         self._reader: FrameReader | None = None
         self._selector: selectors.BaseSelector | None = None
         self._attempts: dict[str, _Attempt] = {}
+        #: Standby processes the fork server handed over: (pid, socket to send a request on).
+        self._standby: collections.deque[tuple[int, socket.socket]] = collections.deque()
+        self._by_pid: dict[int, _Attempt] = {}
         self._finished: list[AttemptOutcome] = []
         self._run_log_dir: Path | None = None
         self._redactor = Redactor()  # the run's, from start
@@ -147,7 +153,7 @@ class LocalExecutor(PumpedWait):
         if pid == 0:
             parent_end.close()
             try:
-                forkserver.serve(plan, run_id, server_end)
+                forkserver.serve(plan, server_end)
             finally:
                 os._exit(0)
         server_end.close()
@@ -163,7 +169,7 @@ class LocalExecutor(PumpedWait):
             raise ExecutorError(msg)
         try:
             fields, arguments = encode_request(request, with_edges=False)
-            payload = frame(("start", fields, arguments))
+            payload = frame(("attempt", fields, arguments))
         except Exception as error:  # the attempt fails; the run goes on per run_if
             self._finished.append(unpicklable_arguments(request, error))
             return
@@ -171,25 +177,50 @@ class LocalExecutor(PumpedWait):
         outcome_read, outcome_write = os.pipe()
         os.set_blocking(output_read, False)
         os.set_blocking(outcome_read, False)
+        try:
+            pid = self._hand_over(payload, output_write, outcome_write)
+        finally:
+            os.close(output_write)
+            os.close(outcome_write)
         attempt = _Attempt(
             task_key=request.task_key,
             attempt=request.attempt,
+            pid=pid,
             output=output_read,
             outcome=outcome_read,
             log_path=self._run_log_dir / f"{request.task_key}.{request.attempt}.log",
             started_at=time.time(),
         )
         self._attempts[request.task_key] = attempt
+        self._by_pid[pid] = attempt
         self._selector.register(output_read, selectors.EVENT_READ, (attempt, "output"))
         self._selector.register(outcome_read, selectors.EVENT_READ, (attempt, "outcome"))
-        try:
-            socket.send_fds(self._control, [payload], [output_write, outcome_write])
-        except OSError as error:
-            msg = f"the local executor's fork server is gone ({error}); the run cannot go on"
-            raise ExecutorError(msg) from error
-        finally:
-            os.close(output_write)
-            os.close(outcome_write)
+        self._tell(("started", pid, request.task_key, request.attempt))
+
+    def _hand_over(self, payload: bytes, output: int, outcome: int) -> int:
+        """Send the request to a standby process, the pipes with it; the pid it runs in."""
+        while True:
+            while not self._standby:
+                self._pump_control()
+            pid, channel = self._standby.popleft()
+            with channel:
+                try:  # the descriptors travel with the message's first bytes
+                    sent = socket.send_fds(channel, [payload], [output, outcome])
+                except OSError:
+                    continue  # that standby died before its request: take the next
+                # From its first byte on, the request is that process's: should it die
+                # before reading the rest, the server reports its exit as the attempt's.
+                with contextlib.suppress(OSError):
+                    if sent < len(payload):
+                        channel.sendall(payload[sent:])
+                return pid
+
+    def _pump_control(self) -> None:
+        """Wait for the fork server's next message (a standby process, most likely)."""
+        assert self._control is not None
+        ready, _, _ = select.select([self._control], [], [], None)
+        if ready:
+            self._read_control()
 
     def kill(self, task_key: str) -> bool:
         """Start stopping an attempt: SIGTERM its process group now, SIGKILL after the grace.
@@ -215,6 +246,9 @@ class LocalExecutor(PumpedWait):
             self._server_pid = None
         for attempt in list(self._attempts.values()):
             self._close_attempt(attempt)
+        while self._standby:
+            self._standby.popleft()[1].close()
+        self._by_pid.clear()
         for resource in (self._control, self._selector):
             if resource is not None:
                 with contextlib.suppress(OSError):
@@ -253,16 +287,21 @@ class LocalExecutor(PumpedWait):
         assert self._reader is not None
         if not self._reader.fill():
             raise ExecutorError(self._server_died())
-        for kind, task_key, attempt_number, *details in self._reader.messages():
-            attempt = self._attempts.get(task_key)
-            if attempt is None or attempt.attempt != attempt_number:
+        for kind, pid, *details in self._reader.messages():
+            if kind == "standby":
+                (fd,) = self._reader.take_fds(1)
+                self._standby.append((pid, socket.socket(fileno=fd)))
+                continue
+            attempt = self._by_pid.get(pid)
+            if attempt is None:
                 continue  # a message about an attempt already over
             if kind == "memory":
                 rss, limit = details
-                attempt.error = limit_exceeded(task_key, attempt_number, rss, limit)
+                attempt.error = limit_exceeded(attempt.task_key, attempt.attempt, rss, limit)
                 continue
             attempt.status, attempt.note = details
             attempt.exited_at = time.time()
+            del self._by_pid[pid]
             self._maybe_finish(attempt)
 
     def _server_died(self) -> str:
@@ -412,8 +451,10 @@ class LocalExecutor(PumpedWait):
         )
 
     def _signal(self, attempt: _Attempt, signal_number: int) -> None:
+        self._tell(("signal", attempt.pid, signal_number))
+
+    def _tell(self, message: tuple) -> None:
         if self._control is not None:
-            message = ("signal", attempt.task_key, attempt.attempt, signal_number)
             with contextlib.suppress(OSError):
                 self._control.sendall(frame(message))
 
