@@ -66,7 +66,8 @@ class Flow(TaskKinds):
 
     Args:
         name: the flow's name, ``[A-Za-z0-9_.-]+``.
-        max_parallel: how many tasks may run at once.
+        max_parallel: how many tasks may run at once; by default as many as the machine
+            has CPUs (its cgroup's CPU quota when it has one, not ``os.cpu_count()``).
         params: declared parameters and their defaults; runs may override them.
         schedule: a ``Cron`` that starts runs under ``flowkit serve``.
         trigger: a ``Periodic`` or ``FileArrival`` trigger instead of a schedule.
@@ -81,7 +82,7 @@ class Flow(TaskKinds):
         self,
         name: str,
         *,
-        max_parallel: int = 4,
+        max_parallel: int | None = None,
         params: Mapping[str, Any] | None = None,
         schedule: Cron | None = None,
         trigger: Periodic | FileArrival | None = None,

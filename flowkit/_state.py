@@ -140,6 +140,9 @@ class TaskRun:
     #: start to its end (an outcome, a timeout's kill, a cancel). Waits between retries
     #: are not in it.
     compute_seconds: float = 0.0
+    #: Why a queued task has not started though its dependencies are done: a full
+    #: pool, or the memory or CPUs it declared (DESIGN.md §9). None otherwise.
+    waiting_for: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -1,4 +1,4 @@
-"""Amounts of memory as people write them ("2GiB", "512MB", 2_000_000) and as flowkit prints them."""
+"""Amounts of memory as people write them ("2GiB", "512MB", 2_000_000) and as flowkit prints."""
 
 from __future__ import annotations
 

@@ -229,8 +229,13 @@ class RetryPolicy:
 
 
 def _validate_max_parallel(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"flow {instance.name!r}: max_parallel={value!r} is invalid; allowed: an integer >= 1"
+        msg = (
+            f"flow {instance.name!r}: max_parallel={value!r} is invalid; allowed: an integer "
+            ">= 1, or None for as many as this machine has CPUs"
+        )
         raise DefinitionError(msg)
 
 
@@ -338,7 +343,9 @@ class FlowSpec:
 
     name: str
     tasks: tuple[TaskSpec, ...] = ()
-    max_parallel: int = attrs.field(default=4, validator=_validate_max_parallel)
+    #: How many tasks may run at once; None: as many as the machine has CPUs, counted
+    #: from its cgroup's CPU quota and the process's affinity (not ``os.cpu_count()``).
+    max_parallel: int | None = attrs.field(default=None, validator=_validate_max_parallel)
     params: Mapping[str, Any] = attrs.field(factory=dict)
     #: When the flow runs by itself (DESIGN.md §5): a ``Cron`` schedule or a trigger.
     schedule: Cron | None = attrs.field(default=None, validator=_validate_schedule)

@@ -22,6 +22,7 @@ from flowkit import _channel
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.attempts import AttemptBuilder
 from flowkit._engine.deadlines import RunDeadlines, sooner
+from flowkit._engine.gate import Gate
 from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
@@ -89,8 +90,10 @@ class ActiveRun:
         self.clock = clock
         self.listeners = list(listeners)
         self.started_at = clock.time()
+        # Memory and CPUs are this machine's to admit when the attempts run on it.
+        gate = Gate(plan, machine_resources=getattr(executor, "runs_attempts_here", True))
         self.scheduler = Scheduler(
-            plan, clock, kept=kept, on_change=self._changed if self.listeners else None
+            plan, clock, kept=kept, on_change=self._changed if self.listeners else None, gate=gate
         )
         self._attempts = AttemptBuilder(
             plan,
@@ -152,6 +155,7 @@ class ActiveRun:
             RunInterrupted: Ctrl-C, once the run was cancelled and recorded.
         """
         self._warn_unenforced_timeouts()
+        self.scheduler.gate.check()  # a task too big for this machine: nothing runs
         # Before the run is recorded: an executor that cannot start (a scheduler out of
         # reach, a function that cannot be shipped) is an error before any task runs.
         try:
@@ -241,6 +245,7 @@ class ActiveRun:
                 name, attempt, timeout, values=scheduler.values, results=scheduler.results
             )
             self.executor.submit(request)
+        scheduler.note_waiting()
 
     def _flush(self) -> None:
         for listener in self.listeners:

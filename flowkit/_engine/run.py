@@ -14,6 +14,7 @@ from flowkit._events import RunListener
 from flowkit._planning.params import resolve_params
 from flowkit._planning.plan import plan_of
 from flowkit._state import KeptTask, RunResult, RunTrigger
+from flowkit.executors import _machine as machine
 from flowkit.executors import resolve
 
 _default_stores: dict[str, Any] = {}
@@ -80,7 +81,7 @@ def run(
     plan = plan_of(flow)
     resolved_params = resolve_params(plan.flow, params, from_text=params_from_text)
     if max_parallel is None:
-        max_parallel = plan.flow.max_parallel
+        max_parallel = plan.flow.max_parallel or machine.cpus()
     elif not isinstance(max_parallel, int) or isinstance(max_parallel, bool) or max_parallel < 1:
         msg = (
             f"flow {plan.name!r}: max_parallel={max_parallel!r} is invalid; "

@@ -18,11 +18,15 @@ import attrs
 from loguru import logger
 
 from flowkit._clock import Clock
+from flowkit._engine.gate import Gate
 from flowkit._errors import RunError
 from flowkit._planning import rules
 from flowkit._planning.plan import Plan
 from flowkit._state import ErrorInfo, KeptTask, RunState, TaskRun, TaskState
 from flowkit.executors import AttemptOutcome
+
+#: Seconds between two looks at the memory a queued task waits for.
+ADMISSION_POLL = 0.25
 
 
 @attrs.define
@@ -48,6 +52,7 @@ class Scheduler:
         *,
         kept: Mapping[str, KeptTask] | None = None,
         on_change: Callable[[TaskRun], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.plan = plan
         self.clock = clock
@@ -62,9 +67,8 @@ class Scheduler:
         self._ready: list[tuple[int, str]] = []  # heap by plan position
         self._waiting_for_retry: dict[str, float] = {}
         self._done: set[str] = set()
-        #: Pools cap how many of their tasks are in flight at once (DESIGN.md §9).
-        self._pools = plan.flow.pools
-        self._pool_of = {name: spec.pool for name, spec in plan.tasks.items() if spec.pool}
+        #: Pools, memory and CPUs a ready task may have to wait for (DESIGN.md §9).
+        self.gate = gate if gate is not None else Gate(plan, machine_resources=False)
         self._keep(kept or {})
 
     def _keep(self, kept: Mapping[str, KeptTask]) -> None:
@@ -95,17 +99,10 @@ class Scheduler:
 
     @property
     def has_ready(self) -> bool:
-        """Whether a ready task may start now (its pool, if any, has a free slot)."""
-        if not self._pool_of:
+        """Whether a ready task may start now (nothing it declared makes it wait)."""
+        if not self.gate.active:
             return bool(self._ready)
-        return any(self._has_room(name) for _, name in self._ready)
-
-    def _has_room(self, name: str) -> bool:
-        pool = self._pool_of.get(name)
-        if pool is None:
-            return True
-        used = sum(1 for other in self.in_flight if self._pool_of.get(other) == pool)
-        return used < self._pools[pool]
+        return any(self.gate.blocker(name, self.in_flight) is None for _, name in self._ready)
 
     @property
     def stuck(self) -> bool:
@@ -116,6 +113,9 @@ class Scheduler:
         """The soonest timeout or retry deadline (monotonic), None when there is none."""
         deadlines = [flight.deadline for flight in self.in_flight.values() if flight.deadline]
         deadlines.extend(self._waiting_for_retry.values())
+        if any(self.tasks[name].waiting_for and self.gate.polls(name) for _, name in self._ready):
+            # Memory frees up without an event: look again soon.
+            deadlines.append(self.clock.monotonic() + ADMISSION_POLL)
         return min(deadlines) if deadlines else None
 
     # -- moves -------------------------------------------------------------------------------
@@ -127,14 +127,15 @@ class Scheduler:
 
     def take(self, timeout_enforced: bool) -> tuple[str, int, float | None]:
         """Mark the first ready task that may start running; its name, attempt and timeout."""
-        if not self._pool_of:
+        if not self.gate.active:
             _, name = heapq.heappop(self._ready)
-        else:  # the first in plan order whose pool has room
-            entry = min(entry for entry in self._ready if self._has_room(entry[1]))
+        else:  # the first in plan order that nothing makes wait
+            entry = min(e for e in self._ready if self.gate.blocker(e[1], self.in_flight) is None)
             self._ready.remove(entry)
             heapq.heapify(self._ready)
             name = entry[1]
         task = self.tasks[name]
+        task.waiting_for = None
         task.attempts += 1
         started = self.clock.time()
         timeout = self.plan.tasks[name].timeout if timeout_enforced else None
@@ -144,6 +145,17 @@ class Scheduler:
             task.started_at = started
         self._change(task, TaskState.RUNNING)
         return name, task.attempts, timeout
+
+    def note_waiting(self) -> None:
+        """Say why each ready task that may not start waits (a change when the reason does)."""
+        if not self.gate.active:
+            return
+        for _, name in sorted(self._ready):
+            task = self.tasks[name]
+            reason = self.gate.blocker(name, self.in_flight)
+            if reason != task.waiting_for:
+                task.waiting_for = reason
+                self._change(task, TaskState.QUEUED)
 
     def expire(self) -> list[str]:
         """Mark every attempt past its timeout as stopping; the names to stop."""

@@ -1,0 +1,97 @@
+"""What a ready task waits for besides its dependencies: a pool's slot, memory, CPUs.
+
+The scheduler asks ``Gate.blocker`` before it starts a ready task; a task that
+must wait stays ``queued`` with the reason in words (shown by the live display
+and ``flowkit show``). Pools cap their tasks in flight across the run (DESIGN.md
+§9). Memory and CPUs are admitted against what this machine really has
+(``executors._machine``: cgroup-aware), when the run's attempts run on it: a
+task declaring ``memory=`` starts only if that much is free beyond what the
+tasks in flight declared (held for them whether or not they use it yet), and a
+task declaring ``cpus=`` only if the CPUs declared in flight leave room for it.
+On Dask the cluster's worker resources do that instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from flowkit._definition.sizes import format_size
+from flowkit._errors import RunError
+from flowkit._planning.plan import Plan
+from flowkit.executors import _machine as machine
+
+
+class Gate:
+    """Pools, and, with ``machine_resources``, this machine's memory and CPUs."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        machine_resources: bool = True,
+        memory: Callable[[], machine.Memory | None] | None = None,
+        cpus: int | None = None,
+    ) -> None:
+        self.plan = plan
+        self.pools = dict(plan.flow.pools)
+        self.pool_of = {name: spec.pool for name, spec in plan.tasks.items() if spec.pool}
+        self.memory_of: dict[str, int] = {}
+        self.cpus_of: dict[str, float] = {}
+        if machine_resources:
+            self.memory_of = {n: s.memory for n, s in plan.tasks.items() if s.memory is not None}
+            self.cpus_of = {n: s.cpus for n, s in plan.tasks.items() if s.cpus is not None}
+        self._read_memory = memory
+        self.cpus = cpus if cpus is not None else (machine.cpus() if self.cpus_of else 1)
+        self.active = bool(self.pool_of or self.memory_of or self.cpus_of)
+
+    def check(self) -> None:
+        """Refuse, before anything runs, a task that could never fit this machine."""
+        state = self._memory() if self.memory_of else None
+        problems = []
+        for name, needed in self.memory_of.items():
+            if state is not None and needed > state.total:
+                problems.append(
+                    f"task {name!r}: memory={format_size(needed)!r} is more than this machine "
+                    f"has ({format_size(state.total)})"
+                )
+        for name, wanted in self.cpus_of.items():
+            if wanted > self.cpus:
+                problems.append(
+                    f"task {name!r}: cpus={wanted:g} is more than this machine has ({self.cpus})"
+                )
+        if problems:
+            msg = (
+                f"flow {self.plan.name!r} cannot run here: {'; '.join(problems)}. Lower the "
+                "task's declaration, or run it on a machine or Dask cluster that has it"
+            )
+            raise RunError(msg)
+
+    def blocker(self, name: str, in_flight: Collection[str]) -> str | None:
+        """Why ``name`` may not start beside ``in_flight`` now; None when it may."""
+        pool = self.pool_of.get(name)
+        if pool is not None:
+            used = sum(1 for other in in_flight if self.pool_of.get(other) == pool)
+            if used >= self.pools[pool]:
+                return f"pool {pool!r} is full ({used} of {self.pools[pool]} running)"
+        wanted = self.cpus_of.get(name)
+        if wanted is not None:
+            held = sum(self.cpus_of.get(other, 0.0) for other in in_flight)
+            if held + wanted > self.cpus:
+                free = max(0.0, self.cpus - held)
+                return f"waiting for {wanted:g} CPUs ({free:g} of {self.cpus} free)"
+        needed = self.memory_of.get(name)
+        if needed is not None:
+            state = self._memory()
+            if state is not None:
+                held = sum(self.memory_of.get(other, 0) for other in in_flight)
+                free = max(0, state.available - held)
+                if needed > free:
+                    return f"waiting for {format_size(needed)} of memory ({format_size(free)} free)"
+        return None
+
+    def _memory(self) -> machine.Memory | None:
+        return self._read_memory() if self._read_memory is not None else machine.memory()
+
+    def polls(self, name: str) -> bool:
+        """Whether ``name`` waits on something that changes without an event (memory)."""
+        return name in self.memory_of
