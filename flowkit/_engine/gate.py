@@ -84,9 +84,9 @@ class Gate:
             state = self._memory()
             if state is not None:
                 held = sum(self.memory_of.get(other, 0) for other in in_flight)
-                free = max(0, state.available - held)
-                if needed > free:
-                    return f"waiting for {format_size(needed)} of memory ({format_size(free)} free)"
+                if needed > state.available - held:
+                    # Not how much is free: that moves all the time, and the reason would too.
+                    return f"waiting for {format_size(needed)} of memory to be free"
         return None
 
     def _memory(self) -> machine.Memory | None:

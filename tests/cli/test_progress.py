@@ -229,3 +229,34 @@ def test_the_live_display_escapes_what_tasks_write() -> None:
     assert "\x07" not in text
     assert "[noisy] \\x1b]0;owned\\x07 title" in text
     assert "RuntimeError: \\x1b]2;again\\x07 failed" in text
+
+
+def test_a_queued_task_that_waits_for_resources_shows_why() -> None:
+    current = tasks(load=TaskState.RUNNING, load2=TaskState.QUEUED, other=TaskState.QUEUED)
+    current["load2"].waiting_for = "pool 'warehouse' is full (1 of 1 running)"
+
+    lines = render_display(current, attempt_started={"load": 10.0}, now=11.0)
+
+    assert lines[-1] == "  queued load2: pool 'warehouse' is full (1 of 1 running)"
+    assert not any("other" in line for line in lines)  # queued for nothing but its turn
+
+
+def test_the_plain_line_of_a_waiting_task_says_why() -> None:
+    flow = Flow("waits")
+    flow.task(name="big", memory="20GiB")(lambda: None)
+    printer = ProgressPrinter(flow.plan(), io.StringIO())
+    task = TaskRun(name="big", state=TaskState.QUEUED)
+    task.waiting_for = "waiting for 20 GiB of memory to be free"
+
+    assert printer.state_line(task).split()[2:] == [
+        "queued",
+        "(waiting",
+        "for",
+        "20",
+        "GiB",
+        "of",
+        "memory",
+        "to",
+        "be",
+        "free)",
+    ]

@@ -111,6 +111,8 @@ class Tally:
         self.total = 0
         self.running: dict[str, TaskRun] = {}
         self.retrying: dict[str, None] = {}
+        #: Queued tasks that wait for a pool, memory or CPUs, with the reason.
+        self.waiting: dict[str, str] = {}
         self._category: dict[str, str | None] = {}
 
     def update(self, task: TaskRun) -> None:
@@ -134,6 +136,10 @@ class Tally:
             self.retrying[name] = None
         else:
             self.retrying.pop(name, None)
+        if task.state is TaskState.QUEUED and task.waiting_for:
+            self.waiting[name] = task.waiting_for
+        else:
+            self.waiting.pop(name, None)
 
     def render(
         self,
@@ -166,6 +172,11 @@ class Tally:
             more = len(self.retrying) - len(names)
             tail = f" and {more} more" if more > 0 else ""
             lines.append(f"  waiting to retry: {', '.join(names)}{tail}")
+        waiting = list(itertools.islice(self.waiting.items(), MAX_RUNNING_SHOWN))
+        for name, reason in waiting:
+            lines.append(f"  queued {name}: {escape(reason)}")
+        if len(self.waiting) > len(waiting):
+            lines.append(f"  ... and {len(self.waiting) - len(waiting)} more queued")
         if width:
             lines = [line[:width] for line in lines]
         return lines
@@ -221,6 +232,8 @@ class ProgressPrinter(RunListener):
             return f"({format_duration(task.duration)})"
         if state in (TaskState.UPSTREAM_FAILED, TaskState.EXCLUDED):
             return f"(run_if {spec.run_if.value})"
+        if state is TaskState.QUEUED and task.waiting_for:
+            return f"({task.waiting_for})"
         return ""
 
 
