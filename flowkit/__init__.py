@@ -36,6 +36,7 @@ from flowkit import _engine  # noqa: F401
 from flowkit._clock import FakeClock
 from flowkit._context import params, task_values
 from flowkit._definition.notify import Health, Notify
+from flowkit._definition.pools import Pool
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import RunIf
 from flowkit._errors import (
@@ -93,6 +94,7 @@ __all__ = [
     "NotebookFailed",
     "Notify",
     "Periodic",
+    "Pool",
     "RunError",
     "RunIf",
     "RunListener",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from flowkit._definition.notify import Health, Notify
+from flowkit._definition.pools import pool_sizes
 from flowkit._definition.schedules import Cron, FileArrival, Periodic
 from flowkit._definition.spec import (
     TASK_OPTIONS,
@@ -107,10 +108,11 @@ class Flow(TaskKinds):
             "timeout": timeout,
             "notify": notify,
             "health": health,
-            "pools": dict(pools)
-            if isinstance(pools, Mapping)
-            else ({} if pools is None else pools),
         }
+        if isinstance(pools, Mapping):  # a Pool(size, shared=...) or a size
+            self._options["pools"], self._options["shared_pools"] = pool_sizes(pools)
+        else:
+            self._options["pools"] = {} if pools is None else pools
         FlowSpec(name=name, max_parallel=max_parallel, **self._options)  # validates them now
         #: Set by a loader of non-Python flows (a bundle's job): what loads it again.
         self.origin: str | None = None

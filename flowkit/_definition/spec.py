@@ -294,7 +294,10 @@ def _validate_pools(instance: Any, attribute: attrs.Attribute, value: Any) -> No
         and size >= 1
         for name, size in value.items()
     ):
-        allowed = "a mapping of pool names to how many of their tasks may run at once (>= 1)"
+        allowed = (
+            "a mapping of pool names to how many of their tasks may run at once (>= 1), "
+            "or to Pool(N, shared=True) for a pool every run of the home shares"
+        )
         raise _flow_option_error(instance, "pools", value, allowed)
 
 
@@ -361,6 +364,8 @@ class FlowSpec:
     health: Health | None = attrs.field(default=None, validator=_validate_health)
     #: Pools by name, each with how many of its tasks may run at once (DESIGN.md §9).
     pools: Mapping[str, int] = attrs.field(factory=dict, validator=_validate_pools)
+    #: The pools whose slots every run of the home shares (``Pool(N, shared=True)``).
+    shared_pools: frozenset[str] = frozenset()
     #: What loads a flow that is not a Python module's again (``databricks.yml:JOB``): the
     #: target a run records for a repair and serve launches. None: found from its module.
     origin: str | None = None

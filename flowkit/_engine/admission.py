@@ -32,6 +32,28 @@ def resource_of(flow_name: str) -> str:
     return f"flow:{flow_name}"
 
 
+class TaskSlots:
+    """A run's tasks' slots in the home's shared pools (``Pool(N, shared=True)``).
+
+    The same table as the runs' slots: a pool's resource is ``pool:NAME`` and its
+    holder ``RUN_ID/TASK``; a slot of an orchestrator that died is free again.
+    """
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def acquire(self, pool: str, task_key: str, size: int) -> bool:
+        holder = f"{self.run_id}/{task_key}"
+        admission = self.store.acquire_slot(
+            f"pool:{pool}", holder, limit=size, queue=True, pid=os.getpid()
+        )
+        return admission is Admission.HELD
+
+    def release(self, pool: str, task_key: str) -> None:
+        self.store.release_slot(f"pool:{pool}", f"{self.run_id}/{task_key}")
+
+
 class Slot:
     """One run's claim on a slot of its flow: taken by ``acquire``, given back by ``release``."""
 

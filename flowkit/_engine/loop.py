@@ -22,7 +22,7 @@ from flowkit import _channel
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.attempts import AttemptBuilder
 from flowkit._engine.deadlines import RunDeadlines, sooner
-from flowkit._engine.gate import Gate
+from flowkit._engine.gate import Gate, PoolClaims
 from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
@@ -75,6 +75,7 @@ class ActiveRun:
         kept: Mapping[str, KeptTask] | None = None,
         repair_count: int = 0,
         trigger: RunTrigger | None = None,
+        claims: PoolClaims | None = None,
     ) -> None:
         self.plan = plan
         self.trigger = trigger or RunTrigger()
@@ -91,7 +92,12 @@ class ActiveRun:
         self.listeners = list(listeners)
         self.started_at = clock.time()
         # Memory and CPUs are this machine's to admit when the attempts run on it.
-        gate = Gate(plan, machine_resources=getattr(executor, "runs_attempts_here", True))
+        gate = Gate(
+            plan,
+            machine_resources=getattr(executor, "runs_attempts_here", True),
+            claims=claims,
+            clock=clock,
+        )
         self.scheduler = Scheduler(
             plan, clock, kept=kept, on_change=self._changed if self.listeners else None, gate=gate
         )
@@ -198,6 +204,7 @@ class ActiveRun:
             self._cancel(stop_running=True)
         finally:
             self.executor.shutdown()
+            self.scheduler.gate.release_all()
             _channel.remove_run(self.run_id)  # what killed attempts left behind
         self.cluster = getattr(self.executor, "cluster_report", None)
         result = self.result()
@@ -239,7 +246,10 @@ class ActiveRun:
                 provision()
             self._provisioned = True
         while scheduler.has_ready and len(scheduler.in_flight) < self.max_parallel:
-            name, attempt, timeout = scheduler.take(timeout_enforced=self.executor.can_preempt)
+            taken = scheduler.take(timeout_enforced=self.executor.can_preempt)
+            if taken is None:
+                break
+            name, attempt, timeout = taken
             self._flush()  # every change is on record before the attempt starts
             request = self._attempts.request(
                 name, attempt, timeout, values=scheduler.values, results=scheduler.results

@@ -123,6 +123,7 @@ def run(
             kept=kept,
             repair_count=repair_count,
             trigger=trigger,
+            claims=_task_slots(listeners, plan, run_id),
         )
         return active.execute()
     finally:
@@ -140,6 +141,20 @@ def _notifier(plan: Any, listeners: Sequence[RunListener]) -> Any:
 
     store = next((item.store for item in listeners if isinstance(item, StoreRecorder)), None)
     return Notifier(plan.flow.notify, task_notify, Deliveries(store))
+
+
+def _task_slots(listeners: Sequence[RunListener], plan: Any, run_id: str) -> Any:
+    """The home's slots of the flow's shared pools; None without any, or without a store."""
+    from flowkit._store import StoreRecorder
+
+    if not plan.flow.shared_pools:
+        return None
+    store = next((item.store for item in listeners if isinstance(item, StoreRecorder)), None)
+    if store is None:
+        return None
+    from flowkit._engine.admission import TaskSlots
+
+    return TaskSlots(store, run_id)
 
 
 def _slot(listeners: Sequence[RunListener], plan: Any, run_id: str, clock: Clock) -> Any:

@@ -125,12 +125,20 @@ class Scheduler:
             if name not in self._done and not self._remaining[name]:
                 self._judge(name)
 
-    def take(self, timeout_enforced: bool) -> tuple[str, int, float | None]:
-        """Mark the first ready task that may start running; its name, attempt and timeout."""
+    def take(self, timeout_enforced: bool) -> tuple[str, int, float | None] | None:
+        """Mark the first ready task that may start running; its name, attempt and timeout.
+
+        None when a shared pool turned every ready task away (``has_ready`` could not
+        know: asking takes the slot).
+        """
         if not self.gate.active:
             _, name = heapq.heappop(self._ready)
-        else:  # the first in plan order that nothing makes wait
-            entry = min(e for e in self._ready if self.gate.blocker(e[1], self.in_flight) is None)
+        else:  # the first in plan order that nothing makes wait (a shared pool's, claimed)
+            for entry in sorted(self._ready):
+                if self.gate.blocker(entry[1], self.in_flight, claim=True) is None:
+                    break
+            else:
+                return None  # the home's shared pools turned every ready task away
             self._ready.remove(entry)
             heapq.heapify(self._ready)
             name = entry[1]
@@ -187,6 +195,7 @@ class Scheduler:
         if flight is None or flight.attempt != outcome.attempt:
             return  # a late report of an attempt already given up on
         del self.in_flight[outcome.task_key]
+        self.gate.release(outcome.task_key)
         if flight.stopping is not None:  # stopped by the scheduler: it ends as it was told
             outcome = attrs.evolve(
                 outcome, state=flight.stopping, error=flight.stop_error, values={}, result=None
@@ -229,6 +238,7 @@ class Scheduler:
         if flight is None or flight.attempt != outcome.attempt:
             return
         del self.in_flight[outcome.task_key]
+        self.gate.release(outcome.task_key)
         task = self.tasks[outcome.task_key]
         task.compute_seconds += self.clock.time() - flight.started
         task.exit_code, task.signal = outcome.exit_code, outcome.signal
@@ -246,6 +256,7 @@ class Scheduler:
         for name, flight in self.in_flight.items():
             self.tasks[name].compute_seconds += now - flight.started
         self.in_flight.clear()
+        self.gate.release_all()
         self._ready.clear()
         self._waiting_for_retry.clear()
         for task in self.tasks.values():

@@ -75,6 +75,7 @@ def flow_shape(plan: Plan) -> dict[str, Any]:
         "max_concurrent_runs": flow.max_concurrent_runs,
         "timeout": flow.timeout,
         "pools": dict(flow.pools),
+        "shared_pools": sorted(flow.shared_pools),
     }
 
 
