@@ -78,6 +78,8 @@ class TaskRecord:
     error: ErrorInfo | None = None
     values: Mapping[str, Any] = attrs.field(factory=dict)
     result_ref: str | None = None
+    #: Why a queued task waits: a full pool, the memory or CPUs it declared.
+    waiting_for: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -40,6 +40,7 @@ class Connections:
         self.read_only = read_only
         #: The runs columns to select: an older store read without upgrading lacks some.
         self.run_columns = rows.RUN_COLUMNS
+        self.task_columns = rows.TASK_COLUMNS
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
@@ -119,7 +120,8 @@ class Connections:
         try:
             version = schema.prepare_for_reading(connection, self.path)
             if version < schema.SCHEMA_VERSION:
-                self.run_columns = schema.columns_present(connection, rows.RUN_COLUMNS)
+                self.run_columns = schema.columns_present(connection, "runs", rows.RUN_COLUMNS)
+                self.task_columns = schema.columns_present(connection, "tasks", rows.TASK_COLUMNS)
         except BaseException:
             connection.close()
             raise

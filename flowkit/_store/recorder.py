@@ -195,6 +195,7 @@ class StoreRecorder(RunListener):
                 started_at=task.started_at,
                 ended_at=task.ended_at,
                 error=task.error if task.state is not TaskState.SUCCEEDED else None,
+                waiting_for=task.waiting_for,
             ),
         )
         self.heartbeat(run_id)

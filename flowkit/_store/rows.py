@@ -22,7 +22,7 @@ CLUSTER_COLUMNS = (
 )
 TASK_COLUMNS = (
     "run_id, task_key, state, attempts, started_at, ended_at, error_type, error_message, "
-    "error_traceback, task_values, result_ref"
+    "error_traceback, task_values, result_ref, waiting_for"
 )
 ATTEMPT_COLUMNS = (
     "run_id, task_key, attempt, state, started_at, ended_at, exit_code, signal, error_type, "
@@ -109,6 +109,7 @@ def task_record(row: Sequence[Any]) -> TaskRecord:
         error=_error(row[6], row[7], row[8]),
         values=json.loads(row[9]) if row[9] is not None else {},
         result_ref=row[10],
+        waiting_for=row[11],
     )
 
 

@@ -20,7 +20,7 @@ from flowkit._store.problems import HOME_HINT, is_busy, read_only_message
 
 #: The schema this flowkit reads and writes. Bump it with every change to SCHEMA, and
 #: add the statements that bring the previous version up to it to UPGRADES.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: "fkit": marks a SQLite file as a flowkit run store.
 APPLICATION_ID = 0x666B6974
 DATABASE_NAME = "flowkit.db"
@@ -70,6 +70,7 @@ CREATE TABLE tasks (
     error_traceback TEXT,
     task_values     TEXT,                       -- JSON object, set when the task succeeds
     result_ref      TEXT,                       -- where its return value was persisted
+    waiting_for     TEXT,                       -- why it is queued: a pool, memory, CPUs
     PRIMARY KEY (run_id, task_key)
 );
 
@@ -187,6 +188,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     ),
     4: tuple(statements(DELIVERIES_SCHEMA)),
     5: tuple(statements(SHAPES_SCHEMA)),
+    6: ("ALTER TABLE tasks ADD COLUMN waiting_for TEXT",),
 }
 
 
@@ -274,9 +276,9 @@ def prepare_for_reading(connection: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def columns_present(connection: sqlite3.Connection, columns: str) -> str:
-    """``columns`` (of table runs) to select, each missing one as ``NULL AS name``."""
-    present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+def columns_present(connection: sqlite3.Connection, table: str, columns: str) -> str:
+    """``columns`` of ``table`` to select, each missing one as ``NULL AS name``."""
+    present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
     names = [name.strip() for name in columns.split(",")]
     return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
 

@@ -215,12 +215,13 @@ class SqliteStore(HistoryReads):
             self._check_run(db, task.run_id)
             db.execute(
                 "INSERT INTO tasks (run_id, task_key, state, attempts, started_at, ended_at, "
-                "error_type, error_message, error_traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "error_type, error_message, error_traceback, waiting_for) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id, task_key) DO UPDATE SET state = excluded.state, "
                 "attempts = excluded.attempts, started_at = excluded.started_at, "
                 "ended_at = excluded.ended_at, error_type = excluded.error_type, "
                 "error_message = excluded.error_message, "
-                "error_traceback = excluded.error_traceback",
+                "error_traceback = excluded.error_traceback, waiting_for = excluded.waiting_for",
                 (
                     task.run_id,
                     task.task_key,
@@ -229,6 +230,7 @@ class SqliteStore(HistoryReads):
                     task.started_at,
                     task.ended_at,
                     *rows.error_columns(error),
+                    task.waiting_for,
                 ),
             )
 

@@ -126,7 +126,8 @@ class HistoryReads:
     def get_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._db.read(f"reading the tasks of run {run_id}") as db:
             fetched = db.execute(
-                f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
+                f"SELECT {self._db.task_columns} FROM tasks WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
             ).fetchall()
         return {row[1]: rows.task_record(row) for row in fetched}
 

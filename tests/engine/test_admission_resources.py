@@ -173,3 +173,40 @@ def test_max_parallel_defaults_to_the_cpus_this_machine_has(monkeypatch) -> None
     flow.run(listeners=[Parallelism()], store=False)
 
     assert started == [3]
+
+
+def test_flowkit_show_says_why_a_task_is_queued(tmp_path, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    from flowkit._context import current_context
+
+    monkeypatch.setenv("FLOWKIT_HOME", str(tmp_path / "home"))
+    flow = Flow("shown", max_parallel=2, pools={"warehouse": 1})
+
+    @flow.task(pool="warehouse")
+    def first() -> str:
+        # While this task holds the pool, `flowkit show` sees the other one wait.
+        run_id = current_context().run_id
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            shown = subprocess.run(
+                [sys.executable, "-m", "flowkit", "show", run_id],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if "pool 'warehouse' is full" in shown:
+                return shown
+            time.sleep(0.1)
+        return shown
+
+    flow.task(name="second", pool="warehouse")(lambda: None)
+
+    result = flow.run()
+
+    line = next(line for line in result.results["first"].splitlines() if "second" in line)
+    assert "queued" in line
+    assert "(pool 'warehouse' is full (1 of 1 running))" in line
+    # Once it ran, nothing says it waits any more.
+    assert result.tasks["second"].waiting_for is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -86,5 +87,5 @@ def test_two_runs_of_the_home_never_run_two_tasks_of_a_shared_pool_of_one(tmp_pa
 
     intervals = sorted(tuple(map(float, path.read_text().split())) for path in spans.glob("*.span"))
     assert len(intervals) == 6
-    for (_, ended), (started, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, ended), (started, _) in itertools.pairwise(intervals):
         assert started >= ended - 0.01, intervals  # one at a time, across both runs

@@ -115,9 +115,16 @@ def header_and_columns(path: Path) -> tuple[int, list[tuple[str, str]]]:
     raw = sqlite3.connect(path)
     try:
         version = raw.execute("PRAGMA user_version").fetchone()[0]
-        columns = [(row[1], row[2]) for row in raw.execute("PRAGMA table_info(runs)")]
+        # Tables that upgrades added columns to, column by column (ALTER TABLE writes
+        # their SQL text differently); every other table by its SQL.
+        altered = ("runs", "tasks")
+        columns = [
+            (row[1], row[2])
+            for table in altered
+            for row in raw.execute(f"PRAGMA table_info({table})")
+        ]
         tables = raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-        columns += sorted((name, sql) for name, sql in tables if name != "runs")
+        columns += sorted((name, sql) for name, sql in tables if name not in altered)
     finally:
         raw.close()
     return version, columns
@@ -139,7 +146,7 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
         attempts = store.get_attempts("old-run")
         values = store.get_values("old-run")
 
-    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 6
+    assert header_and_columns(v1_path)[0] == schema.SCHEMA_VERSION == 7
     assert run is not None
     assert (run.flow_name, run.state, run.params) == (
         "lakehouse",
@@ -152,6 +159,7 @@ def test_opening_a_version_1_store_upgrades_it_and_keeps_its_runs(v1_path: Path)
     assert run.trigger == RunTrigger(type="manual")  # a run before triggers was started by hand
     assert tasks["ingest"].state is TaskState.SUCCEEDED
     assert tasks["ingest"].attempts == 2
+    assert tasks["ingest"].waiting_for is None  # added by version 7
     assert values == {"ingest": {"rows": 42}}
     assert [attempt.duration for attempt in attempts] == [3.0, 6.0]
 
@@ -162,6 +170,7 @@ def test_an_upgraded_store_has_the_layout_of_a_new_one(v1_path: Path, tmp_path: 
     SqliteStore(fresh).close()
     assert header_and_columns(v1_path) == header_and_columns(fresh)
     assert ("cluster_lifetime_seconds", "REAL") in header_and_columns(fresh)[1]
+    assert ("waiting_for", "TEXT") in header_and_columns(fresh)[1]
 
 
 def test_an_upgraded_store_records_clusters_and_repairs(v1_path: Path) -> None:
@@ -191,7 +200,7 @@ def test_a_failed_upgrade_leaves_the_store_at_version_1(
     monkeypatch.undo()
     with SqliteStore(v1_path) as store:  # the real upgrade still goes through afterwards
         assert store.get_run("old-run") is not None
-    assert header_and_columns(v1_path)[0] == 6
+    assert header_and_columns(v1_path)[0] == 7
 
 
 def test_a_version_without_an_upgrade_is_still_refused(

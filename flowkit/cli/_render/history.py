@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from flowkit._clock import format_duration
-from flowkit._state import ClusterReport, RunState, RunTrigger
+from flowkit._state import ClusterReport, RunState, RunTrigger, TaskState
 from flowkit._store.base import (
     AttemptRecord,
     DeliveryRecord,
@@ -187,6 +187,8 @@ def format_run(
             if run.repair_count and name in failed:
                 where = failed[name]
                 error += f" ({pass_name(where.repair)}, attempt {where.attempt})"
+        elif task.state is TaskState.QUEUED and task.waiting_for:
+            error = f"({task.waiting_for})"
         row = (
             name,
             task.state.value,
