@@ -70,6 +70,7 @@ def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 #: Whole files of slow tests (process kills, signals, the dask cluster), under tests/.
 SLOW_FILES = (
     "executors/test_isolation.py",
+    "executors/test_memory.py",
     "executors/test_kills.py",
     "cli/test_cli_signals.py",
     "executors/test_dask.py",
@@ -92,6 +93,13 @@ SLOW_FILES = (
 SLOW_TESTS = {
     "engine/test_pools.py": (
         "test_a_pool_of_two_runs_two_of_its_tasks_at_a_time_on_the_local_executor",
+    ),
+    "engine/test_shared_pools.py": (
+        "test_two_runs_of_the_home_never_run_two_tasks_of_a_shared_pool_of_one",
+    ),
+    "engine/test_admission_resources.py": (
+        "test_a_20_gib_task_beside_another_waits_on_a_24_gib_machine",
+        "test_a_task_waiting_for_memory_with_nothing_running_starts_once_it_is_free",
     ),
     "interop/test_bundle.py": (
         "test_a_dbt_task_runs_from_a_bundle",

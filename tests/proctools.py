@@ -31,8 +31,9 @@ def wait_until_gone(marker: str, seconds: float = 5.0) -> list[int]:
     return alive
 
 
-def processes_of_run(run_id: str, seconds: float = 10.0) -> list[int]:
-    """Live processes whose environment names ``run_id`` (an attempt's and its children),
+def processes_with_environment(text: str, seconds: float = 10.0) -> list[int]:
+    """Live processes whose environment holds ``text`` (a run id names an attempt's and its
+    children's; a marker variable, every process forked below the one it was set in),
     after waiting up to ``seconds`` for them to go."""
     deadline = time.monotonic() + seconds
     while True:
@@ -45,7 +46,7 @@ def processes_of_run(run_id: str, seconds: float = 10.0) -> list[int]:
                 state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            if run_id.encode() in environ and state not in ("Z", "X"):
+            if text.encode() in environ and state not in ("Z", "X"):
                 found.append(int(entry.name))
         if not found or time.monotonic() > deadline:
             return found

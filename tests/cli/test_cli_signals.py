@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from proctools import processes_with, wait_until_gone
+from proctools import processes_with, processes_with_environment, wait_until_gone
 
 from flowkit.executors import _processes as procs
 
@@ -93,6 +93,9 @@ def test_killing_the_orchestrator_with_sigkill_leaves_no_process(started_run):
     # The fork server sees its orchestrator gone and kills every attempt's tree; on dask,
     # the workers (or, on a running cluster, the tasks released by the scheduler) do.
     assert wait_until_gone(marker, seconds=10) == []
+    # Nor does anything forked below the orchestrator outlive it: the fork server, its
+    # standby processes that never ran an attempt, an ephemeral cluster's workers.
+    assert processes_with_environment(marker) == []
 
 
 def test_killing_the_fork_server_cancels_the_run_with_its_reason_and_leaves_no_process(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from proctools import processes_of_run as _processes_of
+from proctools import processes_with_environment as _processes_of
 
 from flowkit import DefinitionError, Flow, RunState, TaskState, task_values
 

@@ -343,3 +343,16 @@ def test_print_logging_and_loguru_inside_a_task_all_reach_its_log(isolating):
     text = Path(result.tasks["talks"].log_path).read_text()
     for line in ("from print", "from logging", "from loguru", "from stderr"):
         assert line in text
+
+
+def test_a_thousand_attempts_run_in_a_thousand_processes():
+    # Standby processes are forked ahead of need: none may run a second attempt.
+    flow = Flow("thousand", max_parallel=4)
+    for index in range(1000):
+        flow.task(name=f"t{index}")(os.getpid)
+
+    result = flow.run()
+
+    pids = [result.results[f"t{index}"] for index in range(1000)]
+    assert len(set(pids)) == 1000
+    assert os.getpid() not in pids
