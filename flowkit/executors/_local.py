@@ -1,17 +1,18 @@
 """The local executor: every attempt in its own subprocess, forked from a pre-warmed server.
 
 The orchestrator side: it forks the fork server (``forkserver.serve``) at the
-start of a run and sends it one request per attempt, with the write ends of two
-pipes: one for the attempt's stdout and stderr, streamed line by line to
-``on_output`` and to a per-attempt log file, one for its pickled outcome. An
-attempt is over at EOF on both; a crashed one, when the server reports its
-exit status. A timeout or a cancel signals the attempt's process group with
+start of a run; the server forks standby processes ahead of need and hands
+over their sockets. An attempt starts by writing its request to a standby's
+socket, with the write ends of two pipes: one for the attempt's stdout and
+stderr (``AttemptLog``: a private log file, and lines to ``on_output``), one
+for its pickled outcome; the server is then told which attempt that process
+runs. An attempt is over at EOF on both; a crashed one, when the server reports
+its exit status. A timeout or a cancel signals the attempt's process group with
 SIGTERM and returns at once; ``grace_period`` seconds later, if it still runs,
 the pump SIGKILLs it; the server kills whatever the attempt left behind, and
 the stopped attempt is reported by ``wait`` once its whole tree is gone. Many
 attempts stopped together share one grace period, and the scheduler goes on
-meanwhile.
-"""
+meanwhile."""
 
 from __future__ import annotations
 
@@ -25,8 +26,6 @@ import signal
 import socket
 import sys
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -37,6 +36,7 @@ from flowkit._home import logs_folder, make_private_folder
 from flowkit._secrets import Redactor
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
+from flowkit.executors._attempt_log import CHUNK, AttemptLog, OutputSink
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
 from flowkit.executors._watch import limit_exceeded
 from flowkit.executors._wire import (
@@ -44,18 +44,11 @@ from flowkit.executors._wire import (
     encode_request,
     frame,
     unpicklable_arguments,
-    write_all,
 )
 
 if TYPE_CHECKING:
     from flowkit._clock import Clock
     from flowkit._planning.plan import Plan
-
-#: Called with (task_key, attempt, line) for every line an attempt prints.
-OutputSink = Callable[[str, int, str], None]
-
-_CHUNK = 65536
-_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 @attrs.define
@@ -65,21 +58,14 @@ class _Attempt:
     pid: int  # of its attempt process
     output: int  # read end of the output pipe; -1 once at EOF
     outcome: int  # read end of the outcome pipe; -1 once at EOF
-    log_path: Path
+    log: AttemptLog
     started_at: float
-    log: int = -1  # opened at the first byte of output
     outcome_data: bytearray = attrs.field(factory=bytearray)
-    partial: bytes = b""
-    #: Output after its last newline, held back until the line ends: a secret is
-    #: redacted whole, never split across two reads.
-    unredacted: bytes = b""
     status: int | None = None
     exited_at: float | None = None
     #: When a stopped attempt gets SIGKILL (monotonic); None while nobody stops it.
     kill_at: float | None = None
     killed_hard: bool = False
-    #: Why its log stopped being written (a full disk), once that happened.
-    log_error: str | None = None
     #: How it failed when the fork server killed it (its memory limit), if it did.
     error: ErrorInfo | None = None
     #: Why the fork server thinks an unexplained SIGKILL was an out-of-memory kill.
@@ -188,7 +174,13 @@ class LocalExecutor(PumpedWait):
             pid=pid,
             output=output_read,
             outcome=outcome_read,
-            log_path=self._run_log_dir / f"{request.task_key}.{request.attempt}.log",
+            log=AttemptLog(
+                task_key=request.task_key,
+                attempt=request.attempt,
+                path=self._run_log_dir / f"{request.task_key}.{request.attempt}.log",
+                redactor=self._redactor,
+                on_output=self.on_output,
+            ),
             started_at=time.time(),
         )
         self._attempts[request.task_key] = attempt
@@ -323,42 +315,19 @@ class LocalExecutor(PumpedWait):
     def _read_chunk(self, attempt: _Attempt) -> bool | None:
         """Log and emit one chunk of output: True if there was one, False at EOF, else None."""
         try:
-            data = os.read(attempt.output, _CHUNK)
+            data = os.read(attempt.output, CHUNK)
         except BlockingIOError:
             return None
         if data:
-            data, attempt.unredacted = self._redactor.whole_lines(attempt.unredacted, data)
-            self._write_log(attempt, data)
-            self._emit(attempt, data)
+            attempt.log.add(data)
             return True
-        if attempt.unredacted:  # at the end, what was held back goes too
-            data, attempt.unredacted = self._redactor.bytes(attempt.unredacted), b""
-            self._write_log(attempt, data)
-            self._emit(attempt, data)
-        self._emit(attempt, b"", final=True)
+        attempt.log.end()
         attempt.output = self._close_pipe(attempt.output)
         return False
 
-    def _write_log(self, attempt: _Attempt, data: bytes) -> None:
-        """Append to the attempt's log; a failed write (a full disk) ends the log, not the run."""
-        if attempt.log_error is not None:
-            return
-        try:
-            if attempt.log == -1:
-                attempt.log = os.open(attempt.log_path, _LOG_FLAGS, 0o600)
-            write_all(attempt.log, data)
-        except OSError as error:  # a full disk: the log stops there, the attempt goes on
-            attempt.log_error = str(error.strerror or error)
-            msg = (
-                f"task {attempt.task_key!r}, attempt {attempt.attempt}: its log "
-                f"{attempt.log_path} cannot be written ({attempt.log_error}); the "
-                "rest of its output is shown but not kept, and the attempt goes on"
-            )
-            warnings.warn(msg, RuntimeWarning, stacklevel=1)
-
     def _read_outcome(self, attempt: _Attempt) -> None:
         try:
-            data = os.read(attempt.outcome, _CHUNK * 4)
+            data = os.read(attempt.outcome, CHUNK * 4)
         except BlockingIOError:
             return
         if data:
@@ -366,22 +335,6 @@ class LocalExecutor(PumpedWait):
             return
         attempt.outcome = self._close_pipe(attempt.outcome)
         self._maybe_finish(attempt)
-
-    def _emit(self, attempt: _Attempt, data: bytes, *, final: bool = False) -> None:
-        if self.on_output is None:
-            return
-        lines = (attempt.partial + data).split(b"\n")
-        if final:
-            attempt.partial = b""
-            if not lines[-1]:
-                lines.pop()
-        else:
-            attempt.partial = lines.pop()
-            if len(attempt.partial) > _CHUNK:  # a very long line is shown in pieces
-                lines.append(attempt.partial)
-                attempt.partial = b""
-        for line in lines:
-            self.on_output(attempt.task_key, attempt.attempt, line.decode(errors="replace"))
 
     def _maybe_finish(self, attempt: _Attempt) -> None:
         """Finish at both EOFs with an outcome; without one (a crash), at the exit status.
@@ -405,7 +358,7 @@ class LocalExecutor(PumpedWait):
         self._close_attempt(attempt)
 
     def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
-        log_path = str(attempt.log_path) if attempt.log != -1 else None
+        log_path = attempt.log.written
         exit_code, signal_number = procs.exit_of(attempt.status)
         if attempt.error is not None:  # killed for its memory, whatever it wrote meanwhile
             return failed_outcome(
@@ -471,6 +424,4 @@ class LocalExecutor(PumpedWait):
             del self._attempts[attempt.task_key]
         attempt.output = self._close_pipe(attempt.output)
         attempt.outcome = self._close_pipe(attempt.outcome)
-        if attempt.log != -1:
-            os.close(attempt.log)
-            attempt.log = -1  # closed once: the number may be another file's by now
+        attempt.log.close()
