@@ -395,13 +395,15 @@ class ActiveRun:
         )
 
     def _warn_unenforced_timeouts(self) -> None:
+        """Say which timeouts and memory limits an executor without isolation cannot enforce."""
         if self.executor.can_preempt:
             return
-        timed = [spec.name for spec in self.plan.tasks.values() if spec.timeout is not None]
-        if timed:
-            msg = (
-                f"flow {self.name!r}: the {self.executor_name} executor cannot pre-empt a "
-                f"running function, so timeout is not enforced for: {', '.join(timed)}. "
-                "Use executor='local' to enforce it"
-            )
-            warnings.warn(msg, RuntimeWarning, stacklevel=4)
+        for option in ("timeout", "memory"):
+            names = [spec.name for spec in self.plan.tasks.values() if getattr(spec, option)]
+            if names:
+                msg = (
+                    f"flow {self.name!r}: the {self.executor_name} executor runs tasks in its "
+                    f"own process, so {option} is not enforced for: {', '.join(names)}. "
+                    "Use executor='local' to enforce it"
+                )
+                warnings.warn(msg, RuntimeWarning, stacklevel=4)

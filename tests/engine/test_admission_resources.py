@@ -210,3 +210,13 @@ def test_flowkit_show_says_why_a_task_is_queued(tmp_path, monkeypatch) -> None:
     assert "(pool 'warehouse' is full (1 of 1 running))" in line
     # Once it ran, nothing says it waits any more.
     assert result.tasks["second"].waiting_for is None
+
+
+def test_the_inline_executor_says_it_does_not_enforce_memory_limits() -> None:
+    flow = Flow("inline_memory")
+    flow.task(name="big", memory="1GiB")(lambda: None)
+
+    with pytest.warns(RuntimeWarning, match=r"memory is not enforced for: big"):
+        result = flow.run(executor="inline", store=False)
+
+    assert result.tasks["big"].state is TaskState.SUCCEEDED
