@@ -27,6 +27,11 @@ def _optional_float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
+def _task_state(value: object) -> TaskState:
+    # A record is made with every change of a run: skip the enum's lookup when it can.
+    return value if isinstance(value, TaskState) else TaskState(value)
+
+
 @attrs.frozen
 class RunRecord:
     """One run as stored: who runs it, where, and how it stands."""
@@ -64,14 +69,15 @@ class TaskRecord:
     """One task of one run: its latest state, attempts, times, error, values.
 
     ``record_task`` writes every field but ``values`` and ``result_ref``, which
-    ``set_task_values`` and ``set_result`` own; a record read back has all.
+    ``set_task_values`` (or ``record_task``'s ``values``) and ``set_result`` own; a
+    record read back has all.
     ``result_ref`` says where the store keeps the task's return value (a file of
     the SQLite store), None when it keeps none.
     """
 
     run_id: str
     task_key: str
-    state: TaskState = attrs.field(default=TaskState.PENDING, converter=TaskState)
+    state: TaskState = attrs.field(default=TaskState.PENDING, converter=_task_state)
     attempts: int = 0
     started_at: float | None = attrs.field(default=None, converter=_optional_float)
     ended_at: float | None = attrs.field(default=None, converter=_optional_float)
@@ -101,7 +107,7 @@ class AttemptRecord:
     run_id: str
     task_key: str
     attempt: int = attrs.field(validator=attrs.validators.ge(1))
-    state: TaskState = attrs.field(default=TaskState.RUNNING, converter=TaskState)
+    state: TaskState = attrs.field(default=TaskState.RUNNING, converter=_task_state)
     started_at: float | None = attrs.field(default=None, converter=_optional_float)
     ended_at: float | None = attrs.field(default=None, converter=_optional_float)
     #: How the attempt's process ended, when the executor knows.
@@ -216,8 +222,12 @@ class RunStore(Protocol):
         """
         ...
 
-    def record_task(self, task: TaskRecord) -> None:
-        """Insert or update a task's state, attempts, times and error."""
+    def record_task(self, task: TaskRecord, *, values: Mapping[str, Any] | None = None) -> None:
+        """Insert or update a task's state, attempts, times and error.
+
+        ``values``, when given, are written with them, as ``set_task_values`` writes
+        them: a task that succeeds is one write, not two.
+        """
         ...
 
     def record_attempt(self, attempt: AttemptRecord) -> None:

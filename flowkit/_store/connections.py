@@ -15,6 +15,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from flowkit._errors import StoreError
 from flowkit._home import open_private_file
@@ -23,6 +24,20 @@ from flowkit._store import problems, rows, schema
 #: Connections inherited through a fork: never used, and never closed in the child,
 #: since closing one could checkpoint or unlock on behalf of the parent.
 _FORKED_AWAY: list[sqlite3.Connection] = []
+#: How many run ids a store remembers as recorded before it starts over (a bound for serve).
+_KNOWN_RUNS_LIMIT = 10_000
+#: This process's id, kept current across forks: every write asks, and os.getpid() is a
+#: system call.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere a process never forks
+    os.register_at_fork(after_in_child=_forked)
 
 
 class Connections:
@@ -44,11 +59,27 @@ class Connections:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
+        #: Run ids seen recorded by a committed transaction: a run is never deleted, so
+        #: a write need not look its run up again.
+        self._known_runs: set[str] = set()
 
-    @property
-    def checked(self) -> set[str] | None:
-        """The run ids seen to exist in this thread's batch; None outside a batch."""
-        return getattr(self._local, "checked", None)
+    def knows_run(self, run_id: str) -> bool:
+        """Whether ``run_id`` was seen recorded (committed, or in this transaction)."""
+        if run_id in self._known_runs:
+            return True
+        checked = getattr(self._local, "checked", None)
+        return checked is not None and run_id in checked
+
+    def saw_run(self, run_id: str) -> None:
+        """``run_id`` is recorded, as this transaction sees it: known once it commits."""
+        self._local.checked.add(run_id)
+
+    def _committed(self) -> None:
+        checked, self._local.checked = self._local.checked, None
+        if checked:
+            if len(self._known_runs) >= _KNOWN_RUNS_LIMIT:
+                self._known_runs = set()
+            self._known_runs |= checked
 
     def close(self) -> None:
         """Close this process's connections; the next operation opens a new one."""
@@ -63,7 +94,7 @@ class Connections:
     def connect(self) -> sqlite3.Connection:
         """This thread's connection in this process, opened (and checked) on first use."""
         connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
+        if connection is not None and self._local.pid == _pid:
             return connection
         if connection is not None:
             _FORKED_AWAY.append(connection)
@@ -79,9 +110,9 @@ class Connections:
                     connection.close()
                     raise
         self._local.connection = connection
-        self._local.pid = os.getpid()
+        self._local.pid = _pid
         with self._lock:
-            self._connections.append((os.getpid(), connection))
+            self._connections.append((_pid, connection))
         return connection
 
     def _open(self, database: str, *, uri: bool = False) -> sqlite3.Connection:
@@ -154,15 +185,12 @@ class Connections:
             return
         with self.write("recording a batch of changes"):
             self._local.batching = True
-            self._local.checked = set()  # runs seen to exist in this transaction
             try:
                 yield
             finally:
                 self._local.batching = False
-                self._local.checked = None
 
-    @contextlib.contextmanager
-    def write(self, doing: str) -> Iterator[sqlite3.Connection]:
+    def write(self, doing: str) -> Write:
         """One short transaction: it takes the write lock first, so it never deadlocks."""
         if self.read_only:
             msg = (
@@ -170,21 +198,66 @@ class Connections:
                 "opened for writing"
             )
             raise StoreError(msg)
-        if getattr(self._local, "batching", False) and self._local.pid == os.getpid():
-            with self._translated(doing):
-                yield self.connect()  # part of the batch's transaction
-            return
-        with self._translated(doing):
-            db = self.connect()
+        return Write(self, doing)
+
+
+class Write:
+    """A ``with`` block of writes: a transaction of its own, or part of the enclosing batch.
+
+    A class, not a generator: every recorded change passes through one.
+    """
+
+    __slots__ = ("_connections", "_db", "_doing", "_own")
+
+    def __init__(self, connections: Connections, doing: str) -> None:
+        self._connections = connections
+        self._doing = doing
+        self._own = False
+        self._db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        connections = self._connections
+        local = connections._local
+        try:
+            if getattr(local, "batching", False) and local.pid == _pid:
+                return connections.connect()  # part of the batch's transaction
+            db = self._db = connections.connect()
             db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # never leave one open: the next BEGIN would fail
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
+        except sqlite3.Error as error:
+            raise self._translate(error) from error
+        self._own = True
+        local.checked = set()  # runs seen recorded in this transaction
+        return db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if self._own:
+            db = self._db
+            assert db is not None
+            if kind is None:
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error as commit_error:
+                    self._roll_back(db)
+                    raise self._translate(commit_error) from commit_error
+                self._connections._committed()
+                return
+            self._roll_back(db)
+        if isinstance(error, sqlite3.Error):
+            raise self._translate(error) from error
+
+    def _roll_back(self, db: sqlite3.Connection) -> None:
+        self._connections._local.checked = None
+        if db.in_transaction:  # never leave one open: the next BEGIN would fail
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+
+    def _translate(self, error: sqlite3.Error) -> StoreError:
+        connections = self._connections
+        return problems.translate(
+            error, connections.path, doing=self._doing, busy_timeout=connections.busy_timeout
+        )
 
 
 def create_private(path: Path) -> None:

@@ -167,15 +167,18 @@ class MemoryStore:
             self._runs[run_id] = repaired
             return repaired
 
-    def record_task(self, task: TaskRecord) -> None:
+    def record_task(self, task: TaskRecord, *, values: Mapping[str, Any] | None = None) -> None:
+        if values is not None:
+            what = f"the task values of {task.task_key!r} in run {task.run_id}"
+            values = json.loads(to_json(dict(values), what=what))
         with self._lock:
             tasks = self._tasks_of(task.run_id)
             old = tasks.get(task.task_key)
             # values and result_ref have writers of their own: keep what they stored.
+            if values is None:
+                values = old.values if old else {}
             tasks[task.task_key] = attrs.evolve(
-                task,
-                values=old.values if old else {},
-                result_ref=old.result_ref if old else None,
+                task, values=values, result_ref=old.result_ref if old else None
             )
 
     def record_attempt(self, attempt: AttemptRecord) -> None:

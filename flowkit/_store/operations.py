@@ -134,9 +134,14 @@ class Operations:
 
 
 def remember_flow(db: sqlite3.Connection, text: str, shape: Mapping[str, Any]) -> None:
-    """Keep ``shape`` (``text`` its JSON) as its flow's latest, seen now."""
+    """Keep ``shape`` (``text`` its JSON) as its flow's latest, seen now.
+
+    An upsert, so that a shape like the one stored is updated in place: SQLite then
+    writes only the page whose bytes changed (the time), not the whole shape again.
+    """
     db.execute(
-        "INSERT OR REPLACE INTO flows (flow_name, shape, seen_at) VALUES (?, ?, ?)",
+        "INSERT INTO flows (flow_name, shape, seen_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (flow_name) DO UPDATE SET shape = excluded.shape, seen_at = excluded.seen_at",
         (str(shape.get("flow")), text, time.time()),
     )
 

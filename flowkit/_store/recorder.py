@@ -1,10 +1,10 @@
 """StoreRecorder: a run listener that writes the run into a store as it happens.
 
-Every state change is written (and committed) from inside the scheduler's
-``task_changed`` call, so it is on disk before the next task is dispatched; a
-task's values are written before the change that makes it ``succeeded``, so a
-crash between the two leaves a task to re-run, never a succeeded task without
-its values.
+Every state change is kept until the scheduler's step ends (``flush``), then
+committed in one transaction, each row written once, in its latest version; so
+it is on disk before the next task is dispatched. A task's values are written in
+the same row write as the change that makes it ``succeeded``, so a crash leaves
+a task to re-run, never a succeeded task without its values.
 
 It is a ``RunListener``: it consumes the run's events (``_events``) and never
 sees the engine, which sits above the store (DESIGN.md §4).
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -80,60 +81,79 @@ class StoreRecorder(RunListener):
         self._last_log_path: dict[tuple[str, str], str | None] = {}
         self._flow_names: dict[str, str] = {}  # run id -> its flow's name, for messages
         self._rerun: set[tuple[str, str]] = set()  # tasks a repair has started again
-        self._pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+        #: Runs whose tasks started this pass with no values stored (this recorder made them).
+        self._no_values: set[str] = set()
+        #: The writes of this scheduler step, by the row each writes: its latest version.
+        self._pending: dict[Any, tuple[Any, tuple[Any, ...]]] = {}
+        self._writes = 0  # numbers the writes that are not of a row (heartbeats)
 
     # -- RunListener -------------------------------------------------------------------
     def run_started(self, event: RunStarted) -> None:
         """Record the run and its tasks, or, for a repair, take the stored run over."""
-        run, run_id = event, event.run_id
+        run_id = event.run_id
         self._flow_names[run_id] = event.flow_name
         stored = self.store.get_run(run_id)
         if stored is None:
-            record = RunRecord(
-                run_id=run_id,
-                flow_name=run.flow_name,
-                params=json_safe(run.params),
-                state=RunState.RUNNING,
-                started_at=run.started_at,
-                pid=os.getpid(),
-                hostname=this_host(),
-                heartbeat_at=time.time(),
-                parent_run_id=self.parent_run_id,
-                executor=run.executor_name or None,
-                target=run.target,
-                trigger=run.trigger,
-            )
-            try:
+            self._create(event)
+        else:
+            self._take_over(event, stored)
+            if event.shape is not None:
+                self.store.set_shape(run_id, event.shape)
+        self._last_beat[run_id] = time.monotonic()
+
+    def _create(self, run: RunStarted) -> None:
+        """Record a new run, its tasks pending and its flow's shape, in one commit."""
+        record = RunRecord(
+            run_id=run.run_id,
+            flow_name=run.flow_name,
+            params=json_safe(run.params),
+            state=RunState.RUNNING,
+            started_at=run.started_at,
+            pid=os.getpid(),
+            hostname=this_host(),
+            heartbeat_at=time.time(),
+            parent_run_id=self.parent_run_id,
+            executor=run.executor_name or None,
+            target=run.target,
+            trigger=run.trigger,
+        )
+        try:
+            with self.store.batch():
                 self.store.create_run(record, task_keys=list(run.tasks))
-            except StoreError as error:  # a full disk, most likely
-                msg = (
-                    f"run {run_id} of flow {run.flow_name!r} did not start: its run store "
-                    f"cannot record it: {error}. Nothing ran"
-                )
-                raise RunError(msg) from error
-            self._repair[run_id] = 0
-        elif stored.state is RunState.QUEUED and stored.pid == os.getpid():
+                if run.shape is not None:
+                    self.store.set_shape(run.run_id, run.shape)
+        except StoreError as error:  # a full disk, most likely
+            msg = (
+                f"run {run.run_id} of flow {run.flow_name!r} did not start: its run store "
+                f"cannot record it: {error}. Nothing ran"
+            )
+            raise RunError(msg) from error
+        self._repair[run.run_id] = 0
+        self._no_values.add(run.run_id)
+
+    def _take_over(self, run: RunStarted, stored: RunRecord) -> None:
+        """Start a run this process queued, or take a stored run over for a repair pass."""
+        run_id = run.run_id
+        if stored.state is RunState.QUEUED and stored.pid == os.getpid():
             # Queued by this process for a slot, which it now holds: the run starts.
             self.store.update_run_state(run_id, RunState.RUNNING, started_at=run.started_at)
             self._repair[run_id] = 0
-        else:
-            if stored.state is not RunState.RUNNING or stored.pid != os.getpid():
-                stored = self.store.increment_repair_count(
-                    run_id,
-                    pid=os.getpid(),
-                    hostname=this_host(),
-                    params=json_safe(run.params),
-                    executor=run.executor_name or None,
-                    target=run.target,
-                )
-            self._repair[run_id] = stored.repair_count
-            known = self.store.get_tasks(run_id)
-            for name in run.tasks:  # tasks the flow's current code added since
-                if name not in known:
-                    self.store.record_task(TaskRecord(run_id=run_id, task_key=name))
-        if event.shape is not None:
-            self.store.set_shape(run_id, event.shape)
-        self._last_beat[run_id] = time.monotonic()
+            self._no_values.add(run_id)
+            return
+        if stored.state is not RunState.RUNNING or stored.pid != os.getpid():
+            stored = self.store.increment_repair_count(
+                run_id,
+                pid=os.getpid(),
+                hostname=this_host(),
+                params=json_safe(run.params),
+                executor=run.executor_name or None,
+                target=run.target,
+            )
+        self._repair[run_id] = stored.repair_count
+        known = self.store.get_tasks(run_id)
+        for name in run.tasks:  # tasks the flow's current code added since
+            if name not in known:
+                self.store.record_task(TaskRecord(run_id=run_id, task_key=name))
 
     def flush(self, event: StepEnded) -> None:
         """Commit what this scheduler step changed, in one transaction.
@@ -149,28 +169,35 @@ class StoreRecorder(RunListener):
             raise self._cannot_record(event.run_id, error) from error
 
     def _write_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            with self.store.batch():
-                for write, args, kwargs in _latest_only(pending):
-                    write(*args, **kwargs)
+        """Write the step's changes in one transaction, each row once: its last version.
 
-    def _defer(self, write: Any, *args: Any, **kwargs: Any) -> None:
-        self._pending.append((write, args, kwargs))
+        A task queued and started in one scheduler step is one upsert of its final
+        row; the transaction makes both changes visible at once anyway.
+        """
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            with self.store.batch():
+                for write, args in pending.values():
+                    write(*args)
+
+    def _defer(self, row: Any, write: Any, *args: Any) -> None:
+        """Write ``row`` with ``write(*args)`` at the next flush, unless a later change does."""
+        self._pending[row] = (write, args)
 
     def task_changed(self, event: TaskChanged) -> None:
         run_id, task = event.run_id, event.task
         key = (run_id, task.name)
-        if task.state is TaskState.RUNNING:
+        state = task.state
+        if state is TaskState.RUNNING:
             if self._repair.get(run_id) and key not in self._rerun:
                 # A task re-run by a repair drops what an earlier pass left.
                 self._rerun.add(key)
-                self._defer(self.store.set_task_values, run_id, task.name, {})
-                self._defer(self.store.set_result, run_id, task.name, None)
+                self._defer(("values", key), self.store.set_task_values, run_id, task.name, {})
+                self._defer(("result", key), self.store.set_result, run_id, task.name, None)
             started_at = event.at
             self._running[key] = (task.attempts, started_at, task.compute_seconds)
             self._record_attempt(run_id, task, state=TaskState.RUNNING, started_at=started_at)
-        elif task.state in _ATTEMPT_ENDS and key in self._running:
+        elif state in _ATTEMPT_ENDS and key in self._running:
             attempt, started_at, compute_before = self._running.pop(key)
             # The scheduler measured the attempt (its compute seconds): the stored attempt
             # lasts exactly that long, so `show` and the run's summary agree.
@@ -182,22 +209,28 @@ class StoreRecorder(RunListener):
                 attempt=attempt,
                 ended_at=started_at + (task.compute_seconds - compute_before),
             )
-        if task.state is TaskState.SUCCEEDED:
-            self._defer(self.store.set_task_values, run_id, task.name, event.values or {})
+        values = None  # the stored values stay as they are
+        if state is TaskState.SUCCEEDED:
+            # Written with the task's row: the success and its values in one write. Stored
+            # values are empty until a task succeeds (or a repair re-runs it): an empty
+            # write changes nothing there.
+            if event.values or (run_id not in self._no_values and key not in self._rerun):
+                values = event.values or {}
+                self._pending.pop(("values", key), None)  # a repair's clearing, superseded
             self._persist_result(run_id, task.name, event.result)
-        self._defer(
-            self.store.record_task,
-            TaskRecord(
-                run_id=run_id,
-                task_key=task.name,
-                state=task.state,
-                attempts=task.attempts,
-                started_at=task.started_at,
-                ended_at=task.ended_at,
-                error=task.error if task.state is not TaskState.SUCCEEDED else None,
-                waiting_for=task.waiting_for,
-            ),
+        # The row as it is now; its record is made at the flush, if no later change replaces
+        # it (a success is final: nothing replaces it, or its values, in a run).
+        row = (
+            run_id,
+            task.name,
+            state,
+            task.attempts,
+            task.started_at,
+            task.ended_at,
+            task.error if state is not TaskState.SUCCEEDED else None,
+            task.waiting_for,
         )
+        self._defer(("task", key), self._record_task, row, values)
         self.heartbeat(run_id)
 
     def task_output(self, event: TaskOutput) -> None:
@@ -206,14 +239,16 @@ class StoreRecorder(RunListener):
     def run_finished(self, event: RunFinished) -> None:
         run_id, result = event.run_id, event.result
         try:
-            self._write_pending()
-            self.store.update_run_state(
-                run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
-            )
+            with self.store.batch():  # the last changes and the run's end: one commit
+                self._write_pending()
+                self.store.update_run_state(
+                    run_id, result.state, ended_at=result.ended_at, cluster=result.cluster
+                )
         except StoreError as error:
             raise self._cannot_record(run_id, error, ended=result.state) from error
         self._last_beat.pop(run_id, None)
         self._repair.pop(run_id, None)
+        self._no_values.discard(run_id)
         self._flow_names.pop(run_id, None)
         for key in [key for key in self._last_log_path if key[0] == run_id]:
             del self._last_log_path[key]
@@ -235,7 +270,8 @@ class StoreRecorder(RunListener):
         last = self._last_beat.get(run_id)
         if force or last is None or now - last >= self.heartbeat_interval:
             self._last_beat[run_id] = now
-            self._defer(self.store.heartbeat, run_id)
+            self._writes += 1
+            self._defer(("heartbeat", self._writes), self.store.heartbeat, run_id)
 
     # -- internals ---------------------------------------------------------------------
     def _cannot_record(
@@ -259,6 +295,23 @@ class StoreRecorder(RunListener):
         )
         return RunError(msg)
 
+    def _record_task(self, row: tuple[Any, ...], values: Mapping[str, Any] | None) -> None:
+        run_id, task_key, state, attempts, started_at, ended_at, error, waiting_for = row
+        record = TaskRecord(
+            run_id=run_id,
+            task_key=task_key,
+            state=state,
+            attempts=attempts,
+            started_at=started_at,
+            ended_at=ended_at,
+            error=error,
+            waiting_for=waiting_for,
+        )
+        if values is None:
+            self.store.record_task(record)
+        else:
+            self.store.record_task(record, values=values)
+
     def _persist_result(self, run_id: str, task_key: str, result: Any) -> None:
         """Keep a task's return value, pickled, in the store, so a repair can hand it on."""
         if result is None:
@@ -268,7 +321,7 @@ class StoreRecorder(RunListener):
         except Exception as error:
             logger.warning("task {}: return value not kept ({}): {}", task_key, type(error), error)
             return
-        self._defer(self.store.set_result, run_id, task_key, data)
+        self._defer(("result", (run_id, task_key)), self.store.set_result, run_id, task_key, data)
 
     def _record_attempt(
         self,
@@ -291,12 +344,15 @@ class StoreRecorder(RunListener):
             log_path = task.log_path if fresh else None
             self._last_log_path[key] = task.log_path
         failed = ended and state not in (TaskState.SUCCEEDED, TaskState.CANCELLED)
+        number = attempt if attempt is not None else task.attempts
+        repair = self._repair.get(run_id, 0)
         self._defer(
+            ("attempt", key, number, repair),
             self.store.record_attempt,
             AttemptRecord(
                 run_id=run_id,
                 task_key=task.name,
-                attempt=attempt if attempt is not None else task.attempts,
+                attempt=number,
                 state=state,
                 started_at=started_at,
                 ended_at=ended_at,
@@ -304,7 +360,7 @@ class StoreRecorder(RunListener):
                 log_path=log_path,
                 exit_code=task.exit_code if ended else None,
                 signal=task.signal if ended else None,
-                repair=self._repair.get(run_id, 0),
+                repair=repair,
             ),
         )
 
@@ -316,25 +372,3 @@ def _attempt_state(task: TaskRun) -> TaskState:
     # The scheduler reports a timed-out attempt as a TimeoutError before retrying it.
     timed_out = task.error is not None and task.error.type_name == "TimeoutError"
     return TaskState.TIMED_OUT if timed_out else TaskState.FAILED
-
-
-def _latest_only(
-    pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]],
-) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
-    """The writes of one transaction, each row written once: its last version.
-
-    A task queued and started in one scheduler step is one upsert of its final
-    row; the transaction makes both changes visible at once anyway.
-    """
-    last: dict[Any, int] = {}
-    for index, (_, args, _) in enumerate(pending):
-        record = args[0] if args else None
-        if isinstance(record, TaskRecord):
-            last[("task", record.run_id, record.task_key)] = index
-        elif isinstance(record, AttemptRecord):
-            key = ("attempt", record.run_id, record.task_key, record.attempt, record.repair)
-            last[key] = index
-        else:
-            last[("other", index)] = index
-    keep = set(last.values())
-    return [item for index, item in enumerate(pending) if index in keep]

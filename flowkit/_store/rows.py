@@ -29,6 +29,38 @@ ATTEMPT_COLUMNS = (
     "error_message, error_traceback, log_path, repair"
 )
 
+# The writes of every scheduler step, as upserts: a row is updated where it is, not
+# deleted and inserted again as INSERT OR REPLACE does (half the work, and SQLite
+# writes only the pages whose bytes changed).
+_TASK_WRITTEN = (
+    "run_id, task_key, state, attempts, started_at, ended_at, "
+    "error_type, error_message, error_traceback, waiting_for"
+)
+_TASK_UPDATES = (
+    "state = excluded.state, attempts = excluded.attempts, started_at = excluded.started_at, "
+    "ended_at = excluded.ended_at, error_type = excluded.error_type, "
+    "error_message = excluded.error_message, error_traceback = excluded.error_traceback, "
+    "waiting_for = excluded.waiting_for"
+)
+TASK_UPSERT = (
+    f"INSERT INTO tasks ({_TASK_WRITTEN}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"ON CONFLICT (run_id, task_key) DO UPDATE SET {_TASK_UPDATES}"
+)
+#: TASK_UPSERT with the task's values (JSON text, or NULL for none) as an 11th value.
+TASK_UPSERT_WITH_VALUES = (
+    f"INSERT INTO tasks ({_TASK_WRITTEN}, task_values) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"ON CONFLICT (run_id, task_key) DO UPDATE SET {_TASK_UPDATES}, "
+    "task_values = excluded.task_values"
+)
+ATTEMPT_UPSERT = (
+    f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, task_key, repair, attempt) DO UPDATE SET state = excluded.state, "
+    "started_at = excluded.started_at, ended_at = excluded.ended_at, "
+    "exit_code = excluded.exit_code, signal = excluded.signal, "
+    "error_type = excluded.error_type, error_message = excluded.error_message, "
+    "error_traceback = excluded.error_traceback, log_path = excluded.log_path"
+)
+
 
 def error_columns(error: ErrorInfo | None) -> tuple[str | None, str | None, str | None]:
     if error is None:

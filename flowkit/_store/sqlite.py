@@ -120,6 +120,7 @@ class SqliteStore(HistoryReads):
                 "INSERT INTO tasks (run_id, task_key, state) VALUES (?, ?, 'pending')",
                 [(run.run_id, key) for key in task_keys],
             )
+            self._db.saw_run(run.run_id)
 
     def update_run_state(
         self,
@@ -209,53 +210,50 @@ class SqliteStore(HistoryReads):
             )
             return repaired
 
-    def record_task(self, task: TaskRecord) -> None:
-        error = task.error
+    def record_task(self, task: TaskRecord, *, values: Mapping[str, Any] | None = None) -> None:
+        row: tuple[Any, ...] = (
+            task.run_id,
+            task.task_key,
+            task.state.value,
+            task.attempts,
+            task.started_at,
+            task.ended_at,
+            *rows.error_columns(task.error),
+            task.waiting_for,
+        )
+        statement = rows.TASK_UPSERT
+        if values is not None:
+            what = f"the task values of {task.task_key!r} in run {task.run_id}"
+            text = to_json(dict(values), what=what)
+            row, statement = (*row, text if values else None), rows.TASK_UPSERT_WITH_VALUES
         with self._db.write(f"recording task {task.task_key!r} of run {task.run_id}") as db:
             self._check_run(db, task.run_id)
-            db.execute(
-                "INSERT INTO tasks (run_id, task_key, state, attempts, started_at, ended_at, "
-                "error_type, error_message, error_traceback, waiting_for) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, task_key) DO UPDATE SET state = excluded.state, "
-                "attempts = excluded.attempts, started_at = excluded.started_at, "
-                "ended_at = excluded.ended_at, error_type = excluded.error_type, "
-                "error_message = excluded.error_message, "
-                "error_traceback = excluded.error_traceback, waiting_for = excluded.waiting_for",
-                (
-                    task.run_id,
-                    task.task_key,
-                    task.state.value,
-                    task.attempts,
-                    task.started_at,
-                    task.ended_at,
-                    *rows.error_columns(error),
-                    task.waiting_for,
-                ),
-            )
+            db.execute(statement, row)
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
         doing = f"recording attempt {attempt.attempt} of {attempt.task_key!r}"
+        row = (
+            attempt.run_id,
+            attempt.task_key,
+            attempt.attempt,
+            attempt.state.value,
+            attempt.started_at,
+            attempt.ended_at,
+            attempt.exit_code,
+            attempt.signal,
+            *rows.error_columns(attempt.error),
+            attempt.log_path,
+            attempt.repair,
+        )
         with self._db.write(f"{doing} in run {attempt.run_id}") as db:
             self._check_run(db, attempt.run_id)
-            _ensure_task(db, attempt.run_id, attempt.task_key)
-            db.execute(
-                f"INSERT OR REPLACE INTO attempts ({rows.ATTEMPT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    attempt.run_id,
-                    attempt.task_key,
-                    attempt.attempt,
-                    attempt.state.value,
-                    attempt.started_at,
-                    attempt.ended_at,
-                    attempt.exit_code,
-                    attempt.signal,
-                    *rows.error_columns(attempt.error),
-                    attempt.log_path,
-                    attempt.repair,
-                ),
-            )
+            try:
+                db.execute(rows.ATTEMPT_UPSERT, row)
+            except sqlite3.IntegrityError:
+                # Its task is not recorded yet (the foreign key): record it pending first.
+                # A failed statement leaves the transaction as it was.
+                _ensure_task(db, attempt.run_id, attempt.task_key)
+                db.execute(rows.ATTEMPT_UPSERT, row)
 
     def set_task_values(self, run_id: str, task_key: str, values: Mapping[str, Any]) -> None:
         text = to_json(dict(values), what=f"the task values of {task_key!r} in run {run_id}")
@@ -274,11 +272,7 @@ class SqliteStore(HistoryReads):
                 write_private_file(path, data)
             except OSError as error:
                 raise problems.file_error(path, doing, error) from error
-            _ensure_task(db, run_id, task_key)
-            db.execute(
-                "UPDATE tasks SET result_ref = ? WHERE run_id = ? AND task_key = ?",
-                (str(path), run_id, task_key),
-            )
+            _set_task_column(db, run_id, task_key, "result_ref", str(path))
 
     def acquire_slot(
         self, resource: str, run_id: str, *, limit: int, queue: bool, pid: int
@@ -337,28 +331,33 @@ class SqliteStore(HistoryReads):
 
     # -- internals ---------------------------------------------------------------------
     def _check_run(self, db: sqlite3.Connection, run_id: str) -> None:
-        """That ``run_id`` is stored, without reading it (once per batch is enough)."""
-        checked = self._db.checked
-        if checked is not None and run_id in checked:
+        """That ``run_id`` is stored, without reading it (once is enough: runs stay)."""
+        if self._db.knows_run(run_id):
             return
         if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
             msg = f"no run {run_id!r} in {self.path}"
             raise StoreError(msg)
-        if checked is not None:
-            checked.add(run_id)
+        self._db.saw_run(run_id)
 
     def _update_task(self, run_id: str, task_key: str, column: str, value: Any) -> None:
         with self._db.write(f"recording the {column} of {task_key!r} in run {run_id}") as db:
             self._check_run(db, run_id)
-            _ensure_task(db, run_id, task_key)
-            db.execute(
-                f"UPDATE tasks SET {column} = ? WHERE run_id = ? AND task_key = ?",
-                (value, run_id, task_key),
-            )
+            _set_task_column(db, run_id, task_key, column, value)
 
 
 def _exists(db: sqlite3.Connection, run_id: str) -> bool:
     return db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+
+def _set_task_column(
+    db: sqlite3.Connection, run_id: str, task_key: str, column: str, value: Any
+) -> None:
+    """Set one column of a task's row, recording the task ``pending`` first if need be."""
+    db.execute(
+        f"INSERT INTO tasks (run_id, task_key, state, {column}) VALUES (?, ?, 'pending', ?) "
+        f"ON CONFLICT (run_id, task_key) DO UPDATE SET {column} = excluded.{column}",
+        (run_id, task_key, value),
+    )
 
 
 def _ensure_task(db: sqlite3.Connection, run_id: str, task_key: str) -> None:
