@@ -3,9 +3,9 @@
 The attempt's own process puts its context (run, task, params, upstream values)
 in its environment, ``FLOWKIT_ATTEMPT_CONTEXT`` (as JSON; a context too large
 for one variable goes to ``context.json`` in the channel folder instead; the
-flow's edges, the same for every attempt, are written once per run beside the
-channel folders, ``edges.json``), and
-names its channel folder in ``FLOWKIT_ATTEMPT``; every process it starts
+flow's edges, the same for every attempt, ride in the context when the flow is
+small, and a larger flow's are written once per run beside the channel folders,
+``edges.json``), and names its channel folder in ``FLOWKIT_ATTEMPT``; every process it starts
 inherits both: a script, a notebook kernel, a shell command running ``flowkit
 values``. A value set in such a process is appended to ``values.jsonl`` in the
 folder (created then, mode 0700, the file 0600). When the attempt ends, its
@@ -13,7 +13,8 @@ process collects those values (``collect``) into its outcome, so they are
 committed with the task's success like values set in-process, and removes the
 folder. The folders live under the run's folder in the temporary directory,
 which the orchestrator removes when the run ends, so an attempt killed mid-way
-leaves nothing. An attempt whose processes set nothing touches no file.
+leaves nothing. An attempt of a small flow whose processes set nothing touches no
+file, and makes no folder.
 """
 
 from __future__ import annotations
@@ -32,24 +33,34 @@ from flowkit._errors import TaskValueError
 VARIABLE = "FLOWKIT_ATTEMPT"
 CONTEXT_VARIABLE = "FLOWKIT_ATTEMPT_CONTEXT"
 CONTEXT_FILE = "context.json"
-#: The flow's edges, written once per run on a machine: a child needs them to tell an
-#: upstream task from another, and they are the same for every attempt.
+#: The edges of a flow too large for them to ride in the context, written once per run
+#: on a machine: a child needs them to tell an upstream task from another, and they
+#: are the same for every attempt.
 EDGES_FILE = "edges.json"
 VALUES_FILE = "values.jsonl"
 #: The largest context kept in the environment (Linux allows 128 KiB per variable).
 MAX_ENVIRONMENT_CONTEXT = 64 * 1024
+#: The largest flow whose edges ride in the context, in tasks and in JSON: a larger
+#: one's are encoded and written once per run, not with every attempt.
+MAX_ENVIRONMENT_EDGE_TASKS = 256
+MAX_ENVIRONMENT_EDGES = 16 * 1024
+#: The key of the edges in a context that carries them.
+EDGES_KEY = "upstream_edges"
 #: Found once, when imported (by the fork server, before it forks): finding it probes
 #: the candidate folders with a file, which each attempt would otherwise do again.
-TEMPORARY = Path(tempfile.gettempdir())
+TEMPORARY = tempfile.gettempdir()
 
 
-def run_folder(run_id: str) -> Path:
+def run_folder(run_id: str) -> str:
     """Where the channels of a run's attempts on this machine live."""
-    return TEMPORARY / f"flowkit-{os.getuid()}-run-{run_id}"
+    return f"{TEMPORARY}{os.sep}flowkit-{os.getuid()}-run-{run_id}"
 
 
 def remove_run(run_id: str) -> None:
     """Remove what the run's attempts left on this machine (an attempt killed mid-way)."""
+    global _edges_text
+    if _edges_text is not None and _edges_text[0] == run_id:
+        _edges_text = None
     shutil.rmtree(run_folder(run_id), ignore_errors=True)
 
 
@@ -67,26 +78,56 @@ def _private_folder(*paths: Path) -> None:
 
 def export(
     context_json: str, *, run_id: str, task_key: str, attempt: int, edges: Mapping[str, Any]
-) -> Path:
+) -> str:
     """Name this attempt's channel in this process's environment, with its context.
 
-    The run's ``edges`` are written once per run (the first attempt on this machine
-    writes them; the others find them there).
+    ``context_json`` is a JSON object. A small flow's ``edges`` join it; a larger
+    flow's are written once per run (the first attempt on this machine writes
+    them; the others find them there). Returns the channel folder, for ``collect``.
     """
-    edges_file = run_folder(run_id) / EDGES_FILE
-    if not edges_file.exists():
-        _write_edges(edges_file, edges)
-    folder = run_folder(run_id) / f"{task_key}.{attempt}.{os.getpid()}"
-    os.environ[VARIABLE] = str(folder)
+    folder = f"{run_folder(run_id)}{os.sep}{task_key}.{attempt}.{os.getpid()}"
+    edges_text = _small_edges(run_id, edges)
+    if edges_text is not None:
+        context_json = f'{context_json[:-1]}, "{EDGES_KEY}": {edges_text}}}'
+    else:
+        edges_file = f"{run_folder(run_id)}{os.sep}{EDGES_FILE}"
+        if not os.path.exists(edges_file):
+            _write_edges(Path(edges_file), edges)
+    os.environ[VARIABLE] = folder
     if len(context_json) <= MAX_ENVIRONMENT_CONTEXT:
         os.environ[CONTEXT_VARIABLE] = context_json
     else:
         os.environ.pop(CONTEXT_VARIABLE, None)
-        _private_folder(folder.parent, folder)
-        descriptor = os.open(folder / CONTEXT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _private_folder(Path(folder).parent, Path(folder))
+        descriptor = os.open(
+            f"{folder}{os.sep}{CONTEXT_FILE}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+        )
         with os.fdopen(descriptor, "w") as handle:
             handle.write(context_json)
     return folder
+
+
+#: The edges of the run this process exported last, as JSON: (run id, the edges, text).
+_edges_text: tuple[str, Mapping[str, Any], str] | None = None
+
+
+def _small_edges(run_id: str, edges: Mapping[str, Any]) -> str | None:
+    """``edges`` as JSON, when the flow is small enough for them to ride in the context."""
+    global _edges_text
+    cached = _edges_text
+    if cached is not None and cached[0] == run_id and cached[1] is edges:
+        return cached[2]
+    if len(edges) > MAX_ENVIRONMENT_EDGE_TASKS:
+        return None
+    text = _edges_json(edges)
+    if len(text) > MAX_ENVIRONMENT_EDGES:
+        return None
+    _edges_text = (run_id, edges, text)
+    return text
+
+
+def _edges_json(edges: Mapping[str, Any]) -> str:
+    return json.dumps({name: list(upstream) for name, upstream in edges.items()})
 
 
 def _write_edges(path: Path, edges: Mapping[str, Any]) -> None:
@@ -95,38 +136,43 @@ def _write_edges(path: Path, edges: Mapping[str, Any]) -> None:
     partial = path.with_name(f"{EDGES_FILE}.{os.getpid()}")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        json.dump({name: list(upstream) for name, upstream in edges.items()}, handle)
+        handle.write(_edges_json(edges))
     os.replace(partial, path)
 
 
-def load_edges(folder: Path) -> dict[str, tuple[str, ...]]:
-    """The run's edges, as the attempt whose channel is ``folder`` sees them."""
-    try:
-        text = (folder.parent / EDGES_FILE).read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    return {name: tuple(upstream) for name, upstream in json.loads(text).items()}
+def load_edges(folder: Path, context: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The run's edges, as the attempt whose channel is ``folder`` and context ``context``
+    sees them: in its context, or in the run's file."""
+    edges = context.get(EDGES_KEY)
+    if edges is None:
+        try:
+            text = (folder.parent / EDGES_FILE).read_text(encoding="utf-8")
+        except OSError:
+            return {}
+        edges = json.loads(text)
+    return {name: tuple(upstream) for name, upstream in edges.items()}
 
 
-def collect(folder: Path) -> dict[str, Any]:
+def collect(folder: str | Path) -> dict[str, Any]:
     """The values the attempt's other processes set, in order (a later set wins); then clean up."""
+    folder = str(folder)
     # A context kept in the environment wrote no file: the folder exists only if a
     # process set a value, and then its values file exists too.
     in_environment = os.environ.pop(CONTEXT_VARIABLE, None) is not None
-    if os.environ.get(VARIABLE) == str(folder):
+    if os.environ.get(VARIABLE) == folder:
         del os.environ[VARIABLE]
     values: dict[str, Any] = {}
+    if in_environment and not os.access(folder, os.F_OK):
+        return values  # nothing was written: nothing to read or remove
     try:
-        handle = (folder / VALUES_FILE).open(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        if in_environment:
-            return values  # nothing was written: nothing to read or remove
-    else:
-        with handle:
+        with open(f"{folder}{os.sep}{VALUES_FILE}", encoding="utf-8") as handle:
             for line in handle:
                 if line.endswith("\n"):  # a line cut short by a killed writer is not a value
                     entry = json.loads(line)
                     values[entry["key"]] = entry["value"]
+    except (FileNotFoundError, NotADirectoryError):
+        if in_environment:
+            return values  # nothing was written: nothing to read or remove
     shutil.rmtree(folder, ignore_errors=True)
     return values
 

@@ -162,7 +162,7 @@ def _exported_context(folder: Any) -> TaskContext:
             attempt=data["attempt"],
             params=data["params"],
             upstream_values=data["upstream_values"],
-            upstream_edges=_channel.load_edges(folder),
+            upstream_edges=_channel.load_edges(folder, data),
             repair_count=data["repair_count"],
             run_started_at=data["run_started_at"],
             trigger=RunTrigger(**data["trigger"]),
@@ -171,12 +171,17 @@ def _exported_context(folder: Any) -> TaskContext:
     return _exported[key]
 
 
+#: A parameter JSON cannot hold reaches other processes as its repr. One encoder for
+#: every attempt: json.dumps with an option builds a new one each call.
+_CONTEXT_ENCODER = json.JSONEncoder(default=repr)
+
+
 def exported(context: TaskContext) -> str:
     """``context`` as the JSON the attempt's other processes load (``_channel``).
 
-    Its edges are not in it: they are the run's, written once (``_channel.export``).
+    Its edges are not in it: they are the run's (``_channel.export`` adds them).
     """
-    return json.dumps(
+    return _CONTEXT_ENCODER.encode(
         {
             "run_id": context.run_id,
             "flow_name": context.flow_name,
@@ -192,8 +197,7 @@ def exported(context: TaskContext) -> str:
                 "file_arrival_location": context.trigger.file_arrival_location,
                 "backfill_id": context.trigger.backfill_id,
             },
-        },
-        default=repr,  # a parameter JSON cannot hold reaches other processes as its repr
+        }
     )
 
 
