@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from flowkit._clock import Clock, SystemClock
 from flowkit._engine.listeners import EchoOutput
 from flowkit._engine.loop import ActiveRun, new_run_id
@@ -12,7 +14,7 @@ from flowkit._engine.origin import flow_target
 from flowkit._errors import DefinitionError
 from flowkit._events import RunListener
 from flowkit._planning.params import resolve_params
-from flowkit._planning.plan import plan_of
+from flowkit._planning.plan import Plan, plan_of
 from flowkit._state import KeptTask, RunResult, RunTrigger
 from flowkit.executors import _machine as machine
 from flowkit.executors import resolve
@@ -78,7 +80,7 @@ def run(
         DefinitionError: the flow, its parameters or the executor are invalid;
             nothing has run.
     """
-    plan = plan_of(flow)
+    plan = _with_target(plan_of(flow))
     resolved_params = resolve_params(plan.flow, params, from_text=params_from_text)
     if max_parallel is None:
         max_parallel = plan.flow.max_parallel or machine.cpus()
@@ -105,7 +107,7 @@ def run(
         listeners.append(notifier)
     if slot is not None:
         skipped = slot.acquire(
-            params=resolved_params, trigger=trigger, target=flow_target(plan), record=kept is None
+            params=resolved_params, trigger=trigger, target=plan.flow.origin, record=kept is None
         )
         if skipped is not None:
             if notifier is not None:
@@ -129,6 +131,20 @@ def run(
     finally:
         if slot is not None:
             slot.release()
+
+
+def _with_target(plan: Plan) -> Plan:
+    """``plan``, with the target its flow can be loaded from found once (``FlowSpec.origin``).
+
+    The run's slot and its record both ask for it, and finding it searches the
+    loaded modules: once per run is enough.
+    """
+    if plan.flow.origin is not None:
+        return plan
+    target = flow_target(plan)
+    if target is None:
+        return plan
+    return attrs.evolve(plan, flow=attrs.evolve(plan.flow, origin=target))
 
 
 def _notifier(plan: Any, listeners: Sequence[RunListener]) -> Any:
