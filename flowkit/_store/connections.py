@@ -26,18 +26,6 @@ from flowkit._store import problems, rows, schema
 _FORKED_AWAY: list[sqlite3.Connection] = []
 #: How many run ids a store remembers as recorded before it starts over (a bound for serve).
 _KNOWN_RUNS_LIMIT = 10_000
-#: This process's id, kept current across forks: every write asks, and os.getpid() is a
-#: system call.
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):  # POSIX; elsewhere a process never forks
-    os.register_at_fork(after_in_child=_forked)
 
 
 class Connections:
@@ -94,7 +82,7 @@ class Connections:
     def connect(self) -> sqlite3.Connection:
         """This thread's connection in this process, opened (and checked) on first use."""
         connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == _pid:
+        if connection is not None and self._local.pid == os.getpid():
             return connection
         if connection is not None:
             _FORKED_AWAY.append(connection)
@@ -110,9 +98,9 @@ class Connections:
                     connection.close()
                     raise
         self._local.connection = connection
-        self._local.pid = _pid
+        self._local.pid = os.getpid()
         with self._lock:
-            self._connections.append((_pid, connection))
+            self._connections.append((os.getpid(), connection))
         return connection
 
     def _open(self, database: str, *, uri: bool = False) -> sqlite3.Connection:
@@ -219,7 +207,7 @@ class Write:
         connections = self._connections
         local = connections._local
         try:
-            if getattr(local, "batching", False) and local.pid == _pid:
+            if getattr(local, "batching", False) and local.pid == os.getpid():
                 return connections.connect()  # part of the batch's transaction
             db = self._db = connections.connect()
             db.execute("BEGIN IMMEDIATE")
