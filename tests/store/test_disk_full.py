@@ -17,7 +17,7 @@ import pytest
 from flowkit._state import RunState, TaskState
 from flowkit._store import SqliteStore, schema
 from flowkit.cli import main
-from flowkit.executors import _local
+from flowkit.executors import _attempt_log
 from flowkit.executors import _processes as procs
 
 FLOW = """
@@ -65,7 +65,7 @@ def test_a_log_the_disk_has_no_room_for_stops_and_the_attempt_goes_on(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write_all = _local.write_all
+    write_all = _attempt_log.write_all
 
     def full_disk(fd: int, data: bytes) -> None:
         head, full, _ = data.partition(b"FULL")
@@ -73,7 +73,7 @@ def test_a_log_the_disk_has_no_room_for_stops_and_the_attempt_goes_on(
         if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(_local, "write_all", full_disk)
+    monkeypatch.setattr(_attempt_log, "write_all", full_disk)
 
     code = main(["run", flow_file, "--executor", "local"])
 
