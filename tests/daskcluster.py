@@ -14,16 +14,25 @@ import time
 from pathlib import Path
 
 from flowkit.executors import _processes as procs
+from flowkit.executors.dask._zygote import STANDBY_NAME
 
 TESTS = Path(__file__).parent
-#: A worker's zygote: part of the cluster; the supervisors it forks are not.
-SUPERVISOR = "flowkit.executors.dask._zygote"
+#: A worker's zygote: part of the cluster, and so are its standby processes (forked
+#: ready, never used); the attempt processes it forks are not.
+ZYGOTE = "flowkit.executors.dask._zygote"
 TRACKER = "multiprocessing.resource_tracker"
 
 
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
 
@@ -87,16 +96,20 @@ class DaskCluster:
             client.wait_for_workers(count, timeout=timeout)
 
     def pids(self) -> set[int]:
-        """The cluster's own processes now: scheduler, nannies, workers, zygotes (not attempts)."""
+        """The cluster's own processes now, not the attempts they run.
+
+        Scheduler, nannies, workers, zygotes, and the zygotes' standby processes.
+        """
         found: set[int] = set()
         for process in self.processes:
             stack = [process.pid]
             while stack:
                 pid = stack.pop()
                 found.add(pid)
-                if SUPERVISOR in _cmdline(pid):
-                    continue  # a worker's zygote stays; the attempts it forked must not
-                stack.extend(procs.children(pid))
+                children = procs.children(pid)
+                if ZYGOTE in _cmdline(pid):  # a worker's zygote stays, its attempts must not
+                    children = [child for child in children if _name(child) == STANDBY_NAME]
+                stack.extend(children)
         return found
 
     def stop(self) -> None:

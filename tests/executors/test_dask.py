@@ -44,11 +44,9 @@ def _zygotes() -> list[int]:
 def _kill_my_worker() -> None:
     """From inside an attempt: SIGKILL the dask worker process running it.
 
-    The attempt's parent is its supervisor, forked by the worker's zygote, a child
-    of the worker process.
+    The attempt's parent is the worker's zygote, a child of the worker process.
     """
-    zygote = _parent_of(os.getppid())
-    os.kill(_parent_of(zygote), signal.SIGKILL)
+    os.kill(_parent_of(os.getppid()), signal.SIGKILL)
     time.sleep(60)  # the worker's death takes this process with it
 
 
@@ -401,7 +399,7 @@ def test_a_worker_starts_a_new_zygote_when_its_zygote_died(dask_cluster):
 
     @flow.task
     def where():
-        return _parent_of(os.getppid())  # the zygote that forked this attempt's supervisor
+        return os.getppid()  # the zygote that forked this attempt
 
     executor = DaskExecutor(address=dask_cluster.address)
     assert flow.run(executor=executor).tasks["where"].state is TaskState.SUCCEEDED

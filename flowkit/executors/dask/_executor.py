@@ -6,15 +6,18 @@ before any task runs. Without one it starts an ephemeral ``LocalCluster`` of
 worker processes when the first attempt is submitted and closes it at
 ``shutdown``, whatever the run's end: the job cluster of Databricks Workflows.
 
-Each attempt is one dask task, ``_worker.run_on_worker``, which runs the
-attempt in a supervised subprocess on the worker (see ``_worker`` and
-``_zygote``). The task's function travels by value: pickled once per run with
-cloudpickle (``_pickling``); ``_reports`` reads what comes back, ``_cluster``
-checks the options. Output comes
-back as it is printed, as dask events on a topic of the run; the outcome, the
-full output and the exit status come back as the task's result. ``kill``
-cancels the dask task and returns; the worker thread sees it and stops the
-attempt's process tree (SIGTERM, ``grace_period``, SIGKILL) before it says
+Each attempt is one dask task, ``_worker.run_on_worker``: on the worker, the
+worker's zygote (``_zygote``) hands it a process forked ahead of need while
+the attempt claims its token on the scheduler, in one round trip (``_claims``),
+and the process runs the attempt as the local executor's do. The task's
+function travels by value: pickled once per run with cloudpickle
+(``_pickling``); ``_cluster`` checks the options. A task's ``memory`` is its
+limit on the worker: the zygote kills a process tree over it. Output comes back
+as it is printed, as dask events on a topic of the run; the outcome, the full
+output and the exit status come back as the task's result or, when small, as an
+event instead, which ends the attempt here at once (``_reports``).
+``kill`` cancels the dask task and returns; the worker thread sees it and stops
+the attempt's process tree (SIGTERM, ``grace_period``, SIGKILL) before it says
 ``stopped``, and ``wait`` reports the attempt then.
 """
 
@@ -41,9 +44,20 @@ from flowkit._secrets import Redactor
 from flowkit._state import ClusterReport
 from flowkit.executors._base import AttemptOutcome, AttemptRequest
 from flowkit.executors._wire import encode_request, unpicklable_arguments
-from flowkit.executors.dask._cluster import kill_workers, option_problems
-from flowkit.executors.dask._pickling import pickle_functions
-from flowkit.executors.dask._reports import STOP_REPORT_SECONDS, Attempt, Reports
+from flowkit.executors.dask import _claims as claims
+from flowkit.executors.dask._cluster import (
+    kill_workers,
+    local_cluster,
+    option_problems,
+    quicken,
+)
+from flowkit.executors.dask._pickling import imported_modules, pickle_functions
+from flowkit.executors.dask._reports import (
+    HELD_FUTURES,
+    STOP_REPORT_SECONDS,
+    Attempt,
+    Reports,
+)
 from flowkit.executors.dask._worker import run_on_worker
 
 if TYPE_CHECKING:
@@ -102,6 +116,8 @@ class DaskExecutor(Reports):
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._attempts: dict[str, Attempt] = {}
         self._by_token: dict[str, Attempt] = {}
+        self._reported: set[str] = set()
+        self._spent: list[Any] = []
         self._finished: list[AttemptOutcome] = []
         self._functions: dict[str, bytes] = {}
         self._run_id = ""
@@ -111,6 +127,10 @@ class DaskExecutor(Reports):
         self._run_log_dir: Path | None = None
         self._redactor = Redactor()  # the run's, from start
         self._upstream: dict[str, tuple[str, ...]] = {}
+        self._memory: dict[str, int] = {}
+        self._modules: dict[str, tuple[str, ...]] = {}
+        #: The scheduler's claim handler (``_claims``), None where it would not take it.
+        self._claim_handler: str | None = None
 
     @property
     def capacity(self) -> int:
@@ -144,8 +164,10 @@ class DaskExecutor(Reports):
         self._flow_name = plan.name
         self._upstream = dict(plan.upstream)
         self.cluster_report = None
+        self._memory = {name: spec.memory for name, spec in plan.tasks.items() if spec.memory}
         self._check_options()
         self._functions = pickle_functions(plan)
+        self._modules = {name: imported_modules(spec.fn) for name, spec in plan.tasks.items()}
         # Child runs (run-flow, for-each) are recorded here when the worker sees this folder.
         self._home = str(home_folder())
         base = self.log_dir if self.log_dir is not None else logs_folder()
@@ -172,6 +194,8 @@ class DaskExecutor(Reports):
         except Exception as error:  # the attempt fails; the run goes on per run_if
             self._finished.append(unpicklable_arguments(request, error))
             return
+        if len(self._spent) >= HELD_FUTURES:
+            self._spent.clear()
         token = uuid.uuid4().hex
         attempt_name = f"{request.task_key}-{request.attempt}"
         key = f"flowkit-{attempt_name}-{self._repair_count}-{token[:12]}"
@@ -181,6 +205,9 @@ class DaskExecutor(Reports):
             token=token,
             topic=self.topic,
             claim=(*self._claims, token),
+            claim_handler=self._claim_handler,
+            memory=self._memory.get(request.task_key),
+            modules=self._modules.get(request.task_key, ()),
             timeout=request.timeout,
             grace_period=self.grace_period,
             key=key,
@@ -196,7 +223,7 @@ class DaskExecutor(Reports):
         )
         self._attempts[request.task_key] = attempt
         self._by_token[token] = attempt
-        future.add_done_callback(lambda done, token=token: self._events.put(("done", token)))
+        future.add_done_callback(lambda done, token=token: self._future_done(token))
 
     def kill(self, task_key: str) -> bool:
         """Cancel the attempt's dask task; returns at once, True.
@@ -218,6 +245,9 @@ class DaskExecutor(Reports):
             return True
         with contextlib.suppress(Exception):
             self._client.cancel([attempt.future], reason="flowkit: attempt stopped")
+        # Whether a worker has its processes to stop comes back as a "started" event.
+        keys = [*self._claims, attempt.token]
+        claims.watch(self._client, keys, self.topic, handler=self._claim_handler)
         return True
 
     def shutdown(self) -> None:
@@ -243,13 +273,15 @@ class DaskExecutor(Reports):
         futures = [attempt.future for attempt in self._attempts.values()]
         client, cluster = self._client, self._cluster
         self._attempts.clear()
+        self._reported.clear()
         if client is not None and client.status == "running":
             with contextlib.suppress(Exception):
                 if futures:
                     client.cancel(futures, reason="flowkit: run over")
-                client.unsubscribe_topic(self.topic)
-                if cluster is None:  # a long-lived scheduler: leave no claims behind
-                    client.set_metadata(list(self._claims), {})
+                if cluster is None:  # a long-lived scheduler: leave no claims, no topic
+                    claims.release(
+                        client, list(self._claims), self.topic, handler=self._claim_handler
+                    )
         if client is not None:
             lost = client.status != "running"
             if lost:  # it would try to reconnect, then log the failure at length
@@ -262,6 +294,7 @@ class DaskExecutor(Reports):
                     cluster.close(timeout=30)
             except KeyboardInterrupt:  # Ctrl-C again: no more grace for the workers
                 kill_workers(cluster)
+        self._spent.clear()  # let go of once the client is closed: nothing more to tell
         self._client = self._cluster = None
         if self._cluster_started is not None:
             self.cluster_report = ClusterReport(
@@ -313,22 +346,11 @@ class DaskExecutor(Reports):
         self._subscribe()
 
     def _start_cluster(self) -> None:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         started = time.monotonic()
         try:
-            # Only our own claim decides what a lost worker means: no retry by dask.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                self._cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=self.threads_per_worker,
-                    processes=True,
-                    dashboard_address=None,
-                    # Its small HTTP server (health, metrics) on any free port, not 8787.
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR,
-                )
+            self._cluster = local_cluster(self.workers, self.threads_per_worker)
             self._client = Client(self._cluster, set_as_default=False)
         except Exception as error:
             if self._cluster is not None:
@@ -344,5 +366,7 @@ class DaskExecutor(Reports):
 
     def _subscribe(self) -> None:
         self._client.subscribe_topic(self.topic, lambda event: self._events.put(("event", event)))
+        self._claim_handler = claims.install(self._client)
+        quicken(self._client)
 
     # -- events ----------------------------------------------------------------------------

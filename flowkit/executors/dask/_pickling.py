@@ -19,6 +19,39 @@ if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
 
 
+def imported_modules(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """The installed packages ``fn`` imports when it is unpickled: its own, and its globals'.
+
+    A worker's zygote imports them once, so that its attempts do not each import them
+    anew (a flow that uses pandas would pay for its import in every attempt). The flow
+    files' own modules, sent by value, are not among them.
+    """
+    by_value = set(cloudpickle.list_registry_pickle_by_value())
+    found = {_module_of(fn)}
+    code = getattr(fn, "__code__", None)
+    global_names = getattr(fn, "__globals__", {})
+    stack = [code] if isinstance(code, types.CodeType) else []
+    while stack:
+        current = stack.pop()
+        stack.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
+        for name in current.co_names:
+            if name in global_names:
+                found.add(_module_of(global_names[name]))
+    packages = {name.partition(".")[0] for name in found}
+    packages -= {"", "__main__", "builtins", "flowkit"}
+    return tuple(sorted(name for name in packages if name not in by_value and name in sys.modules))
+
+
+def _module_of(value: Any) -> str:
+    if isinstance(value, types.ModuleType):
+        return value.__name__
+    try:
+        module = getattr(value, "__module__", None)
+    except Exception:  # an object whose attributes misbehave: it names no module
+        return ""
+    return module if isinstance(module, str) else ""
+
+
 def pickle_functions(plan: Plan) -> dict[str, bytes]:
     """Every task's function, pickled by value once; all that cannot be, in one error."""
     pickled, problems = {}, []

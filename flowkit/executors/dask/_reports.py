@@ -1,7 +1,11 @@
 """What comes back from the dask workers: output events, stops, and each attempt's outcome.
 
 ``Reports`` is the part of ``DaskExecutor`` that turns the events of the run's topic
-and the futures' results into ``AttemptOutcome``s (``_pump`` feeds ``wait``).
+and the futures' results into ``AttemptOutcome``s (``_pump`` feeds ``wait``). A
+small attempt's whole report is an event, which comes before dask says its task
+is done (the same worker's stream to the scheduler, then the same stream to this
+client): the attempt ends then, its result never fetched. A bigger one's report
+is its task's result.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from flowkit._secrets import Redactor
 from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, PumpedWait, failed_outcome
+from flowkit.executors._watch import limit_exceeded
 
 #: How long past its grace period a worker may take to say it stopped an attempt.
 STOP_REPORT_SECONDS = 15.0
+#: How many futures of reported attempts are held before they are let go of together.
+HELD_FUTURES = 1000
 
 
 @attrs.define
@@ -47,6 +54,12 @@ class Reports(PumpedWait):
 
     _attempts: dict[str, Attempt]
     _by_token: dict[str, Attempt]
+    #: Tokens of attempts reported from their event whose futures dask has not ended yet.
+    _reported: set[str]
+    #: Futures of attempts reported from their event: held, their results are a few bytes,
+    #: and let go of together (``HELD_FUTURES`` at a time, the rest at shutdown); one by
+    #: one, each would cost the client, the scheduler and a worker a round of messages.
+    _spent: list[Any]
     _events: queue.Queue[tuple[str, Any]]
     _client: Any
     _run_log_dir: Path | None
@@ -94,6 +107,15 @@ class Reports(PumpedWait):
             attempt.started = True
         if message.get("stopped"):
             attempt.stopped = True
+        if "report" in message and self._attempts.get(attempt.task_key) is attempt:
+            # The attempt is over, and what it left is here: no need to wait for dask's
+            # word (or to fetch the result) before the next task goes.
+            del self._by_token[attempt.token]
+            del self._attempts[attempt.task_key]
+            self._reported.add(attempt.token)
+            self._spent.append(attempt.future)
+            self._finished.append(self._from_report(attempt, message["report"]))
+            return
         if "lines" in message and not attempt.killed:
             lines = message["lines"]
             first = message["first"]
@@ -106,7 +128,15 @@ class Reports(PumpedWait):
             for line in lines:
                 self.on_output(attempt.task_key, attempt.attempt, line)
 
+    def _future_done(self, token: str) -> None:
+        """A future ended (in dask's callback thread): a word for ``wait``, unless reported."""
+        if token in self._reported:
+            self._reported.discard(token)
+        else:
+            self._events.put(("done", token))
+
     def _on_done(self, token: str) -> None:
+        self._reported.discard(token)
         attempt = self._by_token.get(token)
         if attempt is None:
             return
@@ -164,6 +194,19 @@ class Reports(PumpedWait):
             if len(lines) > attempt.lines_seen:
                 self._emit(attempt, lines[attempt.lines_seen :])
         exit_code, signal_number = procs.exit_of(report.get("status"))
+        if report.get("memory"):  # killed for it, whatever else happened meanwhile
+            rss, limit = report["memory"]
+            error = limit_exceeded(attempt.task_key, attempt.attempt, rss, limit)
+            return attempt_failed(
+                attempt,
+                error.type_name,
+                error.message,
+                log_path=log_path,
+                exit_code=exit_code,
+                signal=signal_number,
+                started_at=report.get("started_at"),
+                ended_at=report.get("ended_at"),
+            )
         if report.get("timed_out"):
             return attempt_failed(
                 attempt,
@@ -178,6 +221,8 @@ class Reports(PumpedWait):
             except Exception as error:
                 message = f"{where} sent an outcome that could not be read ({error})"
                 return attempt_failed(attempt, "ProcessCrashed", message, log_path=log_path)
+            # An attempt process that wrote its outcome exits 0 right after (unwaited for).
+            exit_code = 0 if report.get("status") is None else exit_code
             return attrs.evolve(
                 outcome, log_path=log_path, exit_code=exit_code, signal=signal_number
             )
@@ -187,6 +232,8 @@ class Reports(PumpedWait):
             f"the process of {where} on dask worker {report.get('worker')} {described} "
             "without reporting a result"
         )
+        if report.get("note"):
+            message = f"{message}; {report['note']}"
         return attempt_failed(
             attempt,
             "ProcessCrashed",

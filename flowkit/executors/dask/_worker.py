@@ -1,39 +1,34 @@
-"""The worker side of the dask executor: each attempt in its own supervised subprocess.
+"""The worker side of the dask executor: each attempt a process of the worker's zygote.
 
 ``run_on_worker`` is the function the dask executor submits, once per attempt.
-It runs in a worker thread and asks the worker process's ``Zygote`` (a warm
-``python -m flowkit.executors.dask._zygote --serve``, ``_zygote.py``) to fork a supervisor: a child
-subreaper that reads the attempt's payload from its stdin and forks the attempt
-process, which runs ``forkserver.run_attempt`` — the entry point of the local
-executor, so an attempt on a worker is isolated, reports and cleans up exactly
-as a local one.
+It runs in a worker thread: it claims the attempt on the scheduler (one round
+trip, ``_claims``) and meanwhile has the worker process's zygote (``_zygote``)
+hand the attempt a process, which gets its request and loads it; once the claim
+is this worker's, the process is told to go. It runs
+``_attempt_process.run_attempt`` — the entry point of the local executor, so an
+attempt on a worker is isolated, reports and cleans up exactly as a local one.
+One whose claim was taken is never told to go, and exits having run nothing.
 
-Pipes between the worker thread and the supervisor:
-
-    stdin    the payload (4-byte length, then the pickle), then held open as a
-             lifeline: at EOF (the worker died) the supervisor kills everything
-    stdout   the attempt's stdout and stderr, streamed back as ``log_event``s
-    outcome  the attempt's pickled ``AttemptOutcome``
-    status   the attempt process's wait status, as text, once it has ended
-
-Signals to the supervisor: SIGTERM is passed on to the attempt's process group
-(its ``finally`` blocks run); SIGUSR1 kills every descendant at once.
+The attempt's process, its pipes and its channel to the zygote are
+``_handle.AttemptProcess``; its output is streamed back as ``log_event``s.
+What it leaves comes back as the task's result; a small one comes as an event
+on the run's topic instead, so the orchestrator has it at once, without a fetch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import selectors
 import signal
 import time
 from typing import Any
 
-from flowkit.executors.dask._zygote import Zygote
+from flowkit.executors.dask import _claims as claims
+from flowkit.executors.dask._handle import ZYGOTE_SECONDS, AttemptProcess
 
 #: How often the worker thread looks for a cancel and sends the output it has.
 POLL_SECONDS = 0.1
-_CHUNK = 65536
+#: A report this small (outcome and output, in bytes) also travels as an event.
+INLINE_REPORT_BYTES = 16 * 1024
 #: Worker statuses in which an attempt goes on; in any other the worker is shutting down.
 _WORKING = frozenset({"running", "paused", "closing_gracefully", "init"})
 
@@ -47,27 +42,91 @@ def run_on_worker(
     claim: tuple[str, ...] | None,
     timeout: float | None,
     grace_period: float,
+    claim_handler: str | None = None,
+    memory: int | None = None,
+    modules: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Run one attempt in a supervised subprocess on this worker; return what it left.
+    """Run one attempt in its own process on this worker; return what it left.
 
     ``token`` names the attempt in the events sent on ``topic`` (``started``,
-    output lines, ``stopped``). ``claim`` is a key under which the attempt
-    registers with the scheduler before it starts: dask runs a task again when
-    its worker dies, and a second run of a started attempt must not run the
-    task again (flowkit retries per ``retries``), so it reports the loss instead.
+    output lines, ``stopped``, a small report). ``claim`` is the key under which
+    the attempt registers with the scheduler before it starts, through the
+    scheduler's ``claim_handler`` when it has one (``_claims``). ``memory`` is
+    the most its process tree may hold, in bytes; ``modules`` are what its
+    function imports, for the zygote to import once for the attempts to come.
     """
     worker = _current_worker()
-    address = worker.address if worker is not None else ""
-    if worker is not None and claim is not None:
-        earlier = _claim(worker, claim, address)
-        if earlier is not None:
-            return {"lost": earlier, "worker": address}
     watch = _Watch(worker, topic, token)
-    if watch.cancelled():
+    begun = _begin(
+        watch, payload, claim=claim, claim_handler=claim_handler, memory=memory, modules=modules
+    )
+    if isinstance(begun, dict):
+        return begun  # lost, or stopped before it began
+    timed_out, cancelled = _supervise(begun, watch, timeout, grace_period)
+    report = {
+        "worker": watch.address,
+        "outcome": bytes(begun.outcome),
+        "status": begun.status,
+        "output": bytes(begun.output),
+        "started_at": begun.started_at,
+        "ended_at": begun.ended_at,
+        "timed_out": timed_out,
+        "cancelled": cancelled,
+        "memory": begun.memory,
+        "note": begun.note,
+    }
+    if timed_out or cancelled:
+        watch.flush_output(begun.output, final=True)
         watch.send({"stopped": True})
-        return {"cancelled": True, "worker": address}
-    attempt = _Supervised(payload)
-    watch.send({"started": True, "worker": address})
+    elif len(begun.outcome) + len(begun.output) <= INLINE_REPORT_BYTES:
+        # Its last lines are in it. The orchestrator holds the future a while: a small result.
+        watch.send({"report": report})
+        return {"worker": watch.address, "reported": True}
+    else:
+        watch.flush_output(begun.output, final=True)
+    return report
+
+
+def _begin(
+    watch: _Watch,
+    payload: bytes,
+    *,
+    claim: tuple[str, ...] | None,
+    claim_handler: str | None,
+    memory: int | None,
+    modules: tuple[str, ...],
+) -> AttemptProcess | dict[str, Any]:
+    """The attempt's process, told to go once its claim is this worker's; else a report."""
+    started = {"token": watch.token, "started": True, "worker": watch.address}
+    # The claim goes first; the attempt's process gets its request meanwhile, a go after.
+    claimed = None
+    if watch.worker is not None and claim is not None:
+        claimed = claims.claim(
+            watch.worker, list(claim), handler=claim_handler, topic=watch.topic, started=started
+        )
+    else:
+        watch.send(started)
+    attempt = AttemptProcess(memory, modules, payload)
+    try:
+        earlier = claimed.result() if claimed is not None else None
+        if earlier is not None:
+            attempt.close()
+            return {"lost": earlier, "worker": watch.address}
+        if watch.cancelled():
+            attempt.close()
+            watch.send({"stopped": True})
+            return {"cancelled": True, "worker": watch.address}
+    except BaseException:
+        attempt.close()
+        raise
+    attempt.go()
+    return attempt
+
+
+def _supervise(
+    attempt: AttemptProcess, watch: _Watch, timeout: float | None, grace_period: float
+) -> tuple[bool, bool]:
+    """Stream its output until it is over; stop it at its timeout or cancel (how it was)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     stopping_since: float | None = None
     killed = False
@@ -76,31 +135,21 @@ def run_on_worker(
         attempt.pump(POLL_SECONDS)
         watch.flush_output(attempt.output)
         now = time.monotonic()
-        if stopping_since is None:
+        if now - attempt.requested > ZYGOTE_SECONDS and not attempt.began():
+            attempt.give_up()  # a zygote that does not answer: the attempt never began
+        elif stopping_since is None:
             timed_out = deadline is not None and now >= deadline
             cancelled = watch.cancelled()
             if timed_out or cancelled:
                 stopping_since = now
-                attempt.signal(signal.SIGTERM)
+                attempt.order("signal", signal.SIGTERM)
         elif not killed and now - stopping_since >= grace_period:
             killed = True
-            attempt.signal(signal.SIGUSR1)
+            attempt.order("kill")
         elif killed and now - stopping_since >= grace_period + 10:
-            attempt.kill_everything()  # the supervisor itself does not answer
+            attempt.give_up()  # the zygote does not answer: kill the tree from here
     attempt.close()
-    watch.flush_output(attempt.output, final=True)
-    if stopping_since is not None:
-        watch.send({"stopped": True})
-    return {
-        "worker": address,
-        "outcome": bytes(attempt.outcome),
-        "status": attempt.status,
-        "output": bytes(attempt.output),
-        "started_at": attempt.started_at,
-        "ended_at": attempt.ended_at,
-        "timed_out": timed_out,
-        "cancelled": cancelled,
-    }
+    return timed_out, cancelled
 
 
 def import_attribute(module: str, name: str) -> Any:
@@ -119,23 +168,12 @@ def _current_worker() -> Any:
         return None
 
 
-def _claim(worker: Any, key: tuple[str, ...], address: str) -> str | None:
-    """Register this attempt with the scheduler; the worker that had it, if one did."""
-    from distributed.utils import sync
-
-    keys = list(key)
-    earlier = sync(worker.loop, worker.scheduler.get_metadata, keys=keys, default=None)
-    if earlier is not None:
-        return str(earlier)
-    sync(worker.loop, worker.scheduler.set_metadata, keys=keys, value=address)
-    return None
-
-
 class _Watch:
     """What the worker thread tells the orchestrator, and asks the worker, about an attempt."""
 
     def __init__(self, worker: Any, topic: str, token: str) -> None:
         self.worker = worker
+        self.address = worker.address if worker is not None else ""
         self.topic = topic
         self.token = token
         self.key = worker.get_current_task() if worker is not None else None
@@ -173,78 +211,3 @@ class _Watch:
         self.sent = end
         self.lines += len(lines)
         self.last_flush = now
-
-
-class _Supervised:
-    """The supervisor process of one attempt, seen from the worker thread."""
-
-    def __init__(self, payload: bytes) -> None:
-        self.output = bytearray()
-        self.outcome = bytearray()
-        self.status_text = bytearray()
-        outcome_read, outcome_write = os.pipe()
-        status_read, status_write = os.pipe()
-        output_read, output_write = os.pipe()
-        self.started_at = time.time()
-        self.ended_at: float | None = None
-        lifeline_read, lifeline_write = os.pipe()
-        fds = [outcome_write, status_write, output_write, lifeline_read]
-        try:
-            self.pid = Zygote.spawn(fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
-        self.lifeline = open(lifeline_write, "wb")  # noqa: SIM115 - closed in close()
-        self.selector = selectors.DefaultSelector()
-        for fd, buffer in (
-            (output_read, self.output),
-            (outcome_read, self.outcome),
-            (status_read, self.status_text),
-        ):
-            os.set_blocking(fd, False)
-            self.selector.register(fd, selectors.EVENT_READ, buffer)
-        try:
-            self.lifeline.write(len(payload).to_bytes(4, "big") + payload)
-            self.lifeline.flush()
-        except OSError:
-            pass  # it died at once; its exit status says how
-
-    @property
-    def over(self) -> bool:
-        return not self.selector.get_map()
-
-    @property
-    def status(self) -> int | None:
-        text = self.status_text.decode().strip()
-        return int(text) if text else None
-
-    def pump(self, timeout: float) -> None:
-        for key, _ in self.selector.select(timeout):
-            try:
-                data = os.read(key.fd, _CHUNK)
-            except BlockingIOError:
-                continue
-            if data:
-                key.data.extend(data)
-            else:
-                self.selector.unregister(key.fd)
-                os.close(key.fd)
-
-    def signal(self, signal_number: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal_number)
-
-    def kill_everything(self) -> None:
-        from flowkit.executors import _processes as procs
-
-        procs.kill_tree(self.pid)
-
-    def close(self) -> None:
-        # The three EOFs: the supervisor has written the status and is exiting, its
-        # attempt and everything below gone; the zygote reaps it.
-        self.ended_at = time.time()
-        with contextlib.suppress(OSError):
-            self.lifeline.close()
-        for key in list(self.selector.get_map().values()):
-            os.close(key.fd)
-        self.selector.close()
