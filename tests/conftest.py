@@ -74,6 +74,7 @@ SLOW_FILES = (
     "executors/test_kills.py",
     "cli/test_cli_signals.py",
     "executors/test_dask.py",
+    "executors/test_dask_resources.py",
     "cli/test_cli_output.py",
     "store/test_read_only.py",
     "store/test_disk_full.py",
@@ -211,6 +212,10 @@ SLOW_TESTS = {
 }
 
 
+#: Whole files of dask tests: their own clusters, ephemeral ones, or the session's.
+DASK_FILES = ("executors/test_dask.py", "executors/test_dask_resources.py")
+
+
 def _uses_dask(item: pytest.Item) -> bool:
     if "dask_cluster" in getattr(item, "fixturenames", ()):
         return True
@@ -224,7 +229,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = PurePosixPath(Path(item.path).relative_to(tests).as_posix())
         name = getattr(item, "originalname", item.name)
-        if _uses_dask(item) or str(path) == "executors/test_dask.py":
+        if _uses_dask(item) or str(path) in DASK_FILES:
             item.add_marker(pytest.mark.dask)
             item.add_marker(pytest.mark.slow)
         elif str(path) in SLOW_FILES or name in SLOW_TESTS.get(str(path), ()):

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from flowkit.executors import _processes as procs
@@ -52,12 +53,23 @@ def cluster_pids() -> set[int]:
 
 
 class DaskCluster:
-    """A scheduler and ``workers`` worker processes (each with its nanny) on 127.0.0.1."""
+    """A scheduler and ``workers`` worker processes (each with its nanny) on 127.0.0.1.
 
-    def __init__(self, folder: Path, *, workers: int = 2, threads: int = 2) -> None:
+    ``resources`` are the ``--resources`` of each worker in turn (None: none declared).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        workers: int = 2,
+        threads: int = 2,
+        resources: Sequence[str | None] = (),
+    ) -> None:
         self.folder = folder
         self.workers = workers
         self.threads = threads
+        self.resources = list(resources) + [None] * (workers - len(resources))
         self.processes: list[subprocess.Popen[bytes]] = []
         self.address = ""
 
@@ -79,10 +91,12 @@ class DaskCluster:
                 raise RuntimeError(f"the dask scheduler did not start: {self._logs()}")
             time.sleep(0.05)
         self.address = json.loads(scheduler_file.read_text())["address"]
-        for index in range(self.workers):
+        for index, resources in enumerate(self.resources):
+            declared = ["--resources", resources] if resources else []
             self._spawn(
                 [dask, "worker", self.address, "--nthreads", str(self.threads), "--no-dashboard",
-                 "--name", f"worker-{index}", "--local-directory", str(self.folder / "work")],
+                 "--name", f"worker-{index}", "--local-directory", str(self.folder / "work"),
+                 *declared],
                 env, f"worker-{index}",
             )  # fmt: skip
         RUNNING.append(self)

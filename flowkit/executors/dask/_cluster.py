@@ -1,7 +1,10 @@
-"""The dask executor's cluster: its options, and an ephemeral one.
+"""The dask executor's cluster: its options, an ephemeral one, and the resources of tasks.
 
 ``local_cluster`` is the ephemeral cluster of a run, ``kill_workers`` kills its
-workers in a hurry, ``quicken`` has a client send to its scheduler sooner.
+workers in a hurry. A task's ``memory``, ``cpus`` and ``pool`` become dask
+worker resources (``task_resources``, named in ``DaskExecutor``'s docstring);
+each worker of an ephemeral cluster declares what this machine has
+(``machine_resources``).
 """
 
 from __future__ import annotations
@@ -9,13 +12,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from flowkit._definition.sizes import format_size
+from flowkit.executors import _machine as machine
 from flowkit.executors import _processes as procs
+
+if TYPE_CHECKING:
+    from flowkit._planning.plan import Plan
 
 #: How often flowkit's client sends what it has to the scheduler, in seconds (dask's
 #: default is 10 ms): every attempt waits for the next send before it can start.
 SEND_INTERVAL = 0.002
+
+#: The dask resources a task's options become: bytes, CPUs, and one slot of its pool.
+MEMORY = "memory"
+CPUS = "cpus"
+POOL_PREFIX = "pool-"
 
 _ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
@@ -51,8 +65,8 @@ def option_problems(
     return problems
 
 
-def local_cluster(workers: int, threads_per_worker: int) -> Any:
-    """An ephemeral ``LocalCluster`` of ``workers`` worker processes."""
+def local_cluster(workers: int, threads_per_worker: int, pools: Mapping[str, int]) -> Any:
+    """An ephemeral ``LocalCluster`` whose workers each declare this machine's resources."""
     import dask
     from distributed import LocalCluster
 
@@ -66,6 +80,7 @@ def local_cluster(workers: int, threads_per_worker: int) -> Any:
             # Its small HTTP server (health, metrics) on any free port, not 8787.
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
+            resources=machine_resources(pools),
         )
 
 
@@ -81,3 +96,81 @@ def kill_workers(cluster: Any) -> None:
     for nanny in list(getattr(cluster, "workers", {}).values()):
         with contextlib.suppress(Exception):
             procs.kill_tree(nanny.process.process.pid)
+
+
+# -- resources -----------------------------------------------------------------------------
+def task_resources(plan: Plan) -> dict[str, dict[str, float]]:
+    """The dask resources of each task that declares memory, cpus or a pool (only those)."""
+    found = {}
+    for name, spec in plan.tasks.items():
+        resources: dict[str, float] = {}
+        if spec.memory is not None:
+            resources[MEMORY] = spec.memory
+        if spec.cpus is not None:
+            resources[CPUS] = spec.cpus
+        if spec.pool is not None:
+            resources[f"{POOL_PREFIX}{spec.pool}"] = 1
+        if resources:
+            found[name] = resources
+    return found
+
+
+def machine_resources(pools: Mapping[str, int]) -> dict[str, float]:
+    """What each worker of an ephemeral cluster declares: this machine, and the flow's pools.
+
+    Every worker declares the whole machine, so that any task that fits the machine
+    fits a worker; what runs at once across them is the run's to limit.
+    """
+    resources: dict[str, float] = {CPUS: machine.cpus()}
+    memory = machine.memory()
+    if memory is not None:
+        resources[MEMORY] = memory.total
+    for pool, size in pools.items():
+        resources[f"{POOL_PREFIX}{pool}"] = size
+    return resources
+
+
+def unmet_resources(
+    client: Any, where: str, needs: Mapping[str, Mapping[str, float]], address: str | None
+) -> list[str]:
+    """Each task whose resources no worker of ``client``'s scheduler declares enough of."""
+    try:
+        info = client.scheduler_info()
+    except Exception:  # nothing to say then; such tasks wait all the same
+        return []
+    workers = {
+        worker: details.get("resources") or {}
+        for worker, details in info.get("workers", {}).items()
+    }
+    problems = []
+    for task, wanted in needs.items():
+        if any(
+            all(have.get(name, 0) >= amount for name, amount in wanted.items())
+            for have in workers.values()
+        ):
+            continue
+        option = ",".join(f"{name}={amount:g}" for name, amount in wanted.items())
+        problems.append(
+            f"{where}, task {task!r}: it needs the dask worker resources {_describe(wanted)}, "
+            f"and no worker of the scheduler at {address} declares as much "
+            f'({_declared(workers)}); a worker declares them with --resources "{option}"'
+        )
+    return problems
+
+
+def _describe(resources: Mapping[str, float]) -> str:
+    """Resources as ``dask worker --resources`` takes them, memory also in binary units."""
+    words = []
+    for name, amount in resources.items():
+        text = f"{name}={amount:g}"
+        if name == MEMORY:
+            text += f" ({format_size(amount)})"
+        words.append(text)
+    return ", ".join(words)
+
+
+def _declared(workers: Mapping[str, Mapping[str, float]]) -> str:
+    if not workers:
+        return "it has no workers now"
+    kinds = sorted({_describe(have) or "none" for have in workers.values()})
+    return "they declare " + "; ".join(kinds)

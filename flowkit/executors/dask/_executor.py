@@ -11,11 +11,11 @@ worker's zygote (``_zygote``) hands it a process forked ahead of need while
 the attempt claims its token on the scheduler, in one round trip (``_claims``),
 and the process runs the attempt as the local executor's do. The task's
 function travels by value: pickled once per run with cloudpickle
-(``_pickling``); ``_cluster`` checks the options. A task's ``memory`` is its
-limit on the worker: the zygote kills a process tree over it. Output comes back
-as it is printed, as dask events on a topic of the run; the outcome, the full
-output and the exit status come back as the task's result or, when small, as an
-event instead, which ends the attempt here at once (``_reports``).
+(``_pickling``); ``_cluster`` checks the options and turns tasks' ``memory``,
+``cpus`` and ``pool`` into worker resources. Output comes back as it is
+printed, as dask events on a topic of the run; the outcome, the full output and
+the exit status come back as the task's result or, when small, as an event
+instead, which ends the attempt here at once (``_reports``).
 ``kill`` cancels the dask task and returns; the worker thread sees it and stops
 the attempt's process tree (SIGTERM, ``grace_period``, SIGKILL) before it says
 ``stopped``, and ``wait`` reports the attempt then.
@@ -32,6 +32,7 @@ import signal
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -50,6 +51,8 @@ from flowkit.executors.dask._cluster import (
     local_cluster,
     option_problems,
     quicken,
+    task_resources,
+    unmet_resources,
 )
 from flowkit.executors.dask._pickling import imported_modules, pickle_functions
 from flowkit.executors.dask._reports import (
@@ -71,6 +74,23 @@ ADDRESS_VARIABLE = "FLOWKIT_DASK_ADDRESS"
 
 class DaskExecutor(Reports):
     """Runs attempts on a dask cluster; see the module docstring.
+
+    Resources: a task's ``memory``, ``cpus`` and ``pool`` become dask worker
+    resources (``resources=`` of ``client.submit``), sent only for a task that
+    declares them: ``memory`` (bytes), ``cpus`` (CPUs), and ``pool-NAME`` (1 for
+    a task of pool NAME). dask gives such a task only to a worker that declares
+    at least as much, and holds it, waiting, until one that does exists; a
+    worker runs at once only as many as its declaration covers. A worker
+    declares them when started: ``dask worker ADDRESS --resources
+    "memory=8e9,cpus=4,pool-warehouse=2"``, or ``LocalCluster(resources={...})``
+    for each of its workers. Each worker of the ephemeral cluster declares this
+    machine (its memory and CPUs as its cgroup allows, ``_machine``) and each of
+    the flow's pools at its size, so a flow that fits this machine runs on it
+    unchanged. A pool's cap within a run is the run's scheduler's, whatever the
+    executor; a ``pool-NAME`` resource caps NAME's tasks per worker across every
+    run sharing the cluster. A task's ``memory`` is also its limit: the worker's
+    zygote samples the attempt's process tree and kills one over it, which fails
+    ``MemoryLimitExceeded`` (retried like any failure).
 
     Args:
         address: ``tcp://HOST:PORT`` of a running scheduler; ``$FLOWKIT_DASK_ADDRESS``
@@ -98,6 +118,9 @@ class DaskExecutor(Reports):
         self._address_source = "as given" if address else f"from {ADDRESS_VARIABLE}"
         address = address or os.environ.get(ADDRESS_VARIABLE) or None
         self.address = address
+        #: An ephemeral cluster's workers are this machine: the run admits memory and CPUs
+        #: against it, as for the local executor. A scheduler's workers declare their own.
+        self.runs_attempts_here = address is None
         self._workers = workers
         self.workers = workers if isinstance(workers, int) else os.cpu_count() or 1
         self.threads_per_worker = threads_per_worker
@@ -127,8 +150,10 @@ class DaskExecutor(Reports):
         self._run_log_dir: Path | None = None
         self._redactor = Redactor()  # the run's, from start
         self._upstream: dict[str, tuple[str, ...]] = {}
+        self._resources: dict[str, dict[str, float]] = {}
         self._memory: dict[str, int] = {}
         self._modules: dict[str, tuple[str, ...]] = {}
+        self._pools: dict[str, int] = {}
         #: The scheduler's claim handler (``_claims``), None where it would not take it.
         self._claim_handler: str | None = None
 
@@ -164,7 +189,9 @@ class DaskExecutor(Reports):
         self._flow_name = plan.name
         self._upstream = dict(plan.upstream)
         self.cluster_report = None
+        self._resources = task_resources(plan)
         self._memory = {name: spec.memory for name, spec in plan.tasks.items() if spec.memory}
+        self._pools = dict(plan.flow.pools)
         self._check_options()
         self._functions = pickle_functions(plan)
         self._modules = {name: imported_modules(spec.fn) for name, spec in plan.tasks.items()}
@@ -213,6 +240,7 @@ class DaskExecutor(Reports):
             key=key,
             pure=False,
             retries=0,
+            resources=self._resources.get(request.task_key),  # None: any worker
         )
         attempt = Attempt(
             task_key=request.task_key,
@@ -344,13 +372,17 @@ class DaskExecutor(Reports):
         self._worker_count = len(nthreads)
         self._capacity = max(1, sum(nthreads.values()))
         self._subscribe()
+        if self._resources:  # dask holds a task no worker can run until one that can joins
+            where = f"flow {self._flow_name!r}, dask executor"
+            for problem in unmet_resources(self._client, where, self._resources, self.address):
+                warnings.warn(f"{problem}; it waits until one that does joins", RuntimeWarning, 2)
 
     def _start_cluster(self) -> None:
         from distributed import Client
 
         started = time.monotonic()
         try:
-            self._cluster = local_cluster(self.workers, self.threads_per_worker)
+            self._cluster = local_cluster(self.workers, self.threads_per_worker, self._pools)
             self._client = Client(self._cluster, set_as_default=False)
         except Exception as error:
             if self._cluster is not None:
