@@ -156,6 +156,7 @@ class ShuffledExecutor:
 
     name: ClassVar[str] = "shuffled"
     can_preempt: ClassVar[bool] = False
+    runs_attempts_here: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0) -> None:
         self._random = random.Random(seed)

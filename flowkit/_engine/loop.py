@@ -94,7 +94,7 @@ class ActiveRun:
         # Memory and CPUs are this machine's to admit when the attempts run on it.
         gate = Gate(
             plan,
-            machine_resources=getattr(executor, "runs_attempts_here", True),
+            machine_resources=executor.runs_attempts_here,
             claims=claims,
             clock=clock,
         )

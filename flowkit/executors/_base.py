@@ -110,6 +110,9 @@ class Executor(Protocol):
     name: ClassVar[str]
     #: Whether the executor can stop a running attempt (and so enforce ``timeout``).
     can_preempt: ClassVar[bool]
+    #: Whether attempts run on this machine, so that the memory and CPUs tasks declare
+    #: are admitted against what it has (DESIGN.md §9); elsewhere, a cluster admits them.
+    runs_attempts_here: bool
 
     @property
     def capacity(self) -> int | None:

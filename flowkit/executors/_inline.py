@@ -23,6 +23,7 @@ class InlineExecutor:
 
     name: ClassVar[str] = "inline"
     can_preempt: ClassVar[bool] = False
+    runs_attempts_here: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._queue: deque[AttemptRequest] = deque()

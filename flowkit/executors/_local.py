@@ -88,6 +88,7 @@ class LocalExecutor(PumpedWait):
 
     name: ClassVar[str] = "local"
     can_preempt: ClassVar[bool] = True
+    runs_attempts_here: ClassVar[bool] = True
 
     def __init__(
         self, *, grace_period: float = 5.0, log_dir: str | os.PathLike[str] | None = None

@@ -139,6 +139,7 @@ class HangingExecutor:
 
     name = "hanging"
     can_preempt = True
+    runs_attempts_here = True
     capacity = None
 
     def __init__(self, clock: FakeClock) -> None:
