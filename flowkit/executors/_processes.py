@@ -14,6 +14,7 @@ import os
 import signal
 import time
 import warnings
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -96,6 +97,28 @@ def reap_children() -> list[tuple[int, int]]:
         if pid == 0:
             return reaped
         reaped.append((pid, status))
+
+
+def reap_attempts(keep: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """Reap the children of this subreaper that ended, killing the orphans they left.
+
+    An attempt process that exited 0 killed its descendants first; one that was
+    killed or crashed may have left orphans, which this process adopted: any live
+    child that ``keep`` does not claim (a running attempt, a standby) is killed
+    with its tree, and reaped. Returns (pid, wait status) of every child reaped.
+    """
+    ended = reap_children()
+    if not ended:
+        return ended
+    clean = all(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 for _, status in ended)
+    for _ in range(0 if clean else 50):
+        orphans = [pid for pid in children(os.getpid()) if not keep(pid)]
+        if not orphans:
+            break
+        for orphan in orphans:
+            kill_tree(orphan)
+        ended.extend(reap_children())
+    return ended
 
 
 def kill_descendants(pid: int, *, rounds: int = 50, settle: float = 0.0) -> list[tuple[int, int]]:

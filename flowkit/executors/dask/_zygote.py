@@ -205,24 +205,7 @@ class _Server:
 
     def _reap(self) -> None:
         """Report every attempt process that ended, after killing the orphans it left."""
-        ended = procs.reap_children()
-        if not ended:
-            return
-        # An attempt process that exited normally killed its descendants first; one that
-        # was killed or crashed may have left orphans, which this subreaper adopted. Any
-        # child that is neither a running attempt nor a standby is such an orphan.
-        clean = all(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 for _, status in ended)
-        for _ in range(0 if clean else 50):
-            orphans = [
-                pid
-                for pid in procs.children(self.pid)
-                if pid not in self.running and pid not in self.standby
-            ]
-            if not orphans:
-                break
-            for orphan in orphans:
-                procs.kill_tree(orphan)
-            ended.extend(procs.reap_children())
+        ended = procs.reap_attempts(lambda pid: pid in self.running or pid in self.standby)
         for pid, status in ended:
             watched = self.watch.remove(pid)
             handle = self.standby.pop(pid, None)
