@@ -64,6 +64,8 @@ class Gate:
         self._held: set[str] = set()
         self._turned_away: dict[str, float] = {}
         self.active = bool(self.pool_of or self.memory_of or self.cpus_of)
+        #: Whether a task may wait for what changes without an event (memory, a shared pool).
+        self.polling = bool(self.memory_of or self.shared)
 
     def check(self) -> None:
         """Refuse, before anything runs, a task that could never fit this machine."""

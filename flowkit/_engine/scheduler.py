@@ -113,8 +113,9 @@ class Scheduler:
         """The soonest timeout or retry deadline (monotonic), None when there is none."""
         deadlines = [flight.deadline for flight in self.in_flight.values() if flight.deadline]
         deadlines.extend(self._waiting_for_retry.values())
-        if any(self.tasks[name].waiting_for and self.gate.polls(name) for _, name in self._ready):
-            # Memory frees up without an event: look again soon.
+        if self.gate.polling and any(
+            self.tasks[name].waiting_for and self.gate.polls(name) for _, name in self._ready
+        ):  # memory (a shared pool's slot) frees up without an event: look again soon
             deadlines.append(self.clock.monotonic() + ADMISSION_POLL)
         return min(deadlines) if deadlines else None
 

@@ -220,3 +220,21 @@ def test_the_inline_executor_says_it_does_not_enforce_memory_limits() -> None:
         result = flow.run(executor="inline", store=False)
 
     assert result.tasks["big"].state is TaskState.SUCCEEDED
+
+
+def test_a_flow_without_memory_or_shared_pools_never_looks_at_its_ready_tasks_to_wait() -> None:
+    # A 10,000-task fan-out asked every ready task at every step: quadratic.
+    flow = Flow("wide", pools={"p": 1})
+    for index in range(50):
+        flow.task(name=f"t{index}", pool="p")(lambda: None)
+    scheduler = Scheduler(flow.plan(), FakeClock(), gate=Gate(flow.plan()))
+    scheduler.start()
+
+    def polls(name: str) -> bool:
+        raise AssertionError(f"asked whether {name} waits for memory")
+
+    scheduler.gate.polls = polls  # type: ignore[method-assign]
+    scheduler.take(timeout_enforced=False)
+    scheduler.note_waiting()
+
+    assert scheduler.next_deadline() is None
