@@ -20,7 +20,6 @@ import collections
 import contextlib
 import os
 import pickle
-import select
 import selectors
 import signal
 import socket
@@ -193,8 +192,8 @@ class LocalExecutor(PumpedWait):
     def _hand_over(self, payload: bytes, output: int, outcome: int) -> int:
         """Send the request to a standby process, the pipes with it; the pid it runs in."""
         while True:
-            while not self._standby:
-                self._pump_control()
+            while not self._standby:  # blocks on the server's next message (a standby)
+                self._read_control()
             pid, channel = self._standby.popleft()
             with channel:
                 try:  # the descriptors travel with the message's first bytes
@@ -207,13 +206,6 @@ class LocalExecutor(PumpedWait):
                     if sent < len(payload):
                         channel.sendall(payload[sent:])
                 return pid
-
-    def _pump_control(self) -> None:
-        """Wait for the fork server's next message (a standby process, most likely)."""
-        assert self._control is not None
-        ready, _, _ = select.select([self._control], [], [], None)
-        if ready:
-            self._read_control()
 
     def kill(self, task_key: str) -> bool:
         """Start stopping an attempt: SIGTERM its process group now, SIGKILL after the grace.

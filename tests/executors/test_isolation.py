@@ -356,3 +356,27 @@ def test_a_thousand_attempts_run_in_a_thousand_processes():
     pids = [result.results[f"t{index}"] for index in range(1000)]
     assert len(set(pids)) == 1000
     assert os.getpid() not in pids
+
+
+def test_a_run_works_when_its_descriptors_are_numbered_past_1024():
+    # A long-lived process (a test session, a notebook) may hold many files: select()
+    # cannot wait on a descriptor past 1024, epoll can.
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        flow = Flow("many_files", max_parallel=2)
+        for index in range(4):
+            flow.task(name=f"t{index}")(os.getpid)
+
+        result = flow.run()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert result.state is RunState.SUCCEEDED
+    assert len({result.results[f"t{index}"] for index in range(4)}) == 4
