@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import pickle
 import selectors
 import signal
 import socket
@@ -33,15 +32,14 @@ import attrs
 from flowkit._errors import ExecutorError
 from flowkit._home import logs_folder, make_private_folder
 from flowkit._secrets import Redactor
-from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._attempt_log import CHUNK, AttemptLog, OutputSink
-from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait, failed_outcome
-from flowkit.executors._watch import limit_exceeded
+from flowkit.executors._base import AttemptOutcome, AttemptRequest, PumpedWait
 from flowkit.executors._wire import (
     FrameReader,
     encode_request,
     frame,
+    reported_outcome,
     unpicklable_arguments,
 )
 
@@ -65,8 +63,8 @@ class _Attempt:
     #: When a stopped attempt gets SIGKILL (monotonic); None while nobody stops it.
     kill_at: float | None = None
     killed_hard: bool = False
-    #: How it failed when the fork server killed it (its memory limit), if it did.
-    error: ErrorInfo | None = None
+    #: (rss, limit) when the fork server killed it for its memory.
+    memory: tuple[int, int] | None = None
     #: Why the fork server thinks an unexplained SIGKILL was an out-of-memory kill.
     note: str | None = None
 
@@ -281,8 +279,7 @@ class LocalExecutor(PumpedWait):
             if attempt is None:
                 continue  # a message about an attempt already over
             if kind == "memory":
-                rss, limit = details
-                attempt.error = limit_exceeded(attempt.task_key, attempt.attempt, rss, limit)
+                attempt.memory = tuple(details)
                 continue
             attempt.status, attempt.note = details
             attempt.exited_at = time.time()
@@ -351,49 +348,17 @@ class LocalExecutor(PumpedWait):
         self._close_attempt(attempt)
 
     def _outcome(self, attempt: _Attempt) -> AttemptOutcome:
-        log_path = attempt.log.written
-        exit_code, signal_number = procs.exit_of(attempt.status)
-        if attempt.error is not None:  # killed for its memory, whatever it wrote meanwhile
-            return failed_outcome(
-                attempt.task_key,
-                attempt.attempt,
-                attempt.error,
-                started_at=attempt.started_at,
-                ended_at=attempt.exited_at,
-                log_path=log_path,
-                exit_code=exit_code,
-                signal=signal_number,
-            )
-        if attempt.outcome_data:
-            try:
-                outcome = pickle.loads(attempt.outcome_data)
-                # An attempt process that wrote its outcome exits 0 right after.
-                return attrs.evolve(
-                    outcome,
-                    log_path=log_path,
-                    exit_code=0 if attempt.status is None else exit_code,
-                    signal=signal_number,
-                )
-            except Exception as error:
-                crash = f"sent an outcome that could not be read ({type(error).__name__}: {error})"
-        else:
-            status = procs.describe_status(attempt.status or 0)
-            crash = f"{status} without reporting a result"
-            if attempt.note:
-                crash = f"{crash}; {attempt.note}"
-        return failed_outcome(
+        return reported_outcome(
             attempt.task_key,
             attempt.attempt,
-            ErrorInfo(
-                type_name="ProcessCrashed",
-                message=f"the process of task {attempt.task_key!r} attempt {attempt.attempt} "
-                f"{crash}",
-            ),
+            data=bytes(attempt.outcome_data),
+            status=attempt.status,
+            process=f"task {attempt.task_key!r} attempt {attempt.attempt}",
+            memory=attempt.memory,
+            note=attempt.note,
             started_at=attempt.started_at,
             ended_at=attempt.exited_at,
-            log_path=log_path,
-            exit_code=exit_code,
-            signal=signal_number,
+            log_path=attempt.log.written,
         )
 
     def _signal(self, attempt: _Attempt, signal_number: int) -> None:

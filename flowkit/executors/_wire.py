@@ -23,7 +23,9 @@ import attrs
 import cloudpickle
 
 from flowkit._state import ErrorInfo
+from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
+from flowkit.executors._watch import limit_exceeded
 
 #: Fields that do not travel with the others: the function, and the arguments.
 _APART = frozenset({"fn", "arguments"})
@@ -137,3 +139,46 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def reported_outcome(
+    task_key: str,
+    attempt: int,
+    *,
+    data: bytes,
+    status: int | None,
+    process: str,
+    memory: tuple[int, int] | None = None,
+    note: str | None = None,
+    **fields: Any,
+) -> AttemptOutcome:
+    """How an attempt ended, from what its process reported; one reading for every executor.
+
+    ``data`` is its pickled outcome (empty if it wrote none), ``status`` its wait status
+    (None if not reaped), ``memory`` (rss, limit) when it was killed for its memory,
+    ``note`` why an unexplained SIGKILL was probably the kernel's, ``process`` the words
+    that name it ("task 'x' attempt 1"); ``fields`` go to a failed outcome (times, log).
+    """
+    exit_code, signal_number = procs.exit_of(status)
+    fields.update(exit_code=exit_code, signal=signal_number)
+    if memory is not None:  # killed for it, whatever it wrote meanwhile
+        return failed_outcome(
+            task_key, attempt, limit_exceeded(task_key, attempt, *memory), **fields
+        )
+    if data:
+        try:
+            outcome = pickle.loads(data)
+        except Exception as error:
+            crash = f"sent an outcome that could not be read ({type(error).__name__}: {error})"
+        else:  # an attempt process that wrote its outcome exits 0 right after
+            return attrs.evolve(
+                outcome,
+                log_path=fields.get("log_path"),
+                exit_code=0 if status is None else exit_code,
+                signal=signal_number,
+            )
+    else:
+        ended = procs.describe_status(status) if status is not None and status >= 0 else "ended"
+        crash = f"{ended} without reporting a result" + (f"; {note}" if note else "")
+    error = ErrorInfo(type_name="ProcessCrashed", message=f"the process of {process} {crash}")
+    return failed_outcome(task_key, attempt, error, **fields)

@@ -10,7 +10,6 @@ is its task's result.
 
 from __future__ import annotations
 
-import pickle
 import queue
 import time
 import warnings
@@ -23,9 +22,8 @@ from flowkit._errors import ExecutorError
 from flowkit._home import write_private_file
 from flowkit._secrets import Redactor
 from flowkit._state import ErrorInfo, TaskState
-from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, PumpedWait, failed_outcome
-from flowkit.executors._watch import limit_exceeded
+from flowkit.executors._wire import reported_outcome
 
 #: How long past its grace period a worker may take to say it stopped an attempt.
 STOP_REPORT_SECONDS = 15.0
@@ -193,21 +191,7 @@ class Reports(PumpedWait):
                 lines.pop()
             if len(lines) > attempt.lines_seen:
                 self._emit(attempt, lines[attempt.lines_seen :])
-        exit_code, signal_number = procs.exit_of(report.get("status"))
-        if report.get("memory"):  # killed for it, whatever else happened meanwhile
-            rss, limit = report["memory"]
-            error = limit_exceeded(attempt.task_key, attempt.attempt, rss, limit)
-            return attempt_failed(
-                attempt,
-                error.type_name,
-                error.message,
-                log_path=log_path,
-                exit_code=exit_code,
-                signal=signal_number,
-                started_at=report.get("started_at"),
-                ended_at=report.get("ended_at"),
-            )
-        if report.get("timed_out"):
+        if report.get("timed_out") and not report.get("memory"):
             return attempt_failed(
                 attempt,
                 "TimeoutError",
@@ -215,33 +199,17 @@ class Reports(PumpedWait):
                 state=TaskState.TIMED_OUT,
                 log_path=log_path,
             )
-        if report.get("outcome"):
-            try:
-                outcome = pickle.loads(report["outcome"])
-            except Exception as error:
-                message = f"{where} sent an outcome that could not be read ({error})"
-                return attempt_failed(attempt, "ProcessCrashed", message, log_path=log_path)
-            # An attempt process that wrote its outcome exits 0 right after (unwaited for).
-            exit_code = 0 if report.get("status") is None else exit_code
-            return attrs.evolve(
-                outcome, log_path=log_path, exit_code=exit_code, signal=signal_number
-            )
-        status = report.get("status")
-        described = procs.describe_status(status) if status is not None and status >= 0 else "ended"
-        message = (
-            f"the process of {where} on dask worker {report.get('worker')} {described} "
-            "without reporting a result"
-        )
-        if report.get("note"):
-            message = f"{message}; {report['note']}"
-        return attempt_failed(
-            attempt,
-            "ProcessCrashed",
-            message,
+        memory = report.get("memory")
+        return reported_outcome(
+            attempt.task_key,
+            attempt.attempt,
+            data=report.get("outcome") or b"",
+            status=report.get("status"),
+            process=f"{where} on dask worker {report.get('worker')}",
+            memory=tuple(memory) if memory else None,
+            note=report.get("note"),
             log_path=log_path,
-            exit_code=exit_code,
-            signal=signal_number,
-            started_at=report.get("started_at"),
+            started_at=report.get("started_at") or attempt.submitted_at,
             ended_at=report.get("ended_at"),
         )
 
