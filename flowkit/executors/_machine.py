@@ -8,6 +8,7 @@ missing, each function falls back to what the OS says, or to None.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -88,17 +89,23 @@ def _meminfo() -> dict[str, int]:
 
 def _cgroup_dirs() -> dict[str, Path]:
     """This process's cgroup folder per controller ("" for the v2 unified hierarchy)."""
+    return _cgroup_dirs_of(_PROC_CGROUP, _CGROUP_ROOT)
+
+
+@functools.cache
+def _cgroup_dirs_of(proc_cgroup: Path, root: Path) -> dict[str, Path]:
+    """Found once per process: a process does not move between cgroups on its own."""
     dirs: dict[str, Path] = {}
     try:
-        lines = _PROC_CGROUP.read_text().splitlines()
+        lines = proc_cgroup.read_text().splitlines()
     except OSError:
         return dirs
     for line in lines:
         _, controllers, path = line.split(":", 2)
         for controller in controllers.split(",") if controllers else [""]:
-            base = _CGROUP_ROOT / controller
+            base = root / controller
             if controller == "" and not (base / "cgroup.controllers").exists():
-                base = _CGROUP_ROOT / "unified"  # v1 and v2 side by side (hybrid)
+                base = root / "unified"  # v1 and v2 side by side (hybrid)
             for candidate in (base / path.lstrip("/"), base):  # a namespace shows its root
                 if candidate.is_dir():
                     dirs[controller] = candidate
