@@ -43,9 +43,11 @@ import contextlib
 import faulthandler
 import gc
 import os
+import select
 import selectors
 import signal
 import socket
+import time
 from typing import TYPE_CHECKING
 
 from flowkit.executors import _processes as procs
@@ -72,11 +74,15 @@ def serve(plan: Plan, control: socket.socket) -> None:
     # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
     faulthandler.enable(file=2, all_threads=True)
     server = ForkServer(plan, control)
+    told_to_exit = False
     try:
-        server.loop()
+        told_to_exit = server.loop()
     finally:
         # Everything below this server dies with it: attempts, standbys, what they started.
-        procs.kill_descendants(os.getpid(), settle=0.01)
+        # At a run's ordinary end every child ends by itself at once; then nothing is left
+        # that could be in the middle of being adopted, and there is nothing to wait for.
+        ended_cleanly = told_to_exit and server.wind_down()
+        procs.kill_descendants(os.getpid(), settle=0.0 if ended_cleanly else 0.01)
         os._exit(0)
 
 
@@ -106,7 +112,8 @@ class ForkServer:
         self.wanted = 1
         self.watch = MemoryWatch()
 
-    def loop(self) -> None:
+    def loop(self) -> bool:
+        """Serve until told to exit (True) or the orchestrator is gone (False)."""
         # Everything alive now is shared with every attempt process; keep the garbage
         # collector off it, or its first pass in a child would copy each page it touches.
         gc.freeze()
@@ -119,10 +126,10 @@ class ForkServer:
                     self._reap()
                     continue
                 if not self.reader.fill():
-                    return  # the orchestrator is gone: serve's finally kills everything
+                    return False  # the orchestrator is gone: serve's finally kills everything
                 for message in self.reader.messages():
                     if message[0] == "exit":
-                        return
+                        return True
                     if message[0] == "signal":
                         self._signal(*message[1:])
                     else:
@@ -177,6 +184,31 @@ class ForkServer:
     def _send(self, message: tuple) -> None:
         with contextlib.suppress(OSError):
             self.control.sendall(frame(message))
+
+    def wind_down(self, timeout: float = 0.05) -> bool:
+        """Let every child end by itself; True once none is left and each ended cleanly.
+
+        Standby processes are killed (they ran nothing); an attempt process that has
+        reported is exiting on its own. False if one is still there after ``timeout``
+        seconds, or one ended by a signal or an error: serve's finally then kills the
+        whole tree and looks again for what was being adopted.
+        """
+        for pid in self.standby:
+            procs.signal_process(pid, signal.SIGKILL)
+        clean = True
+        deadline = time.monotonic() + timeout
+        while True:
+            for pid, status in procs.reap_children():
+                exited_0 = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+                clean = clean and (exited_0 or pid in self.standby)
+            if not clean or not procs.children(self.pid):
+                return clean
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            select.select([self.wake_read], [], [], remaining)
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.wake_read, 4096)
 
     # -- standby processes -------------------------------------------------------------
     def _fill_standby(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import time
@@ -26,7 +25,9 @@ def _prctl(option: int, value: int) -> bool:
     global _libc
     if _libc is None:
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            # The symbols already loaded into this process, libc's among them: dlopen(NULL),
+            # not find_library, which runs `ldconfig -p` (2 ms in every fork server).
+            _libc = ctypes.CDLL(None, use_errno=True)
         except OSError:
             return False
     try:
