@@ -54,11 +54,21 @@ def children(pid: int) -> list[int]:
     except OSError:
         return found
     for thread in threads:
+        # os.open and os.read, not open(): every attempt process calls this before it
+        # reports, and each object it touches is a page the kernel copies.
         try:
-            with open(f"/proc/{pid}/task/{thread}/children") as handle:
-                found.extend(int(child) for child in handle.read().split())
+            descriptor = os.open(f"/proc/{pid}/task/{thread}/children", os.O_RDONLY)
         except OSError:
             continue
+        text = b""
+        try:
+            while chunk := os.read(descriptor, 65536):
+                text += chunk
+        except OSError:
+            continue
+        finally:
+            os.close(descriptor)
+        found.extend(map(int, text.split()))
     return found
 
 

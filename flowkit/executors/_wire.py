@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import cloudpickle
 
-from flowkit._state import ErrorInfo
+from flowkit._state import ErrorInfo, TaskState
 from flowkit.executors import _processes as procs
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
 from flowkit.executors._watch import limit_exceeded
@@ -154,7 +154,8 @@ def reported_outcome(
 ) -> AttemptOutcome:
     """How an attempt ended, from what its process reported; one reading for every executor.
 
-    ``data`` is its pickled outcome (empty if it wrote none), ``status`` its wait status
+    ``data`` is its pickled outcome (empty if it wrote none; a success is the tuple
+    (started_at, ended_at, values, result)), ``status`` its wait status
     (None if not reaped), ``memory`` (rss, limit) when it was killed for its memory,
     ``note`` why an unexplained SIGKILL was probably the kernel's, ``process`` the words
     that name it ("task 'x' attempt 1"); ``fields`` go to a failed outcome (times, log).
@@ -171,12 +172,24 @@ def reported_outcome(
         except Exception as error:
             crash = f"sent an outcome that could not be read ({type(error).__name__}: {error})"
         else:  # an attempt process that wrote its outcome exits 0 right after
-            return attrs.evolve(
-                outcome,
-                log_path=fields.get("log_path"),
-                exit_code=0 if status is None else exit_code,
-                signal=signal_number,
-            )
+            finished = {
+                "log_path": fields.get("log_path"),
+                "exit_code": 0 if status is None else exit_code,
+                "signal": signal_number,
+            }
+            if isinstance(outcome, tuple):  # a success: (started, ended, values, result)
+                started_at, ended_at, values, result = outcome
+                return AttemptOutcome(
+                    task_key=task_key,
+                    attempt=attempt,
+                    state=TaskState.SUCCEEDED,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    values=values,
+                    result=result,
+                    **finished,
+                )
+            return attrs.evolve(outcome, **finished)
     else:
         ended = procs.describe_status(status) if status is not None and status >= 0 else "ended"
         crash = f"{ended} without reporting a result" + (f"; {note}" if note else "")
