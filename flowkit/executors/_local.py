@@ -161,15 +161,10 @@ class LocalExecutor(PumpedWait):
         outcome_read, outcome_write = os.pipe()
         os.set_blocking(output_read, False)
         os.set_blocking(outcome_read, False)
-        try:
-            pid = self._hand_over(payload, output_write, outcome_write)
-        finally:
-            os.close(output_write)
-            os.close(outcome_write)
         attempt = _Attempt(
             task_key=request.task_key,
             attempt=request.attempt,
-            pid=pid,
+            pid=0,
             output=output_read,
             outcome=outcome_read,
             log=AttemptLog(
@@ -182,13 +177,23 @@ class LocalExecutor(PumpedWait):
             started_at=time.time(),
         )
         self._attempts[request.task_key] = attempt
-        self._by_pid[pid] = attempt
         self._selector.register(output_read, selectors.EVENT_READ, (attempt, "output"))
         self._selector.register(outcome_read, selectors.EVENT_READ, (attempt, "outcome"))
-        self._tell(("started", pid, request.task_key, request.attempt))
+        # Everything else first: handing the request over wakes its process, which may
+        # then run on this CPU, and this process has nothing left to do but wait.
+        try:
+            attempt.pid = self._hand_over(payload, request, output_write, outcome_write)
+        finally:
+            os.close(output_write)
+            os.close(outcome_write)
+        self._by_pid[attempt.pid] = attempt
 
-    def _hand_over(self, payload: bytes, output: int, outcome: int) -> int:
-        """Send the request to a standby process, the pipes with it; the pid it runs in."""
+    def _hand_over(self, payload: bytes, request: AttemptRequest, output: int, outcome: int) -> int:
+        """Send the request to a standby process, the pipes with it; the pid it runs in.
+
+        Then the fork server hears which attempt that process runs (off the critical
+        path: an attempt that ended before this message is kept and reported).
+        """
         while True:
             while not self._standby:  # blocks on the server's next message (a standby)
                 self._read_control()
@@ -203,6 +208,7 @@ class LocalExecutor(PumpedWait):
                 with contextlib.suppress(OSError):
                     if sent < len(payload):
                         channel.sendall(payload[sent:])
+                self._tell(("started", pid, request.task_key, request.attempt))
                 return pid
 
     def kill(self, task_key: str) -> bool:
