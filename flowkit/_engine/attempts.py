@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import types
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from flowkit._planning.plan import Plan, task_arguments
 from flowkit._state import RunTrigger
 from flowkit.executors import AttemptRequest
-
-#: The parameters a run fills, found once per function (or per code object), not per run.
-_parameters_of: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-def _signature_key(fn: Any) -> Any:
-    """What a function's parameter names and kinds depend on alone.
-
-    A plain function's come from its code object, which the closures a loop or a
-    factory makes all share; anything else (a wrapper, a callable object) is its own key.
-    """
-    if isinstance(fn, types.FunctionType) and not (
-        "__wrapped__" in fn.__dict__ or "__signature__" in fn.__dict__
-    ):
-        return fn.__code__
-    return fn
 
 
 class AttemptBuilder:
@@ -94,16 +76,7 @@ class AttemptBuilder:
     def _parameters(self, name: str) -> tuple[str, ...]:
         parameters = self._parameter_names.get(name)
         if parameters is None:
-            spec = self.plan.tasks[name]
-            key = _signature_key(spec.fn)
-            try:
-                parameters = _parameters_of.get(key)
-            except TypeError:  # a callable that cannot be weakly referenced or hashed
-                parameters = task_arguments(spec)
-            if parameters is None:
-                parameters = task_arguments(spec)
-                _parameters_of[key] = parameters
-            self._parameter_names[name] = parameters
+            parameters = self._parameter_names[name] = task_arguments(self.plan.tasks[name])
         return parameters
 
     def _valued_upstream(self, name: str, values: Mapping[str, Any]) -> frozenset[str]:

@@ -19,6 +19,7 @@ import attrs
 from flowkit._definition.notify import destination_problems
 from flowkit._definition.spec import FlowSpec, TaskSpec
 from flowkit._errors import DefinitionError
+from flowkit._planning import signatures
 
 
 @attrs.frozen
@@ -69,6 +70,14 @@ def _reach(start: str, edges: Mapping[str, tuple[str, ...]]) -> set[str]:
             seen.add(name)
             stack.extend(edges[name])
     return seen
+
+
+def _order(upstream: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """A topological order, or none and every cycle (graphlib's error names just one)."""
+    try:
+        return tuple(graphlib.TopologicalSorter(upstream).static_order()), []
+    except graphlib.CycleError:
+        return (), _cycles(upstream)
 
 
 def _cycles(upstream: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
@@ -203,7 +212,7 @@ def build_plan(flow: FlowSpec) -> Plan:
                 f"{where}, task {name!r}: pool {spec.pool!r} is not declared (declared: "
                 f"{declared}); add it with Flow({flow.name!r}, pools={{{spec.pool!r}: N}})"
             )
-    cycles = _cycles(upstream)
+    order, cycles = _order(upstream)
     problems.extend(
         f"{where}: dependency cycle {' -> '.join(cycle)}; remove one of its depends_on edges"
         for cycle in cycles
@@ -218,8 +227,6 @@ def build_plan(flow: FlowSpec) -> Plan:
         msg = "\n".join([header, *(f"  - {problem}" for problem in problems)])
         raise DefinitionError(msg, problems)
 
-    sorter = graphlib.TopologicalSorter(upstream)
-    order = tuple(sorter.static_order())
     downstream: dict[str, list[str]] = {name: [] for name in tasks}
     for name in order:
         for dep in upstream[name]:
@@ -300,33 +307,23 @@ def _reference_problems(
 
 def task_arguments(spec: TaskSpec) -> tuple[str, ...]:
     """The function's parameters that a run fills: every one that can be passed by name."""
-    try:
-        signature = inspect.signature(spec.fn)
-    except (TypeError, ValueError):  # a builtin without a signature takes nothing from us
-        return ()
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return tuple(
-        name for name, parameter in signature.parameters.items() if parameter.kind in kinds
-    )
+    found = signatures.parameters(spec.fn) or ()  # a builtin without one takes nothing
+    return tuple(parameter.name for parameter in found if parameter.kind in kinds)
 
 
 def _argument_problems(flow: FlowSpec, spec: TaskSpec, dependencies: tuple[str, ...]) -> list[str]:
     """A parameter must name a dependency (its return value) or a flow parameter, or default."""
-    try:
-        parameters = inspect.signature(spec.fn).parameters
-    except (TypeError, ValueError):
-        return []
     problems = []
-    for name, parameter in parameters.items():
-        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+    for name, kind, has_default in signatures.parameters(spec.fn) or ():
+        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
-        has_default = parameter.default is not inspect.Parameter.empty
         if name in dependencies and name in flow.params:
             problems.append(
                 f"flow {flow.name!r}, task {spec.name!r}: parameter {name!r} names both a "
                 "dependency and a flow parameter; rename one of them"
             )
-        elif parameter.kind is inspect.Parameter.POSITIONAL_ONLY and not has_default:
+        elif kind is inspect.Parameter.POSITIONAL_ONLY and not has_default:
             problems.append(
                 f"flow {flow.name!r}, task {spec.name!r}: parameter {name!r} is positional-only; "
                 "flowkit passes return values and parameters by name"
