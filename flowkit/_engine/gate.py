@@ -13,7 +13,7 @@ On Dask the cluster's worker resources do that instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Hashable
 from typing import Protocol
 
 from flowkit._clock import Clock, SystemClock
@@ -66,6 +66,10 @@ class Gate:
         self.active = bool(self.pool_of or self.memory_of or self.cpus_of)
         #: Whether a task may wait for what changes without an event (memory, a shared pool).
         self.polling = bool(self.memory_of or self.shared)
+
+    def group(self, name: str) -> Hashable:
+        """What ``name`` may wait for; tasks of one group wait for the same (``ready``)."""
+        return (self.pool_of.get(name), self.cpus_of.get(name), self.memory_of.get(name))
 
     def check(self) -> None:
         """Refuse, before anything runs, a task that could never fit this machine."""

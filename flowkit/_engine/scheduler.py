@@ -10,8 +10,7 @@ change is reported through ``on_change`` as a copy of the task.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import attrs
@@ -19,6 +18,7 @@ from loguru import logger
 
 from flowkit._clock import Clock
 from flowkit._engine.gate import Gate
+from flowkit._engine.ready import ReadyTasks
 from flowkit._errors import RunError
 from flowkit._planning import rules
 from flowkit._planning.plan import Plan
@@ -64,11 +64,13 @@ class Scheduler:
         self.in_flight: dict[str, InFlight] = {}
         self._remaining = {name: len(plan.upstream[name]) for name in plan.order}
         self._position = {name: index for index, name in enumerate(plan.order)}
-        self._ready: list[tuple[int, str]] = []  # heap by plan position
         self._waiting_for_retry: dict[str, float] = {}
         self._done: set[str] = set()
         #: Pools, memory and CPUs a ready task may have to wait for (DESIGN.md §9).
         self.gate = gate if gate is not None else Gate(plan, machine_resources=False)
+        self._ready = ReadyTasks(self._position, self.gate.group, fresh=self.gate.active)
+        #: Why each group of ready tasks waited when ``note_waiting`` last looked.
+        self._noted: dict[Hashable, str | None] = {}
         self._keep(kept or {})
 
     def _keep(self, kept: Mapping[str, KeptTask]) -> None:
@@ -102,7 +104,9 @@ class Scheduler:
         """Whether a ready task may start now (nothing it declared makes it wait)."""
         if not self.gate.active:
             return bool(self._ready)
-        return any(self.gate.blocker(name, self.in_flight) is None for _, name in self._ready)
+        return any(
+            self.gate.blocker(name, self.in_flight) is None for _, name in self._ready.heads()
+        )
 
     @property
     def stuck(self) -> bool:
@@ -114,7 +118,8 @@ class Scheduler:
         deadlines = [flight.deadline for flight in self.in_flight.values() if flight.deadline]
         deadlines.extend(self._waiting_for_retry.values())
         if self.gate.polling and any(
-            self.tasks[name].waiting_for and self.gate.polls(name) for _, name in self._ready
+            self.tasks[name].waiting_for and self.gate.polls(name)
+            for _, name in self._ready.heads()
         ):  # memory (a shared pool's slot) frees up without an event: look again soon
             deadlines.append(self.clock.monotonic() + ADMISSION_POLL)
         return min(deadlines) if deadlines else None
@@ -132,17 +137,13 @@ class Scheduler:
         None when a shared pool turned every ready task away (``has_ready`` could not
         know: asking takes the slot).
         """
-        if not self.gate.active:
-            _, name = heapq.heappop(self._ready)
-        else:  # the first in plan order that nothing makes wait (a shared pool's, claimed)
-            for entry in sorted(self._ready):
-                if self.gate.blocker(entry[1], self.in_flight, claim=True) is None:
-                    break
-            else:
-                return None  # the home's shared pools turned every ready task away
-            self._ready.remove(entry)
-            heapq.heapify(self._ready)
-            name = entry[1]
+        # The first in plan order that nothing makes wait (a shared pool's slot, claimed).
+        for group, head in self._ready.heads():
+            if not self.gate.active or self.gate.blocker(head, self.in_flight, claim=True) is None:
+                name = self._ready.pop(group)
+                break
+        else:
+            return None  # the home's shared pools turned every ready task away
         task = self.tasks[name]
         task.waiting_for = None
         task.attempts += 1
@@ -159,10 +160,21 @@ class Scheduler:
         """Say why each ready task that may not start waits (a change when the reason does)."""
         if not self.gate.active:
             return
-        for _, name in sorted(self._ready):
+        # One question per group; the tasks of a group whose answer did not change
+        # already carry it, except those that became ready since.
+        reasons = {
+            group: self.gate.blocker(head, self.in_flight) for group, head in self._ready.heads()
+        }
+        changed = [
+            group for group, reason in reasons.items() if self._noted.get(group, "") != reason
+        ]
+        self._noted = reasons
+        names = {name for group in changed for name in self._ready.members(group)}
+        names.update(name for group, name in self._ready.take_fresh() if group in reasons)
+        for name in sorted(names, key=self._position.__getitem__):
             task = self.tasks[name]
-            reason = self.gate.blocker(name, self.in_flight)
-            if reason != task.waiting_for:
+            reason = reasons[self._ready.group_of(name)]
+            if task.state is TaskState.QUEUED and reason != task.waiting_for:
                 task.waiting_for = reason
                 self._change(task, TaskState.QUEUED)
 
@@ -259,6 +271,7 @@ class Scheduler:
         self.in_flight.clear()
         self.gate.release_all()
         self._ready.clear()
+        self._noted.clear()
         self._waiting_for_retry.clear()
         for task in self.tasks.values():
             if not task.state.is_final:
@@ -285,7 +298,7 @@ class Scheduler:
         )
 
     def _queue(self, name: str) -> None:
-        heapq.heappush(self._ready, (self._position[name], name))
+        self._ready.push(name)
         self._change(self.tasks[name], TaskState.QUEUED)
 
     def _dependency_states(self, name: str) -> list[TaskState]:
@@ -352,7 +365,7 @@ class Scheduler:
         pending = sorted(set(self.tasks) - self._done)
         return (
             f"flow {self.plan.name!r}, run {run_id}: the scheduler has nothing to wait for but "
-            f"tasks are not final. pending={pending}, ready={sorted(n for _, n in self._ready)}, "
+            f"tasks are not final. pending={pending}, ready={self._ready.names()}, "
             f"waiting_for_retry={sorted(self._waiting_for_retry)}, "
             f"in_flight={sorted(self.in_flight)}, done={len(self._done)}"
         )

@@ -238,3 +238,25 @@ def test_a_flow_without_memory_or_shared_pools_never_looks_at_its_ready_tasks_to
     scheduler.note_waiting()
 
     assert scheduler.next_deadline() is None
+
+
+def test_a_task_ready_later_in_a_group_that_still_waits_is_told_why() -> None:
+    """Tasks are asked about by group: one that joins a waiting group still gets the reason."""
+    flow = Flow("pooled", max_parallel=4, pools={"p": 1})
+    flow.task(name="a", pool="p")(lambda: None)
+    flow.task(name="b", pool="p")(lambda: None)
+    d = flow.task(name="d")(lambda: None)
+    flow.task(name="c", pool="p", depends_on=[d])(lambda: None)
+    scheduler = Scheduler(flow.plan(), FakeClock())
+    scheduler.start()
+    assert scheduler.take(timeout_enforced=False)[0] == "a"
+    assert scheduler.take(timeout_enforced=False)[0] == "d"
+    scheduler.note_waiting()
+    full = "pool 'p' is full (1 of 1 running)"
+    assert (scheduler.tasks["b"].waiting_for, scheduler.tasks["c"].waiting_for) == (full, None)
+    scheduler.complete(
+        AttemptOutcome(task_key="d", attempt=1, state=TaskState.SUCCEEDED, started_at=0, ended_at=0)
+    )
+    scheduler.note_waiting()
+    assert scheduler.tasks["c"].state is TaskState.QUEUED
+    assert scheduler.tasks["c"].waiting_for == full

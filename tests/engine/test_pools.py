@@ -96,3 +96,30 @@ def test_an_undeclared_pool_is_named_with_the_fix() -> None:
 def test_invalid_pools_are_refused(pools: object) -> None:
     with pytest.raises(DefinitionError, match=r"option pools=.* is invalid"):
         Flow("pooled", pools=pools)  # type: ignore[arg-type]
+
+
+def test_a_step_asks_about_each_group_of_ready_tasks_not_each_task(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A pooled fan-out of 600 asks the gate a bounded number of times per task.
+
+    Asking about every ready task at every step made a pooled fan-out quadratic
+    (4,000 tasks in a pool took 1.7 ms a task against 0.2 without the pool).
+    """
+    from flowkit._engine.gate import Gate
+
+    asked = collections.Counter()
+    blocker = Gate.blocker
+
+    def counted(self: Gate, name: str, *args: object, **kwargs: object) -> str | None:
+        asked[name] += 1
+        return blocker(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Gate, "blocker", counted)
+    flow = Flow("wide", max_parallel=2, pools={"warehouse": 1, "lake": 2})
+    for index in range(600):
+        flow.task(name=f"t{index}", pool="warehouse" if index % 3 else "lake")(lambda: None)
+    result = flow.run(executor="inline", store=False)
+    assert result.state is RunState.SUCCEEDED
+    assert sum(asked.values()) < 20 * 600  # asking about every ready task: ~170,000
+    assert all(task.waiting_for is None for task in result.tasks.values())
