@@ -23,6 +23,7 @@ from flowkit._clock import Clock, SystemClock
 from flowkit._engine.attempts import AttemptBuilder
 from flowkit._engine.deadlines import RunDeadlines, sooner
 from flowkit._engine.gate import Gate, PoolClaims
+from flowkit._engine.listeners import Ticks
 from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
@@ -33,7 +34,6 @@ from flowkit._events import (
     StepEnded,
     TaskChanged,
     TaskOutput,
-    Tick,
 )
 from flowkit._planning.plan import Plan
 from flowkit._planning.shape import flow_shape
@@ -116,15 +116,7 @@ class ActiveRun:
         self._step_ended = StepEnded(run_id=self.run_id)  # the same for every step
         #: Every secret value the run can read: none of them reaches a listener.
         self._redactor = Redactor.for_run()
-        # A listener need not subclass RunListener: its flush and ticks are optional.
-        ticking = [
-            interval
-            for listener in self.listeners
-            if (interval := getattr(listener, "tick_interval", None))
-        ]
-        # Ticks keep real time (a heartbeat says "alive now"), whatever clock the run uses.
-        self._tick_interval = min(ticking) if ticking else None
-        self._next_tick = time.monotonic() + self._tick_interval if ticking else None
+        self._ticks = Ticks(self.listeners, self.run_id)
 
     # -- what the run is now ----------------------------------------------------------------
     @property
@@ -268,7 +260,7 @@ class ActiveRun:
         deadline = sooner(self.scheduler.next_deadline(), self._deadlines.next())
         timeout = max(0.0, deadline - self.clock.monotonic()) if deadline is not None else None
         if isinstance(self.clock, SystemClock):  # a fake clock's waits take no real time
-            timeout = sooner(timeout, self._until_tick())
+            timeout = sooner(timeout, self._ticks.until_next())
         if self.scheduler.in_flight:
             for outcome in self.executor.wait(timeout):
                 self.scheduler.complete(outcome)
@@ -281,7 +273,7 @@ class ActiveRun:
         if (too_long := self._deadlines.too_long()) is not None:
             for listener in self.listeners:
                 listener.run_too_long(too_long)
-        self._tick()
+        self._ticks.tick()
 
     def _stop(self, name: str) -> AttemptOutcome | None:
         """Stop an attempt (``kill`` returns at once); it ends when the executor reports it.
@@ -293,21 +285,6 @@ class ActiveRun:
             return None
         stopped = ErrorInfo(type_name="Stopped", message=f"task {name!r} was stopped")
         return failed_outcome(name, self.scheduler.in_flight[name].attempt, stopped)
-
-    def _until_tick(self) -> float | None:
-        if self._next_tick is None:
-            return None
-        return max(0.0, self._next_tick - time.monotonic())
-
-    def _tick(self) -> None:
-        if self._next_tick is None or time.monotonic() < self._next_tick:
-            return
-        tick = Tick(run_id=self.run_id)
-        for listener in self.listeners:
-            if getattr(listener, "tick_interval", None):
-                listener.tick(tick)
-        assert self._tick_interval is not None
-        self._next_tick = time.monotonic() + self._tick_interval
 
     def _started_event(self) -> RunStarted:
         return RunStarted(
