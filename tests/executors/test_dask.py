@@ -424,3 +424,23 @@ def test_the_command_line_names_the_flow_and_the_extra_without_distributed(monke
     assert "flow 'lakehouse'" in capsys.readouterr().err
     assert main(["run", example, "--executor", "dask"]) == 2
     assert "pip install 'flowkit-workflows[dask]'" in capsys.readouterr().err
+
+
+def test_at_capacity_a_new_attempt_waits_for_dask_to_free_a_reported_ones_thread(monkeypatch):
+    """A task submitted before dask hears a reported attempt ended may queue behind a busy
+    worker's tasks for a whole task's time: at capacity, submit waits for that word first."""
+    from flowkit.executors.dask import _reports
+
+    monkeypatch.setattr(_reports, "THREAD_WAIT_SECONDS", 30.0)
+    executor = DaskExecutor()
+    executor._reported.update({"first", "second"})  # reported, their dask tasks not yet done
+    returned = threading.Event()
+    waiter = threading.Thread(target=lambda: (executor._wait_for_a_thread(2), returned.set()))
+    waiter.start()
+    waiter.join(0.3)
+    assert not returned.is_set()  # both threads still busy in dask's eyes
+    executor._future_done("first")  # dask's callback thread: that task is done
+    waiter.join(10)
+    assert returned.is_set()
+    assert executor._reported == {"second"}
+    executor._wait_for_a_thread(3)  # below capacity: returns at once (30 s otherwise)

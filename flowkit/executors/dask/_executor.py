@@ -140,6 +140,7 @@ class DaskExecutor(Reports):
         self._attempts: dict[str, Attempt] = {}
         self._by_token: dict[str, Attempt] = {}
         self._reported: set[str] = set()
+        self._freed = threading.Condition()
         self._spent: list[Any] = []
         self._finished: list[AttemptOutcome] = []
         self._functions: dict[str, bytes] = {}
@@ -223,6 +224,7 @@ class DaskExecutor(Reports):
             return
         if len(self._spent) >= HELD_FUTURES:
             self._spent.clear()
+        self._wait_for_a_thread(self.capacity)
         token = uuid.uuid4().hex
         attempt_name = f"{request.task_key}-{request.attempt}"
         key = f"flowkit-{attempt_name}-{self._repair_count}-{token[:12]}"

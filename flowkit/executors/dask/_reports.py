@@ -6,11 +6,18 @@ small attempt's whole report is an event, which comes before dask says its task
 is done (the same worker's stream to the scheduler, then the same stream to this
 client): the attempt ends then, its result never fetched. A bigger one's report
 is its task's result.
+
+Until dask says such a task is done, its scheduler counts the worker's thread as
+busy; a task submitted in between may go to a worker whose threads are all
+running (dask lets a worker take a few more tasks than it has threads) and wait
+there for one of them to end, up to a whole task's time. So at capacity a new
+attempt waits, briefly, for dask to free a thread first (``_wait_for_a_thread``).
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -29,6 +36,8 @@ from flowkit.executors._wire import reported_outcome
 STOP_REPORT_SECONDS = 15.0
 #: How many futures of reported attempts are held before they are let go of together.
 HELD_FUTURES = 1000
+#: The longest a new attempt waits at capacity for dask to hear that a reported one ended.
+THREAD_WAIT_SECONDS = 0.05
 
 
 @attrs.define
@@ -52,8 +61,10 @@ class Reports(PumpedWait):
 
     _attempts: dict[str, Attempt]
     _by_token: dict[str, Attempt]
-    #: Tokens of attempts reported from their event whose futures dask has not ended yet.
+    #: Tokens of attempts reported from their event whose futures dask has not ended yet,
+    #: guarded by ``_freed``, which is told when one ends.
     _reported: set[str]
+    _freed: threading.Condition
     #: Futures of attempts reported from their event: held, their results are a few bytes,
     #: and let go of together (``HELD_FUTURES`` at a time, the rest at shutdown); one by
     #: one, each would cost the client, the scheduler and a worker a round of messages.
@@ -110,7 +121,8 @@ class Reports(PumpedWait):
             # word (or to fetch the result) before the next task goes.
             del self._by_token[attempt.token]
             del self._attempts[attempt.task_key]
-            self._reported.add(attempt.token)
+            with self._freed:
+                self._reported.add(attempt.token)
             self._spent.append(attempt.future)
             self._finished.append(self._from_report(attempt, message["report"]))
             return
@@ -128,13 +140,29 @@ class Reports(PumpedWait):
 
     def _future_done(self, token: str) -> None:
         """A future ended (in dask's callback thread): a word for ``wait``, unless reported."""
-        if token in self._reported:
-            self._reported.discard(token)
-        else:
-            self._events.put(("done", token))
+        with self._freed:
+            if token in self._reported:
+                self._reported.discard(token)
+                self._freed.notify_all()
+                return
+        self._events.put(("done", token))
+
+    def _wait_for_a_thread(self, capacity: int) -> None:
+        """At ``capacity``, wait (``THREAD_WAIT_SECONDS`` at most) for dask to free a thread.
+
+        Attempts reported from their event count against ``capacity`` until dask says
+        their tasks are done.
+        """
+
+        def free() -> bool:
+            return not self._reported or len(self._attempts) + len(self._reported) < capacity
+
+        with self._freed:
+            self._freed.wait_for(free, THREAD_WAIT_SECONDS)
 
     def _on_done(self, token: str) -> None:
-        self._reported.discard(token)
+        with self._freed:
+            self._reported.discard(token)
         attempt = self._by_token.get(token)
         if attempt is None:
             return
