@@ -24,7 +24,6 @@ from flowkit._engine.attempts import AttemptBuilder
 from flowkit._engine.deadlines import RunDeadlines, sooner
 from flowkit._engine.gate import Gate, PoolClaims
 from flowkit._engine.listeners import Ticks
-from flowkit._engine.origin import flow_target
 from flowkit._engine.scheduler import Scheduler
 from flowkit._errors import ExecutorError, RunError, RunInterrupted
 from flowkit._events import (
@@ -137,7 +136,8 @@ class ActiveRun:
 
     @property
     def target(self) -> str | None:
-        return flow_target(self.plan)
+        """Where the flow can be loaded from again: ``run`` looks for it once, before."""
+        return self.plan.flow.origin
 
     @property
     def executor_name(self) -> str:
@@ -292,7 +292,7 @@ class ActiveRun:
             flow_name=self.name,
             params=dict(self.params),
             started_at=self.started_at,
-            tasks={name: attrs.evolve(task) for name, task in self.tasks.items()},
+            tasks={name: task.copy() for name, task in self.tasks.items()},
             executor_name=self.executor_name,
             max_parallel=self.max_parallel,
             repair_count=self.repair_count,

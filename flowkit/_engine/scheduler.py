@@ -84,7 +84,7 @@ class Scheduler:
                     f"{kept_task.task.state}, not final"
                 )
                 raise RunError(msg)
-            self.tasks[name] = attrs.evolve(kept_task.task)
+            self.tasks[name] = kept_task.task.copy()
             self._done.add(name)
             if kept_task.values:
                 self.values[name] = dict(kept_task.values)
@@ -353,7 +353,7 @@ class Scheduler:
     def _change(self, task: TaskRun, state: TaskState) -> None:
         task.state = state
         if self.on_change is not None:
-            self.on_change(attrs.evolve(task))
+            self.on_change(task.copy())
 
     # -- views -------------------------------------------------------------------------------
     def run_state(self) -> RunState:

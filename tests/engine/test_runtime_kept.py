@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import attrs
+
 from flowkit import FakeClock, Flow, RunListener, RunState, TaskRun, TaskState, task_values
 from flowkit._state import KeptTask
 
@@ -104,3 +106,28 @@ def test_a_fake_clock_sleep_is_not_cut_short_by_ticks():
 
     assert result.tasks["flaky"].state is TaskState.SUCCEEDED
     assert clock.sleeps == [25.0]
+
+
+def test_a_task_run_copy_has_every_field_and_is_its_own() -> None:
+    from flowkit._state import ErrorInfo
+
+    values = {
+        "name": "t",
+        "state": TaskState.FAILED,
+        "attempts": 3,
+        "error": ErrorInfo(type_name="ValueError", message="no"),
+        "started_at": 1.0,
+        "ended_at": 2.0,
+        "log_path": "/x.log",
+        "exit_code": 1,
+        "signal": 9,
+        "compute_seconds": 0.5,
+        "waiting_for": "pool 'p' is full (1 of 1 running)",
+    }
+    assert set(values) == {field.name for field in attrs.fields(TaskRun)}  # a new field: add it
+    task = TaskRun(**values)
+    copied = task.copy()
+    assert copied is not task
+    assert attrs.asdict(copied, recurse=False) == values
+    copied.state = TaskState.SUCCEEDED
+    assert task.state is TaskState.FAILED
