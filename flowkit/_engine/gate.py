@@ -68,8 +68,14 @@ class Gate:
         self.polling = bool(self.memory_of or self.shared)
 
     def group(self, name: str) -> Hashable:
-        """What ``name`` may wait for; tasks of one group wait for the same (``ready``)."""
-        return (self.pool_of.get(name), self.cpus_of.get(name), self.memory_of.get(name))
+        """What ``name`` may wait for; tasks of one group wait for the same (``ready``).
+
+        A task of a shared pool is a group of its own: its place in the home's queue
+        for the pool (``claims``) is its own, and must be asked about until it starts.
+        """
+        pool = self.pool_of.get(name)
+        alone = name if pool in self.shared else None
+        return (pool, self.cpus_of.get(name), self.memory_of.get(name), alone)
 
     def check(self) -> None:
         """Refuse, before anything runs, a task that could never fit this machine."""

@@ -1,12 +1,13 @@
 """The ready tasks of a run, grouped by what they may have to wait for.
 
 Whether a ready task may start (``gate.Gate.blocker``) depends on its pool, the
-CPUs and the memory it declared, and on what is in flight: never on the task
-itself. So the ready tasks are kept in groups of one declaration each, in plan
-order within a group, and the scheduler asks about the first task of each
-group instead of every ready task: a step costs the same with 10 ready tasks
-in a pool as with 10,000 (it was proportional to them, so a pooled fan-out of
-thousands took quadratic time).
+CPUs and the memory it declared, and on what is in flight, not on the task
+itself (but for a shared pool, where each task has its own place in the home's
+queue, and is a group of its own: ``Gate.group``). So the ready tasks are kept
+in groups of one declaration each, in plan order within a group, and the
+scheduler asks about the first task of each group instead of every ready task:
+a step costs the same with 10 ready tasks in a pool as with 10,000 (it was
+proportional to them, so a pooled fan-out of thousands took quadratic time).
 """
 
 from __future__ import annotations

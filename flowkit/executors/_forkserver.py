@@ -22,7 +22,7 @@ length (``frame`` / ``FrameReader``):
     orchestrator -> server   ("started", pid, task_key, attempt): the standby ``pid`` was
                              handed that attempt
                              ("signal", pid, signal_number)
-                             ("exit",)
+                             ("exit", ordinary): ordinary when no attempt is running
     server -> orchestrator   ("standby", pid), with the orchestrator's end of its socket
                              (SCM_RIGHTS)
                              ("memory", pid, rss, limit): killed for its memory
@@ -74,14 +74,15 @@ def serve(plan: Plan, control: socket.socket) -> None:
     # A segfault's Python traceback goes to fd 2: the attempt's log, in an attempt process.
     faulthandler.enable(file=2, all_threads=True)
     server = ForkServer(plan, control)
-    told_to_exit = False
+    ordinary = False
     try:
-        told_to_exit = server.loop()
+        ordinary = server.loop()
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nothing may cut the cleanup short
         # Everything below this server dies with it: attempts, standbys, what they started.
         # At a run's ordinary end every child ends by itself at once; then nothing is left
         # that could be in the middle of being adopted, and there is nothing to wait for.
-        ended_cleanly = told_to_exit and server.wind_down()
+        ended_cleanly = ordinary and server.wind_down()
         procs.kill_descendants(os.getpid(), settle=0.0 if ended_cleanly else 0.01)
         os._exit(0)
 
@@ -95,6 +96,7 @@ class ForkServer:
         self.pid = os.getpid()
         self.prepared = Prepared.make()
         self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
         signal.set_wakeup_fd(self.wake_write)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -113,7 +115,11 @@ class ForkServer:
         self.watch = MemoryWatch()
 
     def loop(self) -> bool:
-        """Serve until told to exit (True) or the orchestrator is gone (False)."""
+        """Serve until told to exit or the orchestrator is gone; True at a run's ordinary end.
+
+        The end is ordinary when the orchestrator says no attempt of its is running (all
+        reported); not when it stops the run with attempts still running, or is gone.
+        """
         # Everything alive now is shared with every attempt process; keep the garbage
         # collector off it, or its first pass in a child would copy each page it touches.
         gc.freeze()
@@ -129,7 +135,7 @@ class ForkServer:
                     return False  # the orchestrator is gone: serve's finally kills everything
                 for message in self.reader.messages():
                     if message[0] == "exit":
-                        return True
+                        return bool(message[1:] and message[1])
                     if message[0] == "signal":
                         self._signal(*message[1:])
                     else:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 class _Attempt:
     task_key: str
     attempt: int
-    pid: int  # of its attempt process
+    pid: int  # of its attempt process; 0 until the request is handed over
     output: int  # read end of the output pipe; -1 once at EOF
     outcome: int  # read end of the outcome pipe; -1 once at EOF
     log: AttemptLog
@@ -182,18 +182,19 @@ class LocalExecutor(PumpedWait):
         # Everything else first: handing the request over wakes its process, which may
         # then run on this CPU, and this process has nothing left to do but wait.
         try:
-            attempt.pid = self._hand_over(payload, request, output_write, outcome_write)
+            attempt.pid = self._hand_over(payload, output_write, outcome_write)
+        except BaseException:  # no standby came (the server died, Ctrl-C): no attempt
+            self._close_attempt(attempt)
+            raise
         finally:
             os.close(output_write)
             os.close(outcome_write)
         self._by_pid[attempt.pid] = attempt
+        # Off the critical path: an attempt that ended before this message is kept for it.
+        self._tell(("started", attempt.pid, request.task_key, request.attempt))
 
-    def _hand_over(self, payload: bytes, request: AttemptRequest, output: int, outcome: int) -> int:
-        """Send the request to a standby process, the pipes with it; the pid it runs in.
-
-        Then the fork server hears which attempt that process runs (off the critical
-        path: an attempt that ended before this message is kept and reported).
-        """
+    def _hand_over(self, payload: bytes, output: int, outcome: int) -> int:
+        """Send the request to a standby process, the pipes with it; the pid it runs in."""
         while True:
             while not self._standby:  # blocks on the server's next message (a standby)
                 self._read_control()
@@ -208,7 +209,6 @@ class LocalExecutor(PumpedWait):
                 with contextlib.suppress(OSError):
                     if sent < len(payload):
                         channel.sendall(payload[sent:])
-                self._tell(("started", pid, request.task_key, request.attempt))
                 return pid
 
     def kill(self, task_key: str) -> bool:
@@ -228,7 +228,9 @@ class LocalExecutor(PumpedWait):
         """Kill every attempt still running and stop the fork server; safe to call twice."""
         if self._control is not None:
             with contextlib.suppress(OSError):
-                self._control.sendall(frame(("exit",)))  # the server kills what is left
+                # The server kills what is left; with no attempt running, the run's
+                # end is ordinary and its processes end by themselves.
+                self._control.sendall(frame(("exit", not self._attempts)))
         if self._server_pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self._server_pid, 0)

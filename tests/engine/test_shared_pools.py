@@ -89,3 +89,43 @@ def test_two_runs_of_the_home_never_run_two_tasks_of_a_shared_pool_of_one(tmp_pa
     assert len(intervals) == 6
     for (_, ended), (started, _) in itertools.pairwise(intervals):
         assert started >= ended - 0.01, intervals  # one at a time, across both runs
+
+
+def test_a_task_turned_away_by_a_shared_pool_is_asked_again_when_an_earlier_one_queues() -> None:
+    """Each task of a shared pool holds its own place in the home's queue: a task that joined
+    the queue must be asked again even when a task earlier in plan order became ready since
+    (asking only the first of them left the first one's place blocking every run)."""
+    from flowkit._clock import FakeClock
+    from flowkit._engine.scheduler import Scheduler
+    from flowkit._state import TaskState
+    from flowkit.executors import AttemptOutcome
+
+    store = MemoryStore()
+    holder = Gate(_flow("other").plan(), claims=TaskSlots(store, "run-2"))
+    assert holder.blocker("load", [], claim=True) is None  # another run holds the only slot
+
+    flow = Flow("mine", pools={"warehouse": Pool(1, shared=True)})
+    flow.task(name="x")(lambda: 1)
+    flow.task(name="y")(lambda: 1)
+    flow.task(name="p1", pool="warehouse", depends_on=["x"])(lambda: None)
+    flow.task(name="p2", pool="warehouse", depends_on=["y"])(lambda: None)
+    plan = flow.plan()
+    clock = FakeClock()
+    gate = Gate(plan, claims=TaskSlots(store, "run-1"), clock=clock, machine_resources=False)
+    scheduler = Scheduler(plan, clock, gate=gate)
+    scheduler.start()
+    assert [scheduler.take(False)[0], scheduler.take(False)[0]] == ["x", "y"]
+
+    def done(name: str) -> AttemptOutcome:
+        return AttemptOutcome(
+            task_key=name, attempt=1, state=TaskState.SUCCEEDED, started_at=0, ended_at=0
+        )
+
+    scheduler.complete(done("y"))
+    assert scheduler.take(False) is None  # p2 queues in the home's pool behind run-2
+    scheduler.complete(done("x"))  # p1, earlier in plan order, is ready now
+    holder.release("load")
+    clock.advance(1.0)
+    taken = scheduler.take(False)
+    assert taken is not None
+    assert taken[0] == "p2"  # first in the home's queue

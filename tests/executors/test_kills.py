@@ -170,3 +170,69 @@ def test_off_linux_the_first_run_says_which_guarantees_it_cannot_give(monkeypatc
         warnings.simplefilter("error")
         procs.warn_off_linux("darwin")  # once per process
         procs.warn_off_linux("linux")  # and never on Linux
+
+
+def _returns_within(seconds: float, action) -> list[object]:
+    """Run ``action`` in a thread; what it returned or raised, or [] if it still runs."""
+    import threading
+
+    ended: list[object] = []
+
+    def run() -> None:
+        try:
+            ended.append(action())
+        except BaseException as error:  # what it raised is the answer
+            ended.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return ended
+
+
+def test_a_run_that_fails_while_a_task_runs_stops_it_at_once(marker):
+    """The fork server kills what is left when the run stops with attempts running."""
+    from flowkit import RunListener
+
+    flow = Flow("listener_fails", max_parallel=2)
+
+    @flow.task(name="forever")
+    def forever() -> None:
+        subprocess.run(_sleeper(marker, 3600), shell=True, check=False)
+
+    flow.task(name="quick")(lambda: None)
+
+    class Fails(RunListener):
+        def task_changed(self, event) -> None:
+            if event.task.name == "quick" and event.task.state is TaskState.SUCCEEDED:
+                raise RuntimeError("the listener failed")
+
+    ended = _returns_within(60, lambda: flow.run(listeners=[Fails()], store=False))
+    assert ended, "the run did not end while its task ran"
+    assert isinstance(ended[0], RuntimeError)
+    assert wait_until_gone(marker) == []
+
+
+def test_ctrl_c_while_waiting_for_a_standby_process_leaves_no_attempt_behind(monkeypatch):
+    """Ctrl-C lands while submit waits for the fork server: the run ends at once, cancelled."""
+    from flowkit._engine import loop
+    from flowkit._errors import RunInterrupted
+    from flowkit.executors import _local
+
+    monkeypatch.setattr(loop, "_STOP_PATIENCE", 120.0)
+    read_control = _local.LocalExecutor._read_control
+    calls = []
+
+    def interrupted(self) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        read_control(self)
+
+    monkeypatch.setattr(_local.LocalExecutor, "_read_control", interrupted)
+    flow = Flow("interrupted_at_submit")
+    flow.task(name="t")(lambda: 1)
+    ended = _returns_within(60, lambda: flow.run(store=False))
+    assert ended, "the cancel waited for an attempt that never started"
+    assert isinstance(ended[0], RunInterrupted)
+    assert ended[0].result.tasks["t"].state is TaskState.CANCELLED

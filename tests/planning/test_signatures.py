@@ -24,7 +24,7 @@ def test_closures_of_one_code_object_share_a_reading_and_keep_their_kinds() -> N
         Parameter("scale", inspect.Parameter.POSITIONAL_OR_KEYWORD, True),
         Parameter("flag", inspect.Parameter.KEYWORD_ONLY, False),
     )
-    assert signatures.parameters(second) is found  # cached by the shared code object
+    assert signatures.parameters(second) == found  # read once, for the shared code object
 
 
 def test_a_partial_and_a_wrapper_are_read_as_they_are_called() -> None:
@@ -49,3 +49,16 @@ def test_a_callable_without_weak_references_or_a_signature() -> None:
 
     assert [p.name for p in signatures.parameters(Slotted())] == ["x"]
     assert signatures.parameters(max) is None  # a builtin inspect cannot read
+
+
+def test_defaults_are_each_functions_own_though_the_code_is_shared() -> None:
+    first, second = _factory(1), _factory(2)
+    signatures.parameters(first)
+    second.__defaults__ = None  # as a cell run again without the default would give
+    second.__kwdefaults__ = {"flag": True}
+    assert [(p.name, p.has_default) for p in signatures.parameters(second)] == [
+        ("upstream", False),
+        ("scale", False),
+        ("flag", True),
+    ]
+    assert [p.has_default for p in signatures.parameters(first)] == [False, True, False]

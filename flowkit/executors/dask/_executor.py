@@ -303,7 +303,8 @@ class DaskExecutor(Reports):
         futures = [attempt.future for attempt in self._attempts.values()]
         client, cluster = self._client, self._cluster
         self._attempts.clear()
-        self._reported.clear()
+        with self._freed:
+            self._reported.clear()
         if client is not None and client.status == "running":
             with contextlib.suppress(Exception):
                 if futures:

@@ -121,8 +121,9 @@ class Reports(PumpedWait):
             # word (or to fetch the result) before the next task goes.
             del self._by_token[attempt.token]
             del self._attempts[attempt.task_key]
-            with self._freed:
-                self._reported.add(attempt.token)
+            with self._freed:  # unless dask has said it is done already
+                if not attempt.future.done():
+                    self._reported.add(attempt.token)
             self._spent.append(attempt.future)
             self._finished.append(self._from_report(attempt, message["report"]))
             return
