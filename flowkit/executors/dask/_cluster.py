@@ -1,7 +1,8 @@
 """The dask executor's cluster: its options, an ephemeral one, and the resources of tasks.
 
-``local_cluster`` is the ephemeral cluster of a run, ``kill_workers`` kills its
-workers in a hurry. A task's ``memory``, ``cpus`` and ``pool`` become dask
+``connect`` reaches a running scheduler; ``start_local`` starts the ephemeral
+cluster of a run (``local_cluster``), ``kill_workers`` kills its workers in a
+hurry. A task's ``memory``, ``cpus`` and ``pool`` become dask
 worker resources (``task_resources``, named in ``DaskExecutor``'s docstring);
 each worker of an ephemeral cluster declares what this machine has
 (``machine_resources``).
@@ -16,11 +17,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flowkit._definition.sizes import format_size
+from flowkit._errors import ExecutorError
 from flowkit.executors import _machine as machine
 from flowkit.executors import _processes as procs
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
+
+#: Where ``--address`` is read from when it is not given.
+ADDRESS_VARIABLE = "FLOWKIT_DASK_ADDRESS"
 
 #: How often flowkit's client sends what it has to the scheduler, in seconds (dask's
 #: default is 10 ms): every attempt waits for the next send before it can start.
@@ -63,6 +68,47 @@ def option_problems(
     if not isinstance(grace_period, (int, float)) or grace_period < 0:
         problems.append(f"{where}: grace_period={grace_period!r}; give seconds >= 0")
     return problems
+
+
+def connect(address: str | None, timeout: float, flow_name: str) -> Any:
+    """A client of the running scheduler at ``address``.
+
+    Raises:
+        ExecutorError: the scheduler could not be reached within ``timeout`` seconds.
+    """
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False, name=f"flowkit-{flow_name}")
+    except (OSError, TimeoutError) as error:
+        msg = (
+            f"flow {flow_name!r}: cannot reach the dask scheduler at {address} within "
+            f"{timeout:g}s ({type(error).__name__}: {error}). Check --address / "
+            f"{ADDRESS_VARIABLE}, or start one with `dask scheduler`"
+        )
+        raise ExecutorError(msg) from error
+
+
+def start_local(
+    workers: int, threads_per_worker: int, pools: Mapping[str, int], flow_name: str
+) -> tuple[Any, Any]:
+    """The run's ephemeral cluster and a client of it.
+
+    Raises:
+        ExecutorError: the cluster did not start (what was started is closed).
+    """
+    from distributed import Client
+
+    cluster = None
+    try:
+        cluster = local_cluster(workers, threads_per_worker, pools)
+        return cluster, Client(cluster, set_as_default=False)
+    except Exception as error:
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+        msg = f"flow {flow_name!r}: the ephemeral dask cluster did not start: {error}"
+        raise ExecutorError(msg) from error
 
 
 def local_cluster(workers: int, threads_per_worker: int, pools: Mapping[str, int]) -> Any:

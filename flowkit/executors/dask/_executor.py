@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import cloudpickle
 
-from flowkit._errors import DefinitionError, ExecutorError
+from flowkit._errors import DefinitionError
 from flowkit._home import home_folder, logs_folder
 from flowkit._secrets import Redactor
 from flowkit._state import ClusterReport
@@ -47,10 +47,12 @@ from flowkit.executors._base import AttemptOutcome, AttemptRequest
 from flowkit.executors._wire import encode_request, unpicklable_arguments
 from flowkit.executors.dask import _claims as claims
 from flowkit.executors.dask._cluster import (
+    ADDRESS_VARIABLE,
+    connect,
     kill_workers,
-    local_cluster,
     option_problems,
     quicken,
+    start_local,
     task_resources,
     unmet_resources,
 )
@@ -68,8 +70,6 @@ if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
 
 OutputSink = Callable[[str, int, str], None]
-
-ADDRESS_VARIABLE = "FLOWKIT_DASK_ADDRESS"
 
 
 class DaskExecutor(Reports):
@@ -352,23 +352,8 @@ class DaskExecutor(Reports):
 
     # -- the cluster -----------------------------------------------------------------------
     def _connect(self) -> None:
-        from distributed import Client
-
         started = time.monotonic()
-        try:
-            self._client = Client(
-                self.address,
-                timeout=self.connect_timeout,
-                set_as_default=False,
-                name=f"flowkit-{self._flow_name}",
-            )
-        except (OSError, TimeoutError) as error:
-            msg = (
-                f"flow {self._flow_name!r}: cannot reach the dask scheduler at {self.address} "
-                f"within {self.connect_timeout:g}s ({type(error).__name__}: {error}). Check "
-                f"--address / {ADDRESS_VARIABLE}, or start one with `dask scheduler`"
-            )
-            raise ExecutorError(msg) from error
+        self._client = connect(self.address, self.connect_timeout, self._flow_name)
         self._startup_seconds = time.monotonic() - started
         self._cluster_started = started
         nthreads = self._client.nthreads()
@@ -381,19 +366,10 @@ class DaskExecutor(Reports):
                 warnings.warn(f"{problem}; it waits until one that does joins", RuntimeWarning, 2)
 
     def _start_cluster(self) -> None:
-        from distributed import Client
-
         started = time.monotonic()
-        try:
-            self._cluster = local_cluster(self.workers, self.threads_per_worker, self._pools)
-            self._client = Client(self._cluster, set_as_default=False)
-        except Exception as error:
-            if self._cluster is not None:
-                with contextlib.suppress(Exception):
-                    self._cluster.close()
-            self._cluster = None
-            msg = f"flow {self._flow_name!r}: the ephemeral dask cluster did not start: {error}"
-            raise ExecutorError(msg) from error
+        self._cluster, self._client = start_local(
+            self.workers, self.threads_per_worker, self._pools, self._flow_name
+        )
         self._cluster_started = started
         self._startup_seconds = time.monotonic() - started
         self._worker_count = self.workers
