@@ -203,6 +203,8 @@ class ForkServer:
             procs.signal_process(pid, signal.SIGKILL)
         clean = True
         deadline = time.monotonic() + timeout
+        exits = select.poll()  # poll, not select: the pipe may sit past descriptor 1024
+        exits.register(self.wake_read, select.POLLIN)
         while True:
             for pid, status in procs.reap_children():
                 exited_0 = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
@@ -212,7 +214,7 @@ class ForkServer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            select.select([self.wake_read], [], [], remaining)
+            exits.poll(remaining * 1000)
             with contextlib.suppress(BlockingIOError):
                 os.read(self.wake_read, 4096)
 
