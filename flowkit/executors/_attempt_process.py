@@ -18,11 +18,15 @@ from typing import Any, TextIO
 import attrs
 import cloudpickle
 
-from flowkit._state import ErrorInfo, TaskState
+from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
 from flowkit.executors._attempt import execute
 from flowkit.executors._base import AttemptOutcome, AttemptRequest, failed_outcome
-from flowkit.executors._wire import write_all
+from flowkit.executors._wire import outcome_on_the_wire, write_all
+
+#: At most this many standby attempt processes wait at once, in a fork server or a zygote
+#: (each keeps about as many as attempts ran at once).
+MAX_STANDBY = 8
 
 
 @attrs.frozen
@@ -153,14 +157,7 @@ def terminate(signal_number: int, frame: Any) -> None:
 
 
 def _pickle_outcome(outcome: AttemptOutcome) -> bytes:
-    """The outcome as ``_wire.reported_outcome`` reads it: a success as a plain tuple.
-
-    A tuple of plain data pickles without running the attrs class's and the enum's
-    reduce methods in Python: fewer pages the forked process writes before it reports.
-    """
-    sent: Any = outcome
-    if outcome.state is TaskState.SUCCEEDED and outcome.error is None:
-        sent = (outcome.started_at, outcome.ended_at, outcome.values, outcome.result)
+    sent = outcome_on_the_wire(outcome)
     try:
         # The C pickler first: several times faster; cloudpickle for what it cannot do
         # (lambdas, classes defined in a function or in the flow's own file).

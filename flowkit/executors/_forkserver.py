@@ -51,15 +51,18 @@ import time
 from typing import TYPE_CHECKING
 
 from flowkit.executors import _processes as procs
-from flowkit.executors._attempt_process import Prepared, isolate, run_attempt, terminate
+from flowkit.executors._attempt_process import (
+    MAX_STANDBY,
+    Prepared,
+    isolate,
+    run_attempt,
+    terminate,
+)
 from flowkit.executors._watch import MemoryWatch, out_of_memory_note
 from flowkit.executors._wire import FrameReader, decode_request, frame
 
 if TYPE_CHECKING:
     from flowkit._planning.plan import Plan
-
-#: At most this many standby processes wait at once (one more than ran at once).
-MAX_STANDBY = 8
 
 
 def serve(plan: Plan, control: socket.socket) -> None:
@@ -95,14 +98,10 @@ class ForkServer:
         self.control = control
         self.pid = os.getpid()
         self.prepared = Prepared.make()
-        self.wake_read, self.wake_write = os.pipe()
-        os.set_blocking(self.wake_read, False)
-        os.set_blocking(self.wake_write, False)
-        signal.set_wakeup_fd(self.wake_write)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.exits = procs.ChildExits()
         self.selector = selectors.DefaultSelector()
         self.selector.register(control, selectors.EVENT_READ, "control")
-        self.selector.register(self.wake_read, selectors.EVENT_READ, "child")
+        self.selector.register(self.exits.fd, selectors.EVENT_READ, "child")
         self.reader = FrameReader(control)
         self.running: dict[int, tuple[str, int]] = {}
         #: Standby processes handed to the orchestrator and not yet said to be started.
@@ -127,8 +126,7 @@ class ForkServer:
         while True:
             for key, _ in self.selector.select(self.watch.next_sample()):
                 if key.data == "child":
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self.wake_read, 4096)
+                    self.exits.drain()
                     self._reap()
                     continue
                 if not self.reader.fill():
@@ -204,7 +202,7 @@ class ForkServer:
         clean = True
         deadline = time.monotonic() + timeout
         exits = select.poll()  # poll, not select: the pipe may sit past descriptor 1024
-        exits.register(self.wake_read, select.POLLIN)
+        exits.register(self.exits.fd, select.POLLIN)
         while True:
             for pid, status in procs.reap_children():
                 exited_0 = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
@@ -215,8 +213,7 @@ class ForkServer:
             if remaining <= 0:
                 return False
             exits.poll(remaining * 1000)
-            with contextlib.suppress(BlockingIOError):
-                os.read(self.wake_read, 4096)
+            self.exits.drain()
 
     # -- standby processes -------------------------------------------------------------
     def _fill_standby(self) -> None:
@@ -239,10 +236,9 @@ class ForkServer:
     def _become_attempt(self, channel: socket.socket) -> None:
         """The standby process: isolated now; runs the one attempt it is handed, then exits."""
         try:
-            signal.set_wakeup_fd(-1)
+            self.exits.close()
             self.selector.close()
-            for fd in (self.wake_read, self.wake_write, self.control.fileno()):
-                os.close(fd)
+            self.control.close()
             isolate(self.pid)
             reader = FrameReader(channel)
             while not (messages := reader.messages()):

@@ -97,6 +97,32 @@ def signal_group(pgid: int, signal_number: int) -> None:
         os.killpg(pgid, signal_number)
 
 
+class ChildExits:
+    """A descriptor readable whenever a child of this process ends, for a server's selector.
+
+    SIGCHLD through the signal module's wake-up descriptor: a pipe, never blocking,
+    so it is safe in any selector and ``drain`` never waits. ``close`` in a forked
+    child gives the signals their defaults back and the pipe up.
+    """
+
+    def __init__(self) -> None:
+        self.fd, self._write = os.pipe()
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self._write, False)
+        signal.set_wakeup_fd(self._write)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.fd, 4096)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self.fd)
+        os.close(self._write)
+
+
 def reap_children() -> list[tuple[int, int]]:
     """Collect every exited child of this process without blocking: (pid, wait status)."""
     reaped = []

@@ -55,14 +55,12 @@ import cloudpickle
 from flowkit._home import HOME_VARIABLE
 from flowkit._state import ErrorInfo
 from flowkit.executors import _processes as procs
-from flowkit.executors._attempt_process import Prepared, run_attempt, terminate
+from flowkit.executors._attempt_process import MAX_STANDBY, Prepared, run_attempt, terminate
 from flowkit.executors._base import failed_outcome
 from flowkit.executors._watch import MemoryWatch, out_of_memory_note
 from flowkit.executors._wire import FrameReader, decode_request, frame, write_all
 
 _CHUNK = 65536
-#: At most this many standby processes wait at once (as many as attempts ran at once).
-MAX_STANDBY = 8
 #: What a standby process shows in /proc/PID/comm until it is handed an attempt.
 STANDBY_NAME = "flowkit-standby"
 
@@ -97,15 +95,11 @@ class _Server:
         self.pid = os.getpid()
         # Made once here rather than in every attempt process (see Prepared).
         self.prepared = Prepared.make()
-        self.wake_read, self.wake_write = os.pipe()
-        os.set_blocking(self.wake_read, False)
-        os.set_blocking(self.wake_write, False)
-        signal.set_wakeup_fd(self.wake_write)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.exits = procs.ChildExits()
         self.selector = selectors.DefaultSelector()
         self.selector.register(control, selectors.EVENT_READ, "control")
         self.selector.register(0, selectors.EVENT_READ, "lifeline")
-        self.selector.register(self.wake_read, selectors.EVENT_READ, "child")
+        self.selector.register(self.exits.fd, selectors.EVENT_READ, "child")
         self.reader = FrameReader(control)
         self.running: dict[int, _Running] = {}
         #: Attempts signalled or killed on purpose: a SIGKILL of theirs is not the kernel's.
@@ -128,8 +122,7 @@ class _Server:
                     if not os.read(0, 4096):
                         return  # the worker is gone: serve's finally kills everything
                 elif key.data == "child":
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self.wake_read, 4096)
+                    self.exits.drain()
                     self._reap()
                 elif key.data == "control":
                     if not self.reader.fill():
@@ -255,12 +248,9 @@ class _Server:
     def _become_attempt(self, handle: socket.socket) -> None:
         """The standby process: waits for its attempt, runs it. Never returns."""
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.exits.close()
             signal.signal(signal.SIGTERM, terminate)  # unwinds the task through finally
             self.selector.close()
-            for fd in (self.wake_read, self.wake_write):
-                os.close(fd)
             self.control.close()
             for running in self.running.values():
                 running.channel.close()
